@@ -1,0 +1,1 @@
+"""crmsync: declarative CRM ↔ email-marketing sync for Kubernetes."""

@@ -1,0 +1,5 @@
+import sys
+
+from crmsync.cli import main
+
+sys.exit(main())

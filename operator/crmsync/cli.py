@@ -1,0 +1,83 @@
+"""The ``crmsync`` command: one entry point for the operator and its tooling."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def _sim_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sim = sub.add_parser("sim", help="local Zoho CRM, Zoho Campaigns and Mailchimp servers")
+    sim_sub = sim.add_subparsers(dest="sim_command", required=True)
+    serve = sim_sub.add_parser("serve", help="start the servers; print one JSON line when ready")
+    serve.add_argument("--data-dir", type=Path, default=Path(".cache/sim"))
+    serve.add_argument("--port-zoho-crm", type=int, default=0)
+    serve.add_argument("--port-zoho-campaigns", type=int, default=0)
+    serve.add_argument("--port-mailchimp", type=int, default=0)
+    serve.add_argument("--faults", help="e.g. rate_429=0.05,retry_after_seconds=1,latency_ms=5")
+    seed = sim_sub.add_parser("seed", help="generate realistic data into the servers' stores")
+    seed.add_argument("--data-dir", type=Path, default=Path(".cache/sim"))
+    seed.add_argument("--contacts", type=int, default=1000)
+    seed.add_argument("--leads", type=int, default=0)
+    seed.add_argument("--accounts", type=int, default=0)
+    seed.add_argument("--deals", type=int, default=0)
+    seed.add_argument("--random-seed", type=int, default=42)
+    seed.add_argument("--only", action="append", help="vendor to seed (repeatable)")
+
+
+def _controlplane_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    cp = sub.add_parser("controlplane", help="a local kube-apiserver + etcd (envtest-style)")
+    cp_sub = cp.add_subparsers(dest="cp_command", required=True)
+    up = cp_sub.add_parser("up", help="start etcd and kube-apiserver; print the kubeconfig")
+    up.add_argument("--dir", type=Path, required=True)
+    down = cp_sub.add_parser("down", help="stop them; leave no process behind")
+    down.add_argument("--dir", type=Path, required=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="crmsync", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    crds = sub.add_parser("crds", help="write the CRDs generated from the API models")
+    crds.add_argument("--out", type=Path, default=Path("crds"))
+    crds.add_argument("--check", action="store_true", help="fail if the files differ")
+    _controlplane_parser(sub)
+    _sim_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "crds":
+        from crmsync.api.crdgen import main_crds
+
+        return main_crds(args.out, check=args.check)
+    if args.command == "controlplane":
+        from crmsync.controlplane import main_down, main_up
+
+        return main_up(args.dir) if args.cp_command == "up" else main_down(args.dir)
+    if args.command == "sim":
+        from crmsync.sim import serve
+        from crmsync.sim.vendor import SeedOptions
+
+        if args.sim_command == "serve":
+            ports = {
+                "zoho_crm": args.port_zoho_crm,
+                "zoho_campaigns": args.port_zoho_campaigns,
+                "mailchimp": args.port_mailchimp,
+            }
+            return serve.main_serve(args.data_dir, ports, args.faults)
+        options = SeedOptions(
+            contacts=args.contacts,
+            leads=args.leads,
+            accounts=args.accounts,
+            deals=args.deals,
+            random_seed=args.random_seed,
+        )
+        return serve.main_seed(args.data_dir, options, args.only)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
