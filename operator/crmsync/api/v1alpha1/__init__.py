@@ -20,10 +20,10 @@ __all__ = [
     "GROUP",
     "KINDS",
     "VERSION",
-    "Resource",
     "Connection",
     "ContactSync",
     "FieldMapping",
     "MailboxSync",
     "OptOutPolicy",
+    "Resource",
 ]
