@@ -1,0 +1,1 @@
+"""Pure sync decisions: no I/O, no kopf, no httpx, no kubernetes."""

@@ -1,0 +1,307 @@
+"""The plan: desired (CRM records × settings) against observed (campaign members).
+
+Pure: it reads values and returns actions, each with a reason. The same planner drives
+a real run (the executor carries the actions out in vendor batches) and ``crmsync plan``
+(which only prints them). Records stream through page by page; only the observed
+members and the set of emails already claimed are held in memory.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from crmsync.api.v1alpha1.contactsync import CrmDeleteAction, SubscriptionType, SyncMode
+from crmsync.api.v1alpha1.optoutpolicy import CrmOptOutAction
+from crmsync.engine.criteria import matches_all
+from crmsync.engine.mapping import mapped_values, to_campaign_text
+from crmsync.engine.records import (
+    CrmRecord,
+    DeletedRecord,
+    Member,
+    MemberStatus,
+    MemberWrite,
+    normalise_email,
+)
+from crmsync.engine.settings import SyncSettings
+
+# Deliberately permissive: the vendor has the last word, a rejection is counted per record.
+EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+ACTIVE_STATUSES = frozenset({MemberStatus.SUBSCRIBED, MemberStatus.PENDING})
+
+
+class ActionKind(StrEnum):
+    ADD = "add"
+    UPDATE = "update"
+    UNCHANGED = "unchanged"
+    UNSUBSCRIBE = "unsubscribe"
+    REMOVE = "remove"
+    SKIP_DUPLICATE = "skip_duplicate"
+    SKIP_IGNORED = "skip_ignored"
+
+
+class Reason(StrEnum):
+    NEW_RECORD = "new_record"
+    FIELDS_CHANGED = "fields_changed"
+    IN_SYNC = "in_sync"
+    CREATE_ONLY = "create_only"
+    MISSING_EMAIL = "missing_email"
+    INVALID_EMAIL = "invalid_email"
+    DUPLICATE_EMAIL = "duplicate_email"
+    OPTED_OUT = "opted_out"
+    OVER_PLAN_LIMIT = "over_plan_limit"
+    NOT_IN_AUDIENCE = "not_in_audience"
+    CONVERTED_LEAD = "converted_lead"
+    LEFT_CRITERIA = "left_criteria"
+    CRM_DELETED = "crm_deleted"
+    NOT_IN_CRM = "not_in_crm"
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    field: str
+    old: str
+    new: str
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: ActionKind
+    email: str
+    reason: Reason
+    record_id: str = ""
+    changes: tuple[FieldChange, ...] = ()
+    write: MemberWrite | None = None
+    permanent: bool = False
+    """For REMOVE: delete permanently instead of archiving."""
+
+
+def _truthy(value: Any) -> bool:
+    return to_campaign_text(value).lower() in {"true", "1", "yes", "y", "on"}
+
+
+@dataclass
+class Planner:
+    """Plans one run. Feed pages with :meth:`plan_records`, deletions with
+    :meth:`plan_deletions`, then call :meth:`finish` once."""
+
+    settings: SyncSettings
+    observed: Mapping[str, Member]
+    full: bool
+    """A full comparison (every CRM record is fed): unclaimed members can be judged."""
+    now: datetime | None = None
+    backfill: bool = False
+    """The mapping changed: compare every mapped field even if the record did not change."""
+
+    _claimed: set[str] = field(default_factory=set)
+    _seen_record_keys: set[str] = field(default_factory=set)
+    _leaving: dict[str, Action] = field(default_factory=dict)
+    _decided: set[str] = field(default_factory=set)
+    _marketing_members: int = -1
+
+    def __post_init__(self) -> None:
+        self._by_record_key = {
+            m.values.get(self.settings.record_id_field, ""): email
+            for email, m in self.observed.items()
+            if m.values.get(self.settings.record_id_field)
+        }
+        self._marketing_members = sum(
+            1 for m in self.observed.values() if m.status in ACTIVE_STATUSES
+        )
+
+    # -- records -------------------------------------------------------------------------
+
+    def plan_records(self, records: Iterable[CrmRecord]) -> list[Action]:
+        return [a for r in records if (a := self._plan_record(r)) is not None]
+
+    def _plan_record(self, record: CrmRecord) -> Action | None:
+        s = self.settings
+        key = s.record_key(record.id)
+        self._seen_record_keys.add(key)
+        if s.modified_after is not None and record.modified_time < s.modified_after:
+            return None  # P1: only records created or modified after the date take part
+        email = normalise_email(record.values.get(s.email_field))
+        self._note_email_change(key, email, record.id)
+        if not email:
+            return Action(ActionKind.SKIP_IGNORED, "", Reason.MISSING_EMAIL, record.id)
+        if not EMAIL_PATTERN.match(email):
+            return Action(ActionKind.SKIP_IGNORED, email, Reason.INVALID_EMAIL, record.id)
+        member = self.observed.get(email)
+        if not self._takes_part(record, email, member, key):
+            return None
+        if email in self._claimed or self._held_by_other_record(member, key):
+            return Action(ActionKind.SKIP_DUPLICATE, email, Reason.DUPLICATE_EMAIL, record.id)
+        self._claimed.add(email)
+        self._leaving.pop(email, None)
+        self._decided.add(email)
+
+        if _truthy(record.values.get(s.policy.opt_out_field)):
+            return self._plan_opted_out(email, record, member)
+        if member is None:
+            return self._plan_new(email, record)
+        if s.sync_mode == SyncMode.CREATE_ONLY:
+            return Action(ActionKind.UNCHANGED, email, Reason.CREATE_ONLY, record.id)
+        return self._plan_existing(email, record, member)
+
+    def _note_email_change(self, key: str, email: str, record_id: str) -> None:
+        """A record whose email changed leaves its old member (unless another record claims it)."""
+        linked_email = self._by_record_key.get(key)
+        if linked_email and linked_email != email and linked_email not in self._claimed:
+            self._leaving.setdefault(
+                linked_email, self._removal(linked_email, record_id, Reason.FIELDS_CHANGED)
+            )
+
+    def _takes_part(self, record: CrmRecord, email: str, member: Member | None, key: str) -> bool:
+        """Converted leads (Z9) and records outside the criteria (B3) do not take part; if
+        this sync put them in the audience, they leave it."""
+        s = self.settings
+        linked = member is not None and member.values.get(s.record_id_field) == key
+        if record.converted and s.remove_converted_leads:
+            if linked and member is not None and member.in_list:
+                self._leaving.setdefault(
+                    email, self._removal(email, record.id, Reason.CONVERTED_LEAD)
+                )
+            return False
+        if not matches_all(s.criteria, record.values):
+            if linked:
+                self._leaving.setdefault(
+                    email, self._removal(email, record.id, Reason.LEFT_CRITERIA)
+                )
+            return False
+        return True
+
+    def _held_by_other_record(self, member: Member | None, key: str) -> bool:
+        """Incremental runs see few records: a member linked to another record is that
+        record's, and this one is the duplicate. Full runs decide by first claim."""
+        if self.full or member is None:
+            return False
+        return member.values.get(self.settings.record_id_field, "") not in ("", key)
+
+    def _desired_values(self, record: CrmRecord) -> dict[str, str]:
+        values = mapped_values(record, self.settings.mapping)
+        values[self.settings.record_id_field] = self.settings.record_key(record.id)
+        return values
+
+    def _consent(self, record: CrmRecord) -> bool | None:
+        consent = self.settings.policy.consent
+        if not consent.gdpr:
+            return None
+        if consent.update_consent_from_crm and consent.consent_field:
+            return _truthy(record.values.get(consent.consent_field))
+        return None
+
+    def _status_if_new(self, record: CrmRecord) -> MemberStatus:
+        """Z5/Z6: marketing only when the sync says so and, when consent comes from the
+        CRM, the record consented; otherwise non-marketing."""
+        if self.settings.subscription_type == SubscriptionType.NON_MARKETING:
+            return MemberStatus.NON_MARKETING
+        if self._consent(record) is False:
+            return MemberStatus.NON_MARKETING
+        return MemberStatus.SUBSCRIBED
+
+    def _plan_new(self, email: str, record: CrmRecord) -> Action:
+        s = self.settings
+        if s.sync_mode == SyncMode.UPDATE_ONLY:
+            return Action(ActionKind.SKIP_IGNORED, email, Reason.NOT_IN_AUDIENCE, record.id)
+        status = self._status_if_new(record)
+        if status == MemberStatus.SUBSCRIBED and s.contact_limit:
+            if self._marketing_members >= s.contact_limit:
+                return Action(ActionKind.SKIP_IGNORED, email, Reason.OVER_PLAN_LIMIT, record.id)
+            self._marketing_members += 1
+        values = {k: v for k, v in self._desired_values(record).items() if v != ""}
+        write = MemberWrite(
+            email=email,
+            values=values,
+            status_if_new=status,
+            tags=s.tags,
+            consent=self._consent(record),
+            legal_basis=str(s.policy.consent.legal_basis) if s.policy.consent.gdpr else None,
+        )
+        changes = tuple(FieldChange(k, "", v) for k, v in sorted(values.items()))
+        return Action(ActionKind.ADD, email, Reason.NEW_RECORD, record.id, changes, write)
+
+    def _plan_existing(self, email: str, record: CrmRecord, member: Member) -> Action:
+        s = self.settings
+        changes: list[FieldChange] = []
+        for name, new in sorted(self._desired_values(record).items()):
+            old = member.values.get(name, "")
+            if new == old or (new == "" and not s.update_empty_values):
+                continue
+            changes.append(FieldChange(name, old, new))
+        missing_tags = s.tags - member.tags
+        if not changes and not missing_tags:
+            return Action(ActionKind.UNCHANGED, email, Reason.IN_SYNC, record.id)
+        write = MemberWrite(
+            email=email,
+            values={c.field: c.new for c in changes},
+            status_if_new=member.status,
+            tags=frozenset(missing_tags),
+        )
+        return Action(
+            ActionKind.UPDATE, email, Reason.FIELDS_CHANGED, record.id, tuple(changes), write
+        )
+
+    def _plan_opted_out(self, email: str, record: CrmRecord, member: Member | None) -> Action:
+        action = self.settings.policy.crm_opt_out
+        if member is None or action == CrmOptOutAction.EXCLUDE:
+            return Action(ActionKind.SKIP_IGNORED, email, Reason.OPTED_OUT, record.id)
+        if action == CrmOptOutAction.UNSUBSCRIBE:
+            if member.status in ACTIVE_STATUSES:
+                return Action(ActionKind.UNSUBSCRIBE, email, Reason.OPTED_OUT, record.id)
+            return Action(ActionKind.SKIP_IGNORED, email, Reason.OPTED_OUT, record.id)
+        return Action(ActionKind.REMOVE, email, Reason.OPTED_OUT, record.id)
+
+    # -- deletions and what is left over ------------------------------------------------
+
+    def _removal(self, email: str, record_id: str, reason: Reason) -> Action:
+        return Action(ActionKind.REMOVE, email, reason, record_id)
+
+    def _deletion(self, email: str, record_id: str) -> Action | None:
+        on_delete = self.settings.on_crm_delete
+        if on_delete == CrmDeleteAction.KEEP:
+            return None
+        if on_delete == CrmDeleteAction.UNSUBSCRIBE:
+            member = self.observed.get(email)
+            if member is None or member.status not in ACTIVE_STATUSES:
+                return None
+            return Action(ActionKind.UNSUBSCRIBE, email, Reason.CRM_DELETED, record_id)
+        permanent = on_delete == CrmDeleteAction.DELETE_PERMANENTLY
+        return Action(ActionKind.REMOVE, email, Reason.CRM_DELETED, record_id, permanent=permanent)
+
+    def plan_deletions(self, deleted: Iterable[DeletedRecord]) -> list[Action]:
+        """CRM deletions since the checkpoint (P5): their linked members go as declared."""
+        actions = []
+        for record in deleted:
+            email = self._by_record_key.get(self.settings.record_key(record.id))
+            if email is None or email in self._claimed or email in self._decided:
+                continue
+            self._decided.add(email)
+            if (action := self._deletion(email, record.id)) is not None:
+                actions.append(action)
+        return actions
+
+    def finish(self) -> list[Action]:
+        """Members that left (criteria, conversion, email change) and, in a full run, members
+        whose CRM record is gone (or, in Mirror mode, that no CRM record holds)."""
+        actions = [a for email, a in sorted(self._leaving.items()) if email not in self._claimed]
+        self._decided.update(self._leaving)
+        if not self.full:
+            return actions
+        for email, member in sorted(self.observed.items()):
+            if email in self._claimed or email in self._decided:
+                continue
+            key = member.values.get(self.settings.record_id_field, "")
+            if key.startswith(f"{self.settings.module}:") and key not in self._seen_record_keys:
+                if (action := self._deletion(email, key.partition(":")[2])) is not None:
+                    actions.append(action)
+            elif (
+                self.settings.sync_mode == SyncMode.MIRROR
+                and member.status != MemberStatus.ARCHIVED
+            ):
+                actions.append(self._removal(email, "", Reason.NOT_IN_CRM))
+        return actions

@@ -1,0 +1,125 @@
+"""The resolved, immutable settings one sync run decides with.
+
+Built from a ContactSync spec with its referenced FieldMapping and OptOutPolicy already
+resolved, so the planner never looks anything up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from crmsync.api.v1alpha1.contactsync import (
+    ContactSyncSpec,
+    Criterion,
+    CrmDeleteAction,
+    SubscriptionType,
+    SyncMode,
+)
+from crmsync.api.v1alpha1.fieldmapping import FieldPair, RelatedRecord
+from crmsync.api.v1alpha1.optoutpolicy import OptOutPolicySpec
+
+# Pre-mapped when a sync declares no mapping (Z10 "basic fields pre-mapped").
+BASIC_FIELDS_MAILCHIMP: tuple[FieldPair, ...] = (
+    FieldPair(crm_field="First_Name", campaign_field="FNAME"),
+    FieldPair(crm_field="Last_Name", campaign_field="LNAME"),
+    FieldPair(crm_field="Phone", campaign_field="PHONE"),
+)
+BASIC_FIELDS_ZOHO_CAMPAIGNS: tuple[FieldPair, ...] = (
+    FieldPair(crm_field="First_Name", campaign_field="First Name"),
+    FieldPair(crm_field="Last_Name", campaign_field="Last Name"),
+    FieldPair(crm_field="Phone", campaign_field="Phone"),
+)
+
+RECORD_ID_FIELD_MAILCHIMP = "CRMID"
+RECORD_ID_FIELD_ZOHO_CAMPAIGNS = "CRM Record ID"
+
+
+@dataclass(frozen=True)
+class SyncSettings:
+    module: str
+    email_field: str
+    mapping: tuple[FieldPair, ...]
+    criteria: tuple[Criterion, ...]
+    sync_mode: SyncMode
+    subscription_type: SubscriptionType
+    update_empty_values: bool
+    on_crm_delete: CrmDeleteAction
+    remove_converted_leads: bool
+    policy: OptOutPolicySpec
+    tags: frozenset[str]
+    record_id_field: str
+    """Campaign field holding ``Module:recordId``: which CRM record a member came from, so
+    CRM deletions and records leaving the criteria find their member (P5, B3)."""
+    modified_after: datetime | None = None
+    """P1: only records created or modified after this time take part."""
+    contact_limit: int = 0
+    """The target plan's contact limit (Z15); 0 = none known."""
+
+    @classmethod
+    def resolve(
+        cls,
+        spec: ContactSyncSpec,
+        *,
+        mapping: tuple[FieldPair, ...] | None,
+        policy: OptOutPolicySpec | None,
+        target_provider: str,
+        contact_limit: int = 0,
+    ) -> SyncSettings:
+        """``mapping``/``policy`` are the referenced objects' specs, or None when inline/absent."""
+        if spec.field_mapping is not None:
+            pairs = tuple(spec.field_mapping)
+        elif mapping is not None:
+            pairs = mapping
+        else:
+            pairs = (
+                BASIC_FIELDS_MAILCHIMP
+                if target_provider == "mailchimp"
+                else BASIC_FIELDS_ZOHO_CAMPAIGNS
+            )
+        return cls(
+            module=spec.crm.module,
+            email_field=spec.crm.email_field,
+            mapping=pairs,
+            criteria=tuple(spec.crm.criteria or ()),
+            sync_mode=SyncMode(spec.sync_mode),
+            subscription_type=SubscriptionType(spec.subscription_type),
+            update_empty_values=spec.update_empty_values,
+            on_crm_delete=CrmDeleteAction(spec.on_crm_delete),
+            remove_converted_leads=spec.remove_converted_leads,
+            policy=spec.opt_out_policy or policy or OptOutPolicySpec(),
+            tags=frozenset(spec.target.tags),
+            record_id_field=RECORD_ID_FIELD_MAILCHIMP
+            if target_provider == "mailchimp"
+            else RECORD_ID_FIELD_ZOHO_CAMPAIGNS,
+            modified_after=spec.crm.modified_after,
+            contact_limit=contact_limit,
+        )
+
+    @property
+    def record_fields(self) -> list[str]:
+        """CRM fields to read from the synced module itself."""
+        wanted = {self.email_field, self.policy.opt_out_field}
+        wanted |= {p.crm_field for p in self.mapping if p.related == RelatedRecord.RECORD}
+        wanted |= {c.field for c in self.criteria}
+        if self.policy.consent.update_consent_from_crm and self.policy.consent.consent_field:
+            wanted.add(self.policy.consent.consent_field)
+        if any(p.related == RelatedRecord.ACCOUNT for p in self.mapping):
+            wanted.add("Account_Name")
+        if any(p.related == RelatedRecord.DEAL for p in self.mapping):
+            wanted.add("Deal_Name" if self.module != "Contacts" else "Account_Name")
+        return sorted(wanted)
+
+    def related_fields(self, related: RelatedRecord) -> list[str]:
+        return sorted({p.crm_field for p in self.mapping if p.related == related})
+
+    def record_key(self, record_id: str) -> str:
+        return f"{self.module}:{record_id}"
+
+    @property
+    def mapping_hash(self) -> str:
+        """Changes when the mapping changes, so a backfill can rewrite every member (B4)."""
+        pairs = [p.model_dump(mode="json") for p in self.mapping]
+        return hashlib.sha256(json.dumps(pairs, sort_keys=True).encode()).hexdigest()[:16]

@@ -1,0 +1,1 @@
+"""One module per vendor, each behind the small Protocols in :mod:`crmsync.providers.base`."""

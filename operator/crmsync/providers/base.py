@@ -1,0 +1,88 @@
+"""The two roles a vendor plays: a CRM source, or a campaign audience target."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from crmsync.engine.records import (
+    CrmField,
+    CrmRecord,
+    DeletedRecord,
+    Member,
+    MemberStatus,
+    MemberWrite,
+    WriteResult,
+)
+
+
+class CrmSource(Protocol):
+    """Zoho CRM (and later other CRMs)."""
+
+    async def verify(self) -> dict[str, Any]:
+        """Check the credentials; return account facts (org id, name, credits left)."""
+        ...
+
+    async def fields(self, module: str) -> list[CrmField]:
+        """The module's field metadata."""
+        ...
+
+    def records(
+        self,
+        module: str,
+        fields: Sequence[str],
+        *,
+        modified_since: datetime | None = None,
+    ) -> AsyncIterator[list[CrmRecord]]:
+        """Pages of records (oldest modification first when modified_since is given)."""
+        ...
+
+    async def records_by_id(self, module: str, ids: Sequence[str], fields: Sequence[str]) -> list[CrmRecord]:
+        """The given records (missing ones are left out)."""
+        ...
+
+    async def related_values(
+        self, module: str, ids: Sequence[str], fields: Sequence[str]
+    ) -> dict[str, Mapping[str, Any]]:
+        """Values of related records (Accounts, Deals) by id, for Z3 mappings."""
+        ...
+
+    async def deleted_since(self, module: str, since: datetime | None) -> list[DeletedRecord]:
+        """Records deleted after since (all known deletions when None)."""
+        ...
+
+    async def update_records(self, module: str, updates: Sequence[Mapping[str, Any]]) -> list[WriteResult]:
+        """Write field values back (each update has an ``id``); per-record results."""
+        ...
+
+
+class AudienceTarget(Protocol):
+    """Mailchimp audience or Zoho Campaigns list."""
+
+    max_batch: int
+    """The vendor's largest write batch (Mailchimp 500, Zoho Campaigns 10)."""
+
+    async def verify(self) -> dict[str, Any]:
+        """Check the credentials; return account facts (account id/name, contact limit…)."""
+        ...
+
+    async def field_names(self, audience: str) -> set[str]:
+        """Campaign fields (merge tags / contact field names) the audience knows."""
+        ...
+
+    def members(self, audience: str, *, changed_since: datetime | None = None) -> AsyncIterator[list[Member]]:
+        """Pages of the audience's members (all statuses, archived excluded)."""
+        ...
+
+    async def upsert(self, audience: str, writes: Sequence[MemberWrite]) -> list[WriteResult]:
+        """Create or update members in one vendor batch (≤ max_batch); per-member results."""
+        ...
+
+    async def set_status(self, audience: str, emails: Sequence[str], status: MemberStatus) -> list[WriteResult]:
+        """Unsubscribe (or otherwise change the status of) existing members."""
+        ...
+
+    async def remove(self, audience: str, emails: Sequence[str], *, permanent: bool) -> list[WriteResult]:
+        """Archive (default) or permanently delete members."""
+        ...
