@@ -1,0 +1,161 @@
+"""A minimal async Kubernetes API client built from kopf's ConnectionInfo."""
+
+from __future__ import annotations
+
+import base64
+import ssl
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import kopf
+
+from crmsync.api.v1alpha1 import GROUP, VERSION
+
+FIELD_MANAGER = "crmsync-operator"
+
+
+class NotFoundError(LookupError):
+    pass
+
+
+def _as_bytes(data: str | bytes) -> bytes:
+    return data.encode() if isinstance(data, str) else data
+
+
+def _ssl_context(info: kopf.ConnectionInfo, scratch: Path) -> ssl.SSLContext | bool:
+    if info.insecure:
+        return False
+    context = ssl.create_default_context()
+    if info.ca_path:
+        context.load_verify_locations(cafile=str(info.ca_path))
+    elif info.ca_data:
+        ca = _as_bytes(info.ca_data)
+        context.load_verify_locations(
+            cadata=(ca if b"BEGIN" in ca else base64.b64decode(ca)).decode()
+        )
+    cert, key = info.certificate_path, info.private_key_path
+    if info.certificate_data and info.private_key_data:
+        cert, key = scratch / "client.crt", scratch / "client.key"
+        for path, data in ((cert, info.certificate_data), (key, info.private_key_data)):
+            raw = _as_bytes(data)
+            path.write_bytes(raw if b"BEGIN" in raw else base64.b64decode(raw))
+            path.chmod(0o600)
+    if cert and key:
+        context.load_cert_chain(str(cert), str(key))
+    return context
+
+
+class KubeApi:
+    """The calls the operator makes besides kopf's own (RBAC in manifests/ lists them)."""
+
+    def __init__(self, info: kopf.ConnectionInfo) -> None:
+        self._scratch = tempfile.TemporaryDirectory(prefix="crmsync-kube-")
+        headers = {"User-Agent": "crmsync-operator"}
+        if info.token:
+            headers["Authorization"] = f"Bearer {info.token}"
+        self._client = httpx.AsyncClient(
+            base_url=info.server.rstrip("/"),
+            verify=_ssl_context(info, Path(self._scratch.name)),
+            headers=headers,
+            timeout=httpx.Timeout(30.0),
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+        self._scratch.cleanup()
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        response = await self._client.request(method, path, **kwargs)
+        if response.status_code == 404:
+            raise NotFoundError(path)
+        response.raise_for_status()
+        return dict(response.json())
+
+    @staticmethod
+    def custom_path(plural: str, namespace: str, name: str = "") -> str:
+        base = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{plural}"
+        return f"{base}/{name}" if name else base
+
+    async def get_custom(self, plural: str, namespace: str, name: str) -> dict[str, Any]:
+        return await self._request("GET", self.custom_path(plural, namespace, name))
+
+    async def patch_status(
+        self, plural: str, namespace: str, name: str, status: dict[str, Any]
+    ) -> None:
+        await self._request(
+            "PATCH",
+            f"{self.custom_path(plural, namespace, name)}/status",
+            json={"status": status},
+            headers={"Content-Type": "application/merge-patch+json"},
+        )
+
+    async def read_secret(self, namespace: str, name: str) -> tuple[dict[str, str], str]:
+        """The Secret's decoded data and its resourceVersion (to notice rotation)."""
+        body = await self._request("GET", f"/api/v1/namespaces/{namespace}/secrets/{name}")
+        data = {k: base64.b64decode(v).decode() for k, v in (body.get("data") or {}).items()}
+        data.update(body.get("stringData") or {})
+        return data, str(body["metadata"]["resourceVersion"])
+
+    async def apply_configmap(
+        self, namespace: str, name: str, data: dict[str, str], owner: dict[str, Any]
+    ) -> None:
+        """Server-side apply, owned by the sync (so it goes when the sync goes)."""
+        body = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {
+                "name": name,
+                "namespace": namespace,
+                "labels": {"app.kubernetes.io/managed-by": "crmsync"},
+                "ownerReferences": [
+                    {
+                        "apiVersion": owner["apiVersion"],
+                        "kind": owner["kind"],
+                        "name": owner["metadata"]["name"],
+                        "uid": owner["metadata"]["uid"],
+                    }
+                ],
+            },
+            "data": data,
+        }
+        await self._request(
+            "PATCH",
+            f"/api/v1/namespaces/{namespace}/configmaps/{name}",
+            params={"fieldManager": FIELD_MANAGER, "force": "true"},
+            json=body,
+            headers={"Content-Type": "application/apply-patch+yaml"},
+        )
+
+    async def get_configmap(self, namespace: str, name: str) -> dict[str, str]:
+        body = await self._request("GET", f"/api/v1/namespaces/{namespace}/configmaps/{name}")
+        return dict(body.get("data") or {})
+
+    async def post_event(
+        self, obj: dict[str, Any], *, type_: str, reason: str, message: str
+    ) -> None:
+        meta = obj["metadata"]
+        now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        body = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+            "involvedObject": {
+                "apiVersion": obj["apiVersion"],
+                "kind": obj["kind"],
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta["uid"],
+            },
+            "type": type_,
+            "reason": reason,
+            "message": message[:1024],
+            "source": {"component": FIELD_MANAGER},
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+            "reportingComponent": FIELD_MANAGER,
+        }
+        await self._request("POST", f"/api/v1/namespaces/{meta['namespace']}/events", json=body)

@@ -1,0 +1,1 @@
+"""Observe → plan → execute in vendor batches → record: one sync run, vendor-agnostic."""

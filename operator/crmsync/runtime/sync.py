@@ -1,0 +1,209 @@
+"""One sync run: read the audience, stream the CRM through the planner, execute each
+chunk in vendor-sized batches, and return counts and the next checkpoint.
+
+The checkpoint only moves after the target confirmed a chunk's writes, and never past
+the run's start (records modified while the run reads are read again next time), so a
+crash or restart repeats a little work (idempotent upserts keyed by email) and loses none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from crmsync.api.v1alpha1.fieldmapping import RelatedRecord
+from crmsync.api.v1alpha1.status import Checkpoint
+from crmsync.engine.plan import Action, ActionKind, Planner
+from crmsync.engine.records import CrmRecord, Member, MemberStatus, WriteOutcome, WriteResult
+from crmsync.engine.settings import SyncSettings
+from crmsync.providers.base import AudienceTarget, CrmSource
+from crmsync.runtime.counting import RunTally
+
+ProgressCallback = Callable[[RunTally, Checkpoint], Awaitable[None]]
+
+RELATED_LOOKUPS: dict[RelatedRecord, tuple[str, str]] = {
+    RelatedRecord.ACCOUNT: ("Account_Name", "Accounts"),
+    RelatedRecord.DEAL: ("Deal_Name", "Deals"),
+}
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    settings: SyncSettings
+    audience: str
+    checkpoint: Checkpoint
+    full: bool
+    batch_size: int | None = None
+    dry_run: bool = False
+
+
+@dataclass
+class RunResult:
+    tally: RunTally
+    checkpoint: Checkpoint
+    members: int
+    planned: list[Action] = field(default_factory=list)
+    """Dry runs only: every action, in order."""
+
+
+def _chunks(items: Sequence[Action], size: int) -> Iterable[Sequence[Action]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class SyncRun:
+    """Carries one RunRequest out against a CRM source and an audience target."""
+
+    def __init__(
+        self,
+        crm: CrmSource,
+        target: AudienceTarget,
+        request: RunRequest,
+        on_progress: ProgressCallback | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.crm = crm
+        self.target = target
+        self.request = request
+        self.on_progress = on_progress
+        self.now = now
+        self.tally = RunTally()
+        self.planned: list[Action] = []
+        self.members = 0
+
+    @property
+    def batch_size(self) -> int:
+        wanted = self.request.batch_size or self.target.max_batch
+        return max(1, min(wanted, self.target.max_batch))
+
+    async def observe(self) -> dict[str, Member]:
+        observed: dict[str, Member] = {}
+        async for page in self.target.members(self.request.audience):
+            for member in page:
+                observed[member.email] = member
+        return observed
+
+    async def execute(self) -> RunResult:
+        request, settings = self.request, self.request.settings
+        started = self.now()
+        observed = await self.observe()
+        self.members = sum(1 for m in observed.values() if m.status != MemberStatus.ARCHIVED)
+        backfill = request.checkpoint.mapping_hash not in ("", settings.mapping_hash)
+        full = request.full or backfill or request.checkpoint.modified_since is None
+        planner = Planner(settings, observed, full=full, backfill=backfill)
+        checkpoint = request.checkpoint.model_copy()
+
+        modified_since = None if full else request.checkpoint.modified_since
+        async for page in self.crm.records(
+            settings.module, settings.record_fields, modified_since=modified_since
+        ):
+            records = await self._with_related(page)
+            await self._apply(planner.plan_records(records))
+            newest = max((r.modified_time for r in records), default=None)
+            if newest is not None and not full:
+                # Never past the run's start: a record edited during the run is read again.
+                checkpoint.modified_since = min(
+                    max(newest, checkpoint.modified_since or newest), started
+                )
+            await self._report(checkpoint)
+
+        deleted = await self.crm.deleted_since(settings.module, request.checkpoint.deleted_since)
+        await self._apply(planner.plan_deletions(deleted))
+        await self._apply(planner.finish())
+
+        checkpoint.modified_since = started if full else (checkpoint.modified_since or started)
+        checkpoint.deleted_since = started
+        checkpoint.mapping_hash = settings.mapping_hash
+        if full:
+            checkpoint.last_full_sync_time = started
+        if not request.dry_run:
+            await self._report(checkpoint)
+        return RunResult(self.tally, checkpoint, self.members, self.planned)
+
+    async def _report(self, checkpoint: Checkpoint) -> None:
+        if self.on_progress is not None and not self.request.dry_run:
+            await self.on_progress(self.tally, checkpoint)
+
+    async def _with_related(self, page: list[CrmRecord]) -> list[CrmRecord]:
+        """Attach the mapped fields of each record's Account/Deal (Z3), one call per chunk."""
+        settings = self.request.settings
+        for related, (lookup_field, module) in RELATED_LOOKUPS.items():
+            fields = settings.related_fields(related)
+            if not fields:
+                continue
+            ids = {
+                str(value["id"])
+                for r in page
+                if isinstance(value := r.values.get(lookup_field), dict) and value.get("id")
+            }
+            if not ids:
+                continue
+            values = await self.crm.related_values(module, sorted(ids), fields)
+            page = [
+                CrmRecord(
+                    id=r.id,
+                    modified_time=r.modified_time,
+                    values=r.values,
+                    related={
+                        **r.related,
+                        str(related): values.get(
+                            str((r.values.get(lookup_field) or {}).get("id", "")), {}
+                        ),
+                    },
+                    converted=r.converted,
+                )
+                for r in page
+            ]
+        return page
+
+    async def _apply(self, actions: list[Action]) -> None:
+        if self.request.dry_run:
+            self.planned.extend(actions)
+            for action in actions:
+                self.tally.count_planned(action)
+            return
+        writes: list[Action] = []
+        unsubscribes: list[Action] = []
+        archives: list[Action] = []
+        deletions: list[Action] = []
+        for action in actions:
+            if action.kind in (ActionKind.ADD, ActionKind.UPDATE):
+                writes.append(action)
+            elif action.kind == ActionKind.UNSUBSCRIBE:
+                unsubscribes.append(action)
+            elif action.kind == ActionKind.REMOVE:
+                (deletions if action.permanent else archives).append(action)
+            else:
+                self.tally.count_planned(action)
+        audience, size = self.request.audience, self.batch_size
+        for chunk in _chunks(writes, size):
+            results = await self.target.upsert(
+                audience, [a.write for a in chunk if a.write is not None]
+            )
+            self._count(chunk, results)
+        for chunk in _chunks(unsubscribes, size):
+            emails = [a.email for a in chunk]
+            self._count(
+                chunk, await self.target.set_status(audience, emails, MemberStatus.UNSUBSCRIBED)
+            )
+        for group, permanent in ((archives, False), (deletions, True)):
+            for chunk in _chunks(group, size):
+                emails = [a.email for a in chunk]
+                self._count(chunk, await self.target.remove(audience, emails, permanent=permanent))
+
+    def _count(self, chunk: Sequence[Action], results: Sequence[WriteResult]) -> None:
+        """Every action gets an answer: one the vendor did not give counts as failed."""
+        by_email = {r.email: r for r in results}
+        for action in chunk:
+            result = by_email.get(action.email) or WriteResult(
+                action.email,
+                WriteOutcome.REJECTED,
+                "no_result",
+                "the vendor's answer did not mention it",
+            )
+            self.tally.count_result(action, result)
+            if result.outcome == WriteOutcome.CREATED:
+                self.members += 1
+            elif result.outcome == WriteOutcome.REMOVED:
+                self.members -= 1
