@@ -99,3 +99,5 @@ class WriteResult:
     reason: str = ""
     """For rejected: a low-cardinality reason code (invalid_email, forgotten_email, …)."""
     detail: str = ""
+    record_id: str = ""
+    """CRM write-backs (``update_records``): the record the result belongs to."""

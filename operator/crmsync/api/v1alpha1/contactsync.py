@@ -363,7 +363,9 @@ class ContactSyncStatus(CrdModel):
     skipped_export: SkippedExport | None = None
     """Where the skipped records of the last run are (B8)."""
     next_run_time: datetime | None = None
-    """When the next scheduled run is due."""
+    """When the next run is due (schedule, poll or full comparison)."""
+    last_scheduled_time: datetime | None = None
+    """The due time of the last scheduled run (so a due run is never started twice)."""
     last_handled_sync_now: Annotated[str, Field(max_length=64)] = ""
     """The value of the crmsync.dev/sync-now annotation last acted on."""
 

@@ -1,0 +1,77 @@
+"""Is a run due now, of which kind, and when to look again (Z2, P1, M4, Z11, B1)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from crmsync.api.v1alpha1.contactsync import ContactSyncSpec, TriggerMode
+from crmsync.api.v1alpha1.status import RunSummary, RunTrigger
+from crmsync.engine.schedule import next_run, parse_duration
+
+IDLE_RECHECK = timedelta(hours=1)
+"""With nothing due, look again this often anyway (changes also wake the loop)."""
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What the decision needs from the object besides its spec."""
+
+    generation: int
+    observed_generation: int
+    sync_now: str
+    """The crmsync.dev/sync-now annotation's value ("" when absent)."""
+    last_handled_sync_now: str
+    last_run: RunSummary | None
+    last_full_sync: datetime | None
+    last_scheduled_run: datetime | None
+    created: datetime
+    """The object's creationTimestamp: a schedule counts from here until it first ran."""
+    notified: bool = False
+    """A CRM change notification arrived since the last run."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    trigger: RunTrigger | None
+    full: bool = False
+    next_check: datetime | None = None
+
+
+def decide(spec: ContactSyncSpec, seen: Observed, now: datetime) -> Decision:
+    mode = TriggerMode(spec.trigger.mode)
+    if spec.suspend:
+        return Decision(None, next_check=now + IDLE_RECHECK)
+    if seen.sync_now and seen.sync_now != seen.last_handled_sync_now:
+        return Decision(RunTrigger.MANUAL, full=True)
+    on_change = mode != TriggerMode.SCHEDULED
+    if on_change and seen.last_run is None:
+        return Decision(RunTrigger.INITIAL, full=True)
+    if on_change and seen.generation != seen.observed_generation:
+        return Decision(RunTrigger.SPEC_CHANGE, full=True)
+
+    full_interval = parse_duration(spec.trigger.full_resync_interval)
+    full_due = seen.last_full_sync is None or seen.last_full_sync + full_interval <= now
+    last_end = seen.last_run.end_time or seen.last_run.start_time if seen.last_run else now
+
+    if mode == TriggerMode.SCHEDULED and spec.trigger.schedule is not None:
+        after = seen.last_scheduled_run or seen.created
+        due = next_run(spec.trigger.schedule, after)
+        if due is not None and due <= now:
+            return Decision(RunTrigger.SCHEDULE, full=full_due)
+        return Decision(
+            None, next_check=min(due, now + IDLE_RECHECK) if due else now + IDLE_RECHECK
+        )
+
+    if mode == TriggerMode.MANUAL:
+        return Decision(None, next_check=now + IDLE_RECHECK)
+
+    if full_due:
+        return Decision(RunTrigger.FULL_RESYNC, full=True)
+    if seen.notified:
+        return Decision(RunTrigger.NOTIFICATION)
+    poll_due = last_end + parse_duration(spec.trigger.poll_interval)
+    if poll_due <= now:
+        return Decision(RunTrigger.POLL)
+    assert seen.last_full_sync is not None
+    return Decision(None, next_check=min(poll_due, seen.last_full_sync + full_interval))

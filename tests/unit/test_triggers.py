@@ -1,0 +1,105 @@
+"""When runs happen: one case per trigger rule."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from crmsync.api.v1alpha1.contactsync import ContactSyncSpec
+from crmsync.api.v1alpha1.status import RunSummary, RunTrigger
+from crmsync.engine.triggers import Decision, Observed, decide
+
+NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+
+
+def spec(**trigger: Any) -> ContactSyncSpec:
+    return ContactSyncSpec.model_validate(
+        {
+            "crm": {"connectionRef": {"name": "c"}, "module": "Leads"},
+            "target": {"connectionRef": {"name": "t"}, "listId": "L"},
+            "trigger": trigger,
+        }
+    )
+
+
+def run(minutes_ago: int) -> RunSummary:
+    end = NOW - timedelta(minutes=minutes_ago)
+    return RunSummary(
+        id="r", trigger=RunTrigger.POLL, start_time=end - timedelta(seconds=5), end_time=end
+    )
+
+
+SETTLED = Observed(
+    generation=1,
+    observed_generation=1,
+    sync_now="",
+    last_handled_sync_now="",
+    last_run=run(1),
+    last_full_sync=NOW - timedelta(hours=1),
+    last_scheduled_run=None,
+    created=NOW - timedelta(minutes=10),
+)
+
+
+def test_first_run_is_full() -> None:
+    assert decide(spec(), replace(SETTLED, last_run=None), NOW) == Decision(
+        RunTrigger.INITIAL, full=True
+    )
+
+
+def test_spec_change_runs_in_full() -> None:
+    assert decide(spec(), replace(SETTLED, generation=2), NOW).trigger == RunTrigger.SPEC_CHANGE
+
+
+def test_sync_now_annotation_runs_once() -> None:
+    assert decide(spec(), replace(SETTLED, sync_now="a"), NOW).trigger == RunTrigger.MANUAL
+    assert (
+        decide(spec(), replace(SETTLED, sync_now="a", last_handled_sync_now="a"), NOW).trigger
+        is None
+    )
+
+
+def test_suspended_sync_never_runs() -> None:
+    suspended = spec().model_copy(update={"suspend": True})
+    assert decide(suspended, replace(SETTLED, sync_now="x", last_run=None), NOW).trigger is None
+
+
+def test_poll_waits_for_its_interval() -> None:
+    decision = decide(spec(pollInterval="5m"), SETTLED, NOW)
+    assert decision.trigger is None
+    assert decision.next_check == NOW + timedelta(minutes=4)
+    assert (
+        decide(spec(pollInterval="5m"), replace(SETTLED, last_run=run(6)), NOW).trigger
+        == RunTrigger.POLL
+    )
+
+
+def test_notification_runs_at_once() -> None:
+    assert decide(spec(), replace(SETTLED, notified=True), NOW).trigger == RunTrigger.NOTIFICATION
+
+
+def test_full_resync_on_its_own_interval() -> None:
+    stale = replace(SETTLED, last_full_sync=NOW - timedelta(hours=25))
+    assert decide(spec(fullResyncInterval="24h"), stale, NOW) == Decision(
+        RunTrigger.FULL_RESYNC, full=True
+    )
+
+
+def test_schedule_waits_for_its_time_even_on_creation() -> None:
+    daily = spec(mode="Scheduled", schedule={"frequency": "Daily", "at": "10:30"})
+    decision = decide(daily, replace(SETTLED, last_run=None), NOW)
+    assert decision.trigger is None
+    assert decision.next_check == NOW + timedelta(minutes=30)
+    later = NOW + timedelta(minutes=31)
+    assert decide(daily, replace(SETTLED, last_run=None), later).trigger == RunTrigger.SCHEDULE
+
+
+def test_scheduled_run_is_not_started_twice() -> None:
+    daily = spec(mode="Scheduled", schedule={"frequency": "Daily", "at": "09:00"})
+    done_today = replace(SETTLED, last_scheduled_run=NOW - timedelta(minutes=59))
+    assert decide(daily, done_today, NOW).trigger is None
+
+
+def test_manual_mode_runs_only_when_asked() -> None:
+    assert decide(spec(mode="Manual"), replace(SETTLED, last_run=run(600)), NOW).trigger is None
