@@ -42,6 +42,16 @@ def build_parser() -> argparse.ArgumentParser:
     crds = sub.add_parser("crds", help="write the CRDs generated from the API models")
     crds.add_argument("--out", type=Path, default=Path("crds"))
     crds.add_argument("--check", action="store_true", help="fail if the files differ")
+    run = sub.add_parser("run", help="run the operator against the current kubeconfig")
+    run.add_argument(
+        "-n", "--namespace", action="append", default=[], help="watch only these (repeatable)"
+    )
+    run.add_argument(
+        "--all-namespaces", "-A", action="store_true", help="watch every namespace (default)"
+    )
+    run.add_argument("--liveness", default=None, help="e.g. http://0.0.0.0:8080/healthz")
+    run.add_argument("--standalone", action="store_true", help="no peering (a single replica)")
+    run.add_argument("--verbose", "-v", action="store_true")
     _controlplane_parser(sub)
     _sim_parser(sub)
     return parser
@@ -53,6 +63,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         from crmsync.api.crdgen import main_crds
 
         return main_crds(args.out, check=args.check)
+    if args.command == "run":
+        from crmsync.operator import main_run
+
+        return main_run(
+            namespaces=args.namespace,
+            verbose=args.verbose,
+            liveness=args.liveness,
+            standalone=args.standalone,
+        )
     if args.command == "controlplane":
         from crmsync.controlplane import main_down, main_up
 

@@ -84,8 +84,9 @@ class KubeApi:
 
     async def patch_status(
         self, plural: str, namespace: str, name: str, status: dict[str, Any]
-    ) -> None:
-        await self._request(
+    ) -> dict[str, Any]:
+        """Merge-patch the status subresource; returns the whole object as stored."""
+        return await self._request(
             "PATCH",
             f"{self.custom_path(plural, namespace, name)}/status",
             json={"status": status},

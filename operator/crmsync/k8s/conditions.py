@@ -17,7 +17,13 @@ def set_condition(
     generation: int,
 ) -> list[dict[str, Any]]:
     """The whole new list (a merge patch replaces lists), with ``type_`` set."""
-    wanted = ConditionStatus.UNKNOWN if status is None else ConditionStatus.TRUE if status else ConditionStatus.FALSE
+    wanted = (
+        ConditionStatus.UNKNOWN
+        if status is None
+        else ConditionStatus.TRUE
+        if status
+        else ConditionStatus.FALSE
+    )
     existing = {c["type"]: c for c in conditions or []}
     previous = existing.get(type_)
     changed = previous is None or previous.get("status") != wanted
@@ -26,7 +32,9 @@ def set_condition(
         status=wanted,
         reason=reason,
         message=message,
-        last_transition_time=datetime.now(UTC) if changed or previous is None else previous["lastTransitionTime"],
+        last_transition_time=datetime.now(UTC)
+        if changed or previous is None
+        else previous["lastTransitionTime"],
         observed_generation=generation,
     )
     existing[type_] = condition.to_wire()

@@ -38,7 +38,9 @@ class CrmSource(Protocol):
         """Pages of records (oldest modification first when modified_since is given)."""
         ...
 
-    async def records_by_id(self, module: str, ids: Sequence[str], fields: Sequence[str]) -> list[CrmRecord]:
+    async def records_by_id(
+        self, module: str, ids: Sequence[str], fields: Sequence[str]
+    ) -> list[CrmRecord]:
         """The given records (missing ones are left out)."""
         ...
 
@@ -52,7 +54,9 @@ class CrmSource(Protocol):
         """Records deleted after since (all known deletions when None)."""
         ...
 
-    async def update_records(self, module: str, updates: Sequence[Mapping[str, Any]]) -> list[WriteResult]:
+    async def update_records(
+        self, module: str, updates: Sequence[Mapping[str, Any]]
+    ) -> list[WriteResult]:
         """Write field values back (each update has an ``id``); per-record results."""
         ...
 
@@ -71,7 +75,13 @@ class AudienceTarget(Protocol):
         """Campaign fields (merge tags / contact field names) the audience knows."""
         ...
 
-    def members(self, audience: str, *, changed_since: datetime | None = None) -> AsyncIterator[list[Member]]:
+    async def ensure_text_field(self, audience: str, name: str, label: str) -> None:
+        """Create a hidden text field (merge tag / custom field) unless it exists."""
+        ...
+
+    def members(
+        self, audience: str, *, changed_since: datetime | None = None
+    ) -> AsyncIterator[list[Member]]:
         """Pages of the audience's members (all statuses, archived excluded)."""
         ...
 
@@ -79,10 +89,14 @@ class AudienceTarget(Protocol):
         """Create or update members in one vendor batch (≤ max_batch); per-member results."""
         ...
 
-    async def set_status(self, audience: str, emails: Sequence[str], status: MemberStatus) -> list[WriteResult]:
+    async def set_status(
+        self, audience: str, emails: Sequence[str], status: MemberStatus
+    ) -> list[WriteResult]:
         """Unsubscribe (or otherwise change the status of) existing members."""
         ...
 
-    async def remove(self, audience: str, emails: Sequence[str], *, permanent: bool) -> list[WriteResult]:
+    async def remove(
+        self, audience: str, emails: Sequence[str], *, permanent: bool
+    ) -> list[WriteResult]:
         """Archive (default) or permanently delete members."""
         ...

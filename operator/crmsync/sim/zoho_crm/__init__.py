@@ -21,8 +21,9 @@ from crmsync.sim.zoho_crm.seed import seed
 class ZohoCrmVendor:
     name = VENDOR_NAME
 
-    def create_app(self, data_dir: Path, base_url: str,
-                   faults: FaultConfig | None) -> web.Application:
+    def create_app(
+        self, data_dir: Path, base_url: str, faults: FaultConfig | None
+    ) -> web.Application:
         return create_app(data_dir, base_url, faults)
 
     def credentials(self, base_url: str) -> dict[str, Any]:

@@ -83,10 +83,14 @@ def _api_routes(prefix: str) -> list[web.RouteDef]:
         web.put(f"{p}/{{module}}/{{id:[0-9]+}}/{{related_list}}", related.put_related),
         web.post(f"{p}/{{module}}/{{id:[0-9]+}}/{{related_list}}", related.post_related),
         web.delete(f"{p}/{{module}}/{{id:[0-9]+}}/{{related_list}}", related.delete_related),
-        web.put(f"{p}/{{module}}/{{id:[0-9]+}}/{{related_list}}/{{related_id:[0-9]+}}",
-                related.put_related_one),
-        web.delete(f"{p}/{{module}}/{{id:[0-9]+}}/{{related_list}}/{{related_id:[0-9]+}}",
-                   related.delete_related_one),
+        web.put(
+            f"{p}/{{module}}/{{id:[0-9]+}}/{{related_list}}/{{related_id:[0-9]+}}",
+            related.put_related_one,
+        ),
+        web.delete(
+            f"{p}/{{module}}/{{id:[0-9]+}}/{{related_list}}/{{related_id:[0-9]+}}",
+            related.delete_related_one,
+        ),
     ]
 
 
@@ -106,16 +110,18 @@ def create_app(data_dir: Path, base_url: str, faults: FaultConfig | None) -> web
     app.router.add_post("/oauth/v2/token/revoke", auth.revoke_endpoint)
     for prefix in API_PREFIXES:
         app.router.add_routes(_api_routes(prefix))
-    app.router.add_routes([
-        web.get(f"{ADMIN}/credits", limits.admin_credits),
-        web.post(f"{ADMIN}/credits/reset", limits.admin_reset_credits),
-        web.put(f"{ADMIN}/limits", limits.admin_set_limits),
-        web.post(f"{ADMIN}/grant_code", auth.admin_grant_code),
-        web.post(f"{ADMIN}/tokens/expire", auth.admin_expire_tokens),
-        web.get(f"{ADMIN}/notifications", notifications.admin_deliveries),
-        web.post(f"{ADMIN}/users", users.admin_save_user),
-        web.post(f"{ADMIN}/emails/{{module}}/{{id}}", related.admin_capture_email),
-    ])
+    app.router.add_routes(
+        [
+            web.get(f"{ADMIN}/credits", limits.admin_credits),
+            web.post(f"{ADMIN}/credits/reset", limits.admin_reset_credits),
+            web.put(f"{ADMIN}/limits", limits.admin_set_limits),
+            web.post(f"{ADMIN}/grant_code", auth.admin_grant_code),
+            web.post(f"{ADMIN}/tokens/expire", auth.admin_expire_tokens),
+            web.get(f"{ADMIN}/notifications", notifications.admin_deliveries),
+            web.post(f"{ADMIN}/users", users.admin_save_user),
+            web.post(f"{ADMIN}/emails/{{module}}/{{id}}", related.admin_capture_email),
+        ]
+    )
 
     async def close(app: web.Application) -> None:
         await app[CTX_KEY].notifier.close()

@@ -34,10 +34,9 @@ def install_client(store: CrmStore) -> None:
 
 
 def _client_ok(store: CrmStore, params: dict[str, str]) -> bool:
-    return (
-        params.get("client_id") == store.get_meta("oauth.client_id")
-        and params.get("client_secret") == store.get_meta("oauth.client_secret")
-    )
+    return params.get("client_id") == store.get_meta("oauth.client_id") and params.get(
+        "client_secret"
+    ) == store.get_meta("oauth.client_secret")
 
 
 def issue_grant_code(store: CrmStore) -> str:
@@ -93,7 +92,7 @@ def check_token(request: web.Request) -> None:
     header = request.headers.get("Authorization", "")
     if not header.startswith(TOKEN_PREFIX):
         raise ZohoError(401, "AUTHENTICATION_FAILURE", "Authentication failed", {})
-    expiry = ctx(request).store.access_token_expiry(header[len(TOKEN_PREFIX):].strip())
+    expiry = ctx(request).store.access_token_expiry(header[len(TOKEN_PREFIX) :].strip())
     if expiry is None or expiry <= now_ms():
         raise ZohoError(401, "INVALID_TOKEN", "invalid oauth token", {})
 

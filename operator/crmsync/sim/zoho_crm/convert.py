@@ -27,8 +27,11 @@ from crmsync.sim.zoho_crm.writes import RecordError, Writer, respond
 
 
 def _mapped(lead: StoredRecord, target: str) -> dict[str, Any]:
-    return {dst: lead.doc[src] for src, dst in LEAD_CONVERT_MAPPING[target].items()
-            if lead.doc.get(src) not in (None, "")}
+    return {
+        dst: lead.doc[src]
+        for src, dst in LEAD_CONVERT_MAPPING[target].items()
+        if lead.doc.get(src) not in (None, "")
+    }
 
 
 def _given_id(options: dict[str, Any], key: str) -> int | None:
@@ -37,8 +40,9 @@ def _given_id(options: dict[str, Any], key: str) -> int | None:
     if raw is None:
         return None
     if not str(raw).isdigit():
-        raise RecordError("INVALID_DATA", "invalid data",
-                          {"api_name": key, "json_path": f"$.data[0].{key}"})
+        raise RecordError(
+            "INVALID_DATA", "invalid data", {"api_name": key, "json_path": f"$.data[0].{key}"}
+        )
     return int(raw)
 
 
@@ -48,8 +52,9 @@ def _existing(writer: Writer, options: dict[str, Any], key: str) -> StoredRecord
         return None
     record = writer.store.get(writer.module.api_name, record_id)
     if record is None or record.state != RecordState.LIVE:
-        raise RecordError("INVALID_DATA", "invalid data",
-                          {"api_name": key, "json_path": f"$.data[0].{key}"})
+        raise RecordError(
+            "INVALID_DATA", "invalid data", {"api_name": key, "json_path": f"$.data[0].{key}"}
+        )
     return record
 
 
@@ -71,8 +76,9 @@ def _account(writer: Writer, lead: StoredRecord, options: dict[str, Any]) -> dic
     return _ref(result["details"]["id"], values["Account_Name"])
 
 
-def _contact(writer: Writer, lead: StoredRecord, options: dict[str, Any],
-             account: dict[str, str] | None) -> dict[str, str]:
+def _contact(
+    writer: Writer, lead: StoredRecord, options: dict[str, Any], account: dict[str, str] | None
+) -> dict[str, str]:
     values = _mapped(lead, "Contacts")
     if account is not None:
         values["Account_Name"] = {"id": account["id"]}
@@ -85,8 +91,13 @@ def _contact(writer: Writer, lead: StoredRecord, options: dict[str, Any],
     return _ref(str(existing.id), CONTACTS.display_name(existing.doc))
 
 
-def _deal(writer: Writer, options: dict[str, Any], contact: dict[str, str],
-          account: dict[str, str] | None, lead: StoredRecord) -> dict[str, str] | None:
+def _deal(
+    writer: Writer,
+    options: dict[str, Any],
+    contact: dict[str, str],
+    account: dict[str, str] | None,
+    lead: StoredRecord,
+) -> dict[str, str] | None:
     given = options.get("Deals")
     if not isinstance(given, dict) or not given:
         return None
@@ -107,8 +118,9 @@ async def convert_lead(request: web.Request) -> web.Response:
     data = body.get("data") if isinstance(body, dict) else None
     options = data[0] if isinstance(data, list) and data and isinstance(data[0], dict) else {}
     if lead.converted:
-        raise ZohoError(400, "ID_ALREADY_CONVERTED", "id already converted",
-                        {"resource_path_index": 1})
+        raise ZohoError(
+            400, "ID_ALREADY_CONVERTED", "id already converted", {"resource_path_index": 1}
+        )
     writers = {m.api_name: Writer(context.store, m) for m in (ACCOUNTS, CONTACTS, DEALS)}
     try:
         with context.store.transaction():
@@ -116,11 +128,19 @@ async def convert_lead(request: web.Request) -> web.Response:
             contact = _contact(writers["Contacts"], lead, options, account)
             deal = _deal(writers["Deals"], options, contact, account, lead)
             at = writers["Contacts"].at
-            detail = {"convert_user": minified_user(), "contact": contact["id"],
-                      "account": account["id"] if account else None,
-                      "deal": deal["id"] if deal else None, "converted_time": zoho_time(at)}
-            doc = {**lead.doc, "$converted_detail": detail, "Modified_Time": zoho_time(at),
-                   "Modified_By": minified_user()}
+            detail = {
+                "convert_user": minified_user(),
+                "contact": contact["id"],
+                "account": account["id"] if account else None,
+                "deal": deal["id"] if deal else None,
+                "converted_time": zoho_time(at),
+            }
+            doc = {
+                **lead.doc,
+                "$converted_detail": detail,
+                "Modified_Time": zoho_time(at),
+                "Modified_By": minified_user(),
+            }
             context.store.mark_converted(lead.id, doc, at)
             for campaign_id, link in context.store.relations(lead.id, "Campaigns", 10**6, 0):
                 context.store.relate(int(contact["id"]), "Campaigns", campaign_id, link)
@@ -129,8 +149,10 @@ async def convert_lead(request: web.Request) -> web.Response:
     changes = [c for w in writers.values() for c in w.changes()]
     changes.append(Change("Leads", "update", [lead.id], {lead.id: {"$converted": True}}))
     context.notifier.publish(changes)
-    result = {"code": "SUCCESS", "details": {"Contacts": contact, "Accounts": account,
-                                              "Deals": deal},
-              "message": "The record has been converted successfully", "status": "success"}
+    result = {
+        "code": "SUCCESS",
+        "details": {"Contacts": contact, "Accounts": account, "Deals": deal},
+        "message": "The record has been converted successfully",
+        "status": "success",
+    }
     return respond([result], 200)
-

@@ -38,13 +38,33 @@ TOKEN = re.compile(
     r"\s*(?:(?P<string>'(?:[^'\\]|\\.|'')*')|(?P<number>-?\d+(?:\.\d+)?)"
     r"|(?P<op>!=|<>|>=|<=|=|>|<)|(?P<punct>[(),*])|(?P<word>[A-Za-z_$][\w$.]*))"
 )
-KEYWORDS = {"select", "from", "where", "order", "by", "limit", "offset", "and", "or", "not",
-            "like", "in", "is", "null", "between", "asc", "desc", "true", "false"}
+KEYWORDS = {
+    "select",
+    "from",
+    "where",
+    "order",
+    "by",
+    "limit",
+    "offset",
+    "and",
+    "or",
+    "not",
+    "like",
+    "in",
+    "is",
+    "null",
+    "between",
+    "asc",
+    "desc",
+    "true",
+    "false",
+}
 
 
 class CoqlSyntaxError(Exception):
-    def __init__(self, message: str, clause: str | None = None, near: str = "",
-                 column: int = 0) -> None:
+    def __init__(
+        self, message: str, clause: str | None = None, near: str = "", column: int = 0
+    ) -> None:
         super().__init__(message)
         self.clause, self.near, self.column = clause, near, column
 
@@ -68,7 +88,7 @@ def tokenize(text: str) -> list[Token]:
         if match is None or match.end() == pos:
             if text[pos:].strip() == "":
                 break
-            raise CoqlSyntaxError("invalid query formed", near=text[pos:pos + 10], column=pos)
+            raise CoqlSyntaxError("invalid query formed", near=text[pos : pos + 10], column=pos)
         kind = match.lastgroup or "word"
         tokens.append(Token(kind, match.group(kind), match.start(kind)))
         pos = match.end()
@@ -135,11 +155,16 @@ class Parser:
             fields.append(self.identifier("select"))
         self.expect_word("from", "from")
         module_name = self.identifier("from")
-        module = next((MODULES[m] for m in RECORD_MODULES if m.lower() == module_name.lower()),
-                      None)
+        module = next(
+            (MODULES[m] for m in RECORD_MODULES if m.lower() == module_name.lower()), None
+        )
         if module is None:
-            raise ZohoError(400, "INVALID_QUERY", "invalid query formed",
-                            {"module": module_name, "reason": "invalid module"})
+            raise ZohoError(
+                400,
+                "INVALID_QUERY",
+                "invalid query formed",
+                {"module": module_name, "reason": "invalid module"},
+            )
         query = Query(module, fields)
         if self.accept_word("where"):
             query.where = self.expression()
@@ -194,8 +219,12 @@ class Parser:
     def comparison(self) -> Compare:
         self.criteria += 1
         if self.criteria > MAX_CRITERIA:
-            raise ZohoError(400, "LIMIT_EXCEEDED", "criteria limit exceeded",
-                            {"limit": MAX_CRITERIA, "clause": "where"})
+            raise ZohoError(
+                400,
+                "LIMIT_EXCEEDED",
+                "criteria limit exceeded",
+                {"limit": MAX_CRITERIA, "clause": "where"},
+            )
         name = self.identifier("where")
         token = self.take()
         if token.kind == "op":
@@ -245,8 +274,9 @@ def _check_column(module: ModuleDef, name: str) -> None:
     fd = module.by_name.get(base)
     target = MODULES.get(fd.lookup or "") if fd is not None else None
     if fd is None or (sub and (target is None or (sub != "id" and sub not in target.by_name))):
-        raise ZohoError(400, "INVALID_QUERY", "column given seems to be invalid",
-                        {"column_name": name})
+        raise ZohoError(
+            400, "INVALID_QUERY", "column given seems to be invalid", {"column_name": name}
+        )
 
 
 def _value(store_get: Any, module: ModuleDef, record: StoredRecord, name: str) -> Any:
@@ -285,23 +315,37 @@ async def run_query(request: web.Request) -> web.Response:
         body = None
     text = body.get("select_query") if isinstance(body, dict) else None
     if not isinstance(text, str) or not text.strip():
-        return web.json_response(error_body("REQUIRED_PARAM_MISSING",
-                                            "One of the expected parameter is missing",
-                                            {"param_name": "select_query"}), status=400)
+        return web.json_response(
+            error_body(
+                "REQUIRED_PARAM_MISSING",
+                "One of the expected parameter is missing",
+                {"param_name": "select_query"},
+            ),
+            status=400,
+        )
     try:
         query = Parser(text).parse()
     except CoqlSyntaxError as exc:
-        details: dict[str, Any] = ({"clause": exc.clause} if exc.clause else
-                                   {"line": 1, "column": exc.column, "near": exc.near})
-        return web.json_response(error_body("SYNTAX_ERROR", "invalid query formed", details),
-                                 status=400)
+        details: dict[str, Any] = (
+            {"clause": exc.clause}
+            if exc.clause
+            else {"line": 1, "column": exc.column, "near": exc.near}
+        )
+        return web.json_response(
+            error_body("SYNTAX_ERROR", "invalid query formed", details), status=400
+        )
     module = query.module
     if len(query.fields) > MAX_FIELDS:
-        raise ZohoError(400, "LIMIT_EXCEEDED", "select fields limit exceeded",
-                        {"limit": MAX_FIELDS, "clause": "select"})
+        raise ZohoError(
+            400,
+            "LIMIT_EXCEEDED",
+            "select fields limit exceeded",
+            {"limit": MAX_FIELDS, "clause": "select"},
+        )
     if query.limit > MAX_LIMIT or query.offset + query.limit > MAX_REACH:
-        raise ZohoError(400, "LIMIT_EXCEEDED", "limit exceeded",
-                        {"limit": MAX_LIMIT, "clause": "limit"})
+        raise ZohoError(
+            400, "LIMIT_EXCEEDED", "limit exceeded", {"limit": MAX_LIMIT, "clause": "limit"}
+        )
     for name in query.fields:
         _check_column(module, name)
     where, params = "module = ? AND state = 0 AND converted = 0", (module.api_name,)
@@ -309,14 +353,19 @@ async def run_query(request: web.Request) -> web.Response:
         try:
             condition = compile_condition(module, query.where)
         except QueryError as exc:
-            raise ZohoError(400, "INVALID_QUERY", str(exc).split(":")[0],
-                            {"column_name": exc.column or ""}) from None
+            raise ZohoError(
+                400, "INVALID_QUERY", str(exc).split(":")[0], {"column_name": exc.column or ""}
+            ) from None
         where, params = f"{where} AND {condition.text}", (*params, *condition.params)
-    rows = store.select(where, params, _order_sql(module, query.order), query.limit + 1,
-                        query.offset)
+    rows = store.select(
+        where, params, _order_sql(module, query.order), query.limit + 1, query.offset
+    )
     if not rows:
         return web.Response(status=204)
-    data = [{name: _value(store.get, module, r, name) for name in ("id", *query.fields)}
-            for r in rows[:query.limit]]
-    return web.json_response({"data": data, "info": {"count": len(data),
-                                                     "more_records": len(rows) > query.limit}})
+    data = [
+        {name: _value(store.get, module, r, name) for name in ("id", *query.fields)}
+        for r in rows[: query.limit]
+    ]
+    return web.json_response(
+        {"data": data, "info": {"count": len(data), "more_records": len(rows) > query.limit}}
+    )

@@ -18,9 +18,14 @@ def error_body(code: str, message: str, details: dict[str, Any] | None = None) -
 class ZohoError(Exception):
     """An error answered with ``status`` and Zoho's envelope as the whole body."""
 
-    def __init__(self, status: int, code: str, message: str,
-                 details: dict[str, Any] | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status = status
         self.body = error_body(code, message, details)
@@ -32,8 +37,12 @@ def invalid_module() -> ZohoError:
 
 
 def required_param_missing(param: str) -> ZohoError:
-    return ZohoError(400, "REQUIRED_PARAM_MISSING", "One of the expected parameter is missing",
-                     {"param_name": param})
+    return ZohoError(
+        400,
+        "REQUIRED_PARAM_MISSING",
+        "One of the expected parameter is missing",
+        {"param_name": param},
+    )
 
 
 def invalid_param(param: str, message: str = "invalid data") -> ZohoError:

@@ -15,15 +15,34 @@ from crmsync.sim.zoho_crm.context import minified_user
 from crmsync.sim.zoho_crm.errors import ZohoError, invalid_module, required_param_missing
 
 JSON_TYPES: dict[str, str] = {
-    "text": "string", "textarea": "string", "email": "string", "phone": "string",
-    "website": "string", "picklist": "string", "date": "string", "datetime": "string",
-    "profileimage": "string", "autonumber": "string", "bigint": "string",
-    "boolean": "boolean", "integer": "integer", "double": "double", "currency": "double",
-    "multiselectpicklist": "jsonarray", "multiuserlookup": "jsonarray",
-    "multiselectlookup": "jsonarray", "subform": "jsonarray", "fileupload": "jsonarray",
-    "imageupload": "jsonarray", "territories": "jsonarray",
-    "lookup": "jsonobject", "ownerlookup": "jsonobject", "userlookup": "jsonobject",
-    "consent_lookup": "jsonobject", "layout": "jsonobject", "wizard": "jsonobject",
+    "text": "string",
+    "textarea": "string",
+    "email": "string",
+    "phone": "string",
+    "website": "string",
+    "picklist": "string",
+    "date": "string",
+    "datetime": "string",
+    "profileimage": "string",
+    "autonumber": "string",
+    "bigint": "string",
+    "boolean": "boolean",
+    "integer": "integer",
+    "double": "double",
+    "currency": "double",
+    "multiselectpicklist": "jsonarray",
+    "multiuserlookup": "jsonarray",
+    "multiselectlookup": "jsonarray",
+    "subform": "jsonarray",
+    "fileupload": "jsonarray",
+    "imageupload": "jsonarray",
+    "territories": "jsonarray",
+    "lookup": "jsonobject",
+    "ownerlookup": "jsonobject",
+    "userlookup": "jsonobject",
+    "consent_lookup": "jsonobject",
+    "layout": "jsonobject",
+    "wizard": "jsonobject",
 }
 """``json_type`` per ``data_type`` (values from Zoho's field metadata)."""
 
@@ -100,20 +119,44 @@ SYSTEM_FIELDS: tuple[FieldDef, ...] = (
 )
 PERSON_CONSENT_FIELDS: tuple[FieldDef, ...] = (
     _f("Email_Opt_Out", "boolean"),
-    _f("Unsubscribed_Mode", "picklist", read_only=True,
-       picklist=("Consent form", "Manual", "Unsubscribe link", "Zoho Campaigns")),
+    _f(
+        "Unsubscribed_Mode",
+        "picklist",
+        read_only=True,
+        picklist=("Consent form", "Manual", "Unsubscribe link", "Zoho Campaigns"),
+    ),
     _f("Unsubscribed_Time", "datetime", read_only=True),
     _f("Record_Image", "profileimage", label="Lead Image"),
-    _f("Data_Processing_Basis", "picklist", label="Data Processing Basis",
-       picklist=("Consent", "Contract", "Legal Obligation", "Legitimate Interests",
-                 "Not Applicable", "Obtained", "Pending", "Vital Interests")),
+    _f(
+        "Data_Processing_Basis",
+        "picklist",
+        label="Data Processing Basis",
+        picklist=(
+            "Consent",
+            "Contract",
+            "Legal Obligation",
+            "Legitimate Interests",
+            "Not Applicable",
+            "Obtained",
+            "Pending",
+            "Vital Interests",
+        ),
+    ),
     _f("Data_Processing_Basis_Details", "consent_lookup", read_only=True),
 )
 PERSON_CUSTOM_FIELDS: tuple[FieldDef, ...] = (
-    _f("Preferred_Language", "picklist", custom=True,
-       picklist=("-None-", "English", "Español", "Polski", "Français", "Deutsch")),
-    _f("Newsletter_Topics", "multiselectpicklist", custom=True,
-       picklist=("Product news", "Events", "Offers", "Research")),
+    _f(
+        "Preferred_Language",
+        "picklist",
+        custom=True,
+        picklist=("-None-", "English", "Español", "Polski", "Français", "Deutsch"),
+    ),
+    _f(
+        "Newsletter_Topics",
+        "multiselectpicklist",
+        custom=True,
+        picklist=("Product news", "Events", "Offers", "Research"),
+    ),
     _f("Loyalty_Points", "integer", custom=True),
     _f("Customer_Since", "date", custom=True),
     _f("Signed_Consent_Form", "fileupload", custom=True),
@@ -122,14 +165,32 @@ PERSON_CUSTOM_FIELDS: tuple[FieldDef, ...] = (
     _f("Interested_Products", "multiselectlookup", custom=True),
     _f("Social_Profiles", "subform", custom=True),
 )
-LEAD_SOURCES = ("-None-", "Advertisement", "Cold Call", "Chat", "Partner", "Trade Show",
-                "Web Download", "Web Research")
-INDUSTRIES = ("-None-", "Technology", "Retail", "Manufacturing", "Education", "Healthcare",
-              "Finance")
+LEAD_SOURCES = (
+    "-None-",
+    "Advertisement",
+    "Cold Call",
+    "Chat",
+    "Partner",
+    "Trade Show",
+    "Web Download",
+    "Web Research",
+)
+INDUSTRIES = (
+    "-None-",
+    "Technology",
+    "Retail",
+    "Manufacturing",
+    "Education",
+    "Healthcare",
+    "Finance",
+)
 
 LEADS = ModuleDef(
-    api_name="Leads", singular="Lead", module_id=5725767000000002175,
-    name_fields=("First_Name", "Last_Name"), duplicate_check_fields=("Email",),
+    api_name="Leads",
+    singular="Lead",
+    module_id=5725767000000002175,
+    name_fields=("First_Name", "Last_Name"),
+    duplicate_check_fields=("Email",),
     fields=(
         _f("First_Name", "text", length=40),
         _f("Last_Name", "text", mandatory=True, length=80),
@@ -140,21 +201,32 @@ LEADS = ModuleDef(
         _f("Company", "text", length=200),
         _f("Designation", "text", label="Title", length=100),
         _f("Lead_Source", "picklist", picklist=LEAD_SOURCES),
-        _f("Lead_Status", "picklist", picklist=("-None-", "Not Contacted", "Contacted",
-                                                "Junk Lead", "Qualified")),
+        _f(
+            "Lead_Status",
+            "picklist",
+            picklist=("-None-", "Not Contacted", "Contacted", "Junk Lead", "Qualified"),
+        ),
         _f("Industry", "picklist", picklist=INDUSTRIES),
         _f("Website", "website"),
-        _f("Street", "text"), _f("City", "text"), _f("State", "text"),
-        _f("Zip_Code", "text"), _f("Country", "text"),
+        _f("Street", "text"),
+        _f("City", "text"),
+        _f("State", "text"),
+        _f("Zip_Code", "text"),
+        _f("Country", "text"),
         _f("Annual_Revenue", "currency"),
         _f("No_of_Employees", "integer"),
         _f("Description", "textarea", length=32000),
-        *PERSON_CONSENT_FIELDS, *PERSON_CUSTOM_FIELDS, *SYSTEM_FIELDS,
+        *PERSON_CONSENT_FIELDS,
+        *PERSON_CUSTOM_FIELDS,
+        *SYSTEM_FIELDS,
     ),
 )
 CONTACTS = ModuleDef(
-    api_name="Contacts", singular="Contact", module_id=5725767000000002179,
-    name_fields=("First_Name", "Last_Name"), duplicate_check_fields=("Email",),
+    api_name="Contacts",
+    singular="Contact",
+    module_id=5725767000000002179,
+    name_fields=("First_Name", "Last_Name"),
+    duplicate_check_fields=("Email",),
     fields=(
         _f("First_Name", "text", length=40),
         _f("Last_Name", "text", mandatory=True, length=80),
@@ -168,36 +240,59 @@ CONTACTS = ModuleDef(
         _f("Reporting_To", "lookup", lookup="Contacts"),
         _f("Lead_Source", "picklist", picklist=LEAD_SOURCES),
         _f("Date_of_Birth", "date"),
-        _f("Mailing_Street", "text"), _f("Mailing_City", "text"),
-        _f("Mailing_Zip", "text"), _f("Mailing_Country", "text"),
+        _f("Mailing_Street", "text"),
+        _f("Mailing_City", "text"),
+        _f("Mailing_Zip", "text"),
+        _f("Mailing_Country", "text"),
         _f("Description", "textarea", length=32000),
-        *PERSON_CONSENT_FIELDS, *PERSON_CUSTOM_FIELDS, *SYSTEM_FIELDS,
+        *PERSON_CONSENT_FIELDS,
+        *PERSON_CUSTOM_FIELDS,
+        *SYSTEM_FIELDS,
     ),
 )
 ACCOUNTS = ModuleDef(
-    api_name="Accounts", singular="Account", module_id=5725767000000002177,
-    name_fields=("Account_Name",), duplicate_check_fields=("Account_Name",), email_field=None,
+    api_name="Accounts",
+    singular="Account",
+    module_id=5725767000000002177,
+    name_fields=("Account_Name",),
+    duplicate_check_fields=("Account_Name",),
+    email_field=None,
     fields=(
         _f("Account_Name", "text", mandatory=True, length=200),
         _f("Phone", "phone", length=30),
         _f("Website", "website"),
         _f("Industry", "picklist", picklist=INDUSTRIES),
-        _f("Account_Type", "picklist", picklist=("-None-", "Customer", "Partner", "Prospect",
-                                                 "Reseller", "Vendor")),
+        _f(
+            "Account_Type",
+            "picklist",
+            picklist=("-None-", "Customer", "Partner", "Prospect", "Reseller", "Vendor"),
+        ),
         _f("Employees", "integer"),
         _f("Annual_Revenue", "currency"),
-        _f("Billing_City", "text"), _f("Billing_Country", "text"),
+        _f("Billing_City", "text"),
+        _f("Billing_Country", "text"),
         _f("Parent_Account", "lookup", lookup="Accounts"),
         _f("Description", "textarea", length=32000),
         _f("Customer_Tier", "picklist", custom=True, picklist=("-None-", "Gold", "Silver")),
         *SYSTEM_FIELDS,
     ),
 )
-DEAL_STAGES = ("Qualification", "Needs Analysis", "Value Proposition", "Proposal/Price Quote",
-               "Negotiation/Review", "Closed Won", "Closed Lost")
+DEAL_STAGES = (
+    "Qualification",
+    "Needs Analysis",
+    "Value Proposition",
+    "Proposal/Price Quote",
+    "Negotiation/Review",
+    "Closed Won",
+    "Closed Lost",
+)
 DEALS = ModuleDef(
-    api_name="Deals", singular="Deal", module_id=5725767000000002181,
-    name_fields=("Deal_Name",), duplicate_check_fields=("Deal_Name",), email_field=None,
+    api_name="Deals",
+    singular="Deal",
+    module_id=5725767000000002181,
+    name_fields=("Deal_Name",),
+    duplicate_check_fields=("Deal_Name",),
+    email_field=None,
     fields=(
         _f("Deal_Name", "text", mandatory=True, length=120),
         _f("Stage", "picklist", mandatory=True, picklist=DEAL_STAGES),
@@ -215,39 +310,63 @@ DEALS = ModuleDef(
     ),
 )
 CAMPAIGNS = ModuleDef(
-    api_name="Campaigns", singular="Campaign", module_id=5725767000000002183,
-    name_fields=("Campaign_Name",), duplicate_check_fields=("Campaign_Name",), email_field=None,
+    api_name="Campaigns",
+    singular="Campaign",
+    module_id=5725767000000002183,
+    name_fields=("Campaign_Name",),
+    duplicate_check_fields=("Campaign_Name",),
+    email_field=None,
     fields=(
         _f("Campaign_Name", "text", mandatory=True, length=120),
-        _f("Type", "picklist", picklist=("-None-", "Email", "Webinar", "Conference",
-                                         "Advertisement", "Others")),
-        _f("Status", "picklist", picklist=("-None-", "Planning", "Active", "Inactive",
-                                           "Complete")),
-        _f("Start_Date", "date"), _f("End_Date", "date"),
-        _f("Expected_Revenue", "currency"), _f("Budgeted_Cost", "currency"),
+        _f(
+            "Type",
+            "picklist",
+            picklist=("-None-", "Email", "Webinar", "Conference", "Advertisement", "Others"),
+        ),
+        _f("Status", "picklist", picklist=("-None-", "Planning", "Active", "Inactive", "Complete")),
+        _f("Start_Date", "date"),
+        _f("End_Date", "date"),
+        _f("Expected_Revenue", "currency"),
+        _f("Budgeted_Cost", "currency"),
         _f("Description", "textarea", length=32000),
         *SYSTEM_FIELDS,
     ),
 )
 SUBSCRIBERS = ModuleDef(
-    api_name="Subscribers", singular="Subscriber", module_id=5725767000000091001,
-    name_fields=("Name",), duplicate_check_fields=("Email",), custom_module=True,
+    api_name="Subscribers",
+    singular="Subscriber",
+    module_id=5725767000000091001,
+    name_fields=("Name",),
+    duplicate_check_fields=("Email",),
+    custom_module=True,
     fields=(
         _f("Name", "text", mandatory=True, label="Subscriber Name", length=120),
         _f("Email", "email", unique=True, length=100),
         _f("Phone", "phone", custom=True),
         _f("Email_Opt_Out", "boolean"),
-        _f("Signup_Source", "picklist", custom=True,
-           picklist=("-None-", "Website", "Event", "Import")),
-        _f("Preferred_Language", "picklist", custom=True,
-           picklist=("-None-", "English", "Español", "Polski", "Français", "Deutsch")),
+        _f(
+            "Signup_Source",
+            "picklist",
+            custom=True,
+            picklist=("-None-", "Website", "Event", "Import"),
+        ),
+        _f(
+            "Preferred_Language",
+            "picklist",
+            custom=True,
+            picklist=("-None-", "English", "Español", "Polski", "Français", "Deutsch"),
+        ),
         _f("Related_Contact", "lookup", custom=True, lookup="Contacts"),
         *SYSTEM_FIELDS,
     ),
 )
 NOTES = ModuleDef(
-    api_name="Notes", singular="Note", module_id=5725767000000002185,
-    name_fields=("Note_Title",), duplicate_check_fields=(), email_field=None,
+    api_name="Notes",
+    singular="Note",
+    module_id=5725767000000002185,
+    name_fields=("Note_Title",),
+    duplicate_check_fields=(),
+    email_field=None,
     fields=(
         _f("Note_Title", "text"),
         _f("Note_Content", "textarea", mandatory=True, length=32000),
@@ -320,32 +439,53 @@ def field_json(module: ModuleDef, index: int, fd: FieldDef) -> dict[str, Any]:
         "sequence_number": index + 1,
         "quick_sequence_number": str(index + 1),
         "operation_type": {
-            "web_update": not fd.read_only, "api_create": not fd.read_only,
-            "web_create": not fd.read_only, "api_update": not fd.read_only,
+            "web_update": not fd.read_only,
+            "api_create": not fd.read_only,
+            "web_create": not fd.read_only,
+            "api_update": not fd.read_only,
         },
-        "view_type": {"view": True, "edit": not fd.read_only, "quick_create": fd.mandatory,
-                      "create": not fd.read_only},
+        "view_type": {
+            "view": True,
+            "edit": not fd.read_only,
+            "quick_create": fd.mandatory,
+            "create": not fd.read_only,
+        },
         "email_parser": {"fields_update_supported": False, "record_operations_supported": False},
         "hipaa_compliance_enabled": False,
         "hipaa_compliance": {"restricted_in_export": False, "restricted": False},
         "customizable_properties": [],
         "profiles": [],
         "pick_list_values": [
-            {"display_value": v, "actual_value": v, "reference_value": v,
-             "id": str(module.module_id + 5000 + i), "sequence_number": i + 1, "type": "used"}
+            {
+                "display_value": v,
+                "actual_value": v,
+                "reference_value": v,
+                "id": str(module.module_id + 5000 + i),
+                "sequence_number": i + 1,
+                "type": "used",
+            }
             for i, v in enumerate(fd.picklist)
         ],
         "lookup": (
-            {"display_label": target.singular, "api_name": target.singular,
-             "module": minified_module(target), "id": field_id(module, index)}
-            if target is not None else None
+            {
+                "display_label": target.singular,
+                "api_name": target.singular,
+                "module": minified_module(target),
+                "id": field_id(module, index),
+            }
+            if target is not None
+            else None
         ),
         "unique": {"casesensitive": "false"} if fd.unique else None,
-        "subform": ({"module": f"{fd.api_name}", "id": field_id(module, index)}
-                    if fd.data_type == "subform" else None),
+        "subform": (
+            {"module": f"{fd.api_name}", "id": field_id(module, index)}
+            if fd.data_type == "subform"
+            else None
+        ),
         "multiselectlookup": {} if fd.data_type == "multiselectlookup" else None,
         "currency": {"rounding_option": "normal", "precision": 2}
-        if fd.data_type == "currency" else None,
+        if fd.data_type == "currency"
+        else None,
         "formula": None,
         "auto_number": None,
         "multi_module_lookup": None,
@@ -367,19 +507,35 @@ def field_json(module: ModuleDef, index: int, fd: FieldDef) -> dict[str, Any]:
 
 LEAD_CONVERT_MAPPING: dict[str, dict[str, str]] = {
     "Contacts": {
-        "First_Name": "First_Name", "Last_Name": "Last_Name", "Email": "Email",
-        "Secondary_Email": "Secondary_Email", "Phone": "Phone", "Mobile": "Mobile",
-        "Designation": "Title", "Lead_Source": "Lead_Source", "Street": "Mailing_Street",
-        "City": "Mailing_City", "Zip_Code": "Mailing_Zip", "Country": "Mailing_Country",
-        "Description": "Description", "Email_Opt_Out": "Email_Opt_Out",
-        "Preferred_Language": "Preferred_Language", "Newsletter_Topics": "Newsletter_Topics",
-        "Loyalty_Points": "Loyalty_Points", "Customer_Since": "Customer_Since",
+        "First_Name": "First_Name",
+        "Last_Name": "Last_Name",
+        "Email": "Email",
+        "Secondary_Email": "Secondary_Email",
+        "Phone": "Phone",
+        "Mobile": "Mobile",
+        "Designation": "Title",
+        "Lead_Source": "Lead_Source",
+        "Street": "Mailing_Street",
+        "City": "Mailing_City",
+        "Zip_Code": "Mailing_Zip",
+        "Country": "Mailing_Country",
+        "Description": "Description",
+        "Email_Opt_Out": "Email_Opt_Out",
+        "Preferred_Language": "Preferred_Language",
+        "Newsletter_Topics": "Newsletter_Topics",
+        "Loyalty_Points": "Loyalty_Points",
+        "Customer_Since": "Customer_Since",
         "Data_Processing_Basis": "Data_Processing_Basis",
     },
     "Accounts": {
-        "Company": "Account_Name", "Phone": "Phone", "Website": "Website",
-        "Industry": "Industry", "Annual_Revenue": "Annual_Revenue",
-        "No_of_Employees": "Employees", "City": "Billing_City", "Country": "Billing_Country",
+        "Company": "Account_Name",
+        "Phone": "Phone",
+        "Website": "Website",
+        "Industry": "Industry",
+        "Annual_Revenue": "Annual_Revenue",
+        "No_of_Employees": "Employees",
+        "City": "Billing_City",
+        "Country": "Billing_Country",
     },
     "Deals": {"Lead_Source": "Lead_Source"},
 }
@@ -458,9 +614,11 @@ async def get_fields(request: web.Request) -> web.Response:
     wanted = request.query.get("type", "all")
     if wanted not in ("all", "used", "unused"):
         raise ZohoError(400, "INVALID_DATA", "invalid data", {"param_name": "type"})
-    fields = [] if wanted == "unused" else [
-        field_json(module, i, f) for i, f in enumerate(module.fields)
-    ]
+    fields = (
+        []
+        if wanted == "unused"
+        else [field_json(module, i, f) for i, f in enumerate(module.fields)]
+    )
     if not fields:
         return web.Response(status=204)
     return web.json_response({"fields": fields})

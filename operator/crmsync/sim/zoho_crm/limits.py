@@ -88,13 +88,20 @@ async def within_limits(request: web.Request) -> None:
     """Enter the concurrency slot and charge the call's credits, or raise the 429."""
     limits = ctx(request).limits
     if limits.active >= limits.concurrency:
-        raise ZohoError(429, "TOO_MANY_REQUESTS",
-                        "The number of concurrent requests has exceeded the allowed limit",
-                        {"limit": limits.concurrency})
+        raise ZohoError(
+            429,
+            "TOO_MANY_REQUESTS",
+            "The number of concurrent requests has exceeded the allowed limit",
+            {"limit": limits.concurrency},
+        )
     cost = base_cost(request)
     if limits.used() + cost > limits.daily_credits:
-        raise ZohoError(429, "LIMIT_REACHED", "API credits limit reached for the day",
-                        {"limit": limits.daily_credits})
+        raise ZohoError(
+            429,
+            "LIMIT_REACHED",
+            "API credits limit reached for the day",
+            {"limit": limits.daily_credits},
+        )
     limits.charge(cost)
 
 

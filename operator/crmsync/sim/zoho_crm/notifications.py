@@ -78,9 +78,7 @@ class Notifier:
             "module": change.module,
             "resource_uri": f"{self.base_url}/crm/v8/{change.module}",
             "ids": ids,
-            "affected_fields": [
-                {str(i): sorted(values)} for i, values in change.affected.items()
-            ],
+            "affected_fields": [{str(i): sorted(values)} for i, values in change.affected.items()],
             "operation": change.operation,
             "channel_id": channel["channel_id"],
             "token": channel.get("token"),
@@ -130,8 +128,10 @@ def _valid_event(event: Any) -> bool:
     if not isinstance(event, str) or "." not in event:
         return False
     module, _, action = event.partition(".")
-    return module in MODULES and module in RECORD_MODULES and action in (
-        "all", "create", "edit", "delete"
+    return (
+        module in MODULES
+        and module in RECORD_MODULES
+        and action in ("all", "create", "edit", "delete")
     )
 
 
@@ -142,34 +142,58 @@ def _expiry(raw: Any, index: int, version: str) -> datetime:
     try:
         expiry = datetime.fromtimestamp(parse_zoho_time(str(raw)) / 1000, tz=UTC)
     except ValueError:
-        raise WatchError("INVALID_DATA", "invalid data", {
-            "api_name": "channel_expiry", "json_path": f"$.watch[{index}].channel_expiry",
-            "expected_data_type": "datetime"}) from None
+        raise WatchError(
+            "INVALID_DATA",
+            "invalid data",
+            {
+                "api_name": "channel_expiry",
+                "json_path": f"$.watch[{index}].channel_expiry",
+                "expected_data_type": "datetime",
+            },
+        ) from None
     if expiry <= now or expiry > now + MAX_EXPIRY[version]:
-        raise WatchError("INVALID_DATA", "invalid data", {
-            "api_name": "channel_expiry", "json_path": f"$.watch[{index}].channel_expiry"})
+        raise WatchError(
+            "INVALID_DATA",
+            "invalid data",
+            {"api_name": "channel_expiry", "json_path": f"$.watch[{index}].channel_expiry"},
+        )
     return expiry
 
 
-def _channel_from(item: Any, index: int, version: str,
-                  previous: dict[str, Any] | None = None) -> dict[str, Any]:
+def _channel_from(
+    item: Any, index: int, version: str, previous: dict[str, Any] | None = None
+) -> dict[str, Any]:
     if not isinstance(item, dict):
         raise WatchError("INVALID_DATA", "invalid data", {"json_path": f"$.watch[{index}]"})
     merged = {**(previous or {}), **item}
     for key in ("channel_id", "events", "notify_url"):
         if merged.get(key) in (None, "", []):
-            raise WatchError("MANDATORY_NOT_FOUND", "required field not found",
-                             {"api_name": key, "json_path": f"$.watch[{index}].{key}"})
+            raise WatchError(
+                "MANDATORY_NOT_FOUND",
+                "required field not found",
+                {"api_name": key, "json_path": f"$.watch[{index}].{key}"},
+            )
     events = merged["events"]
     if not isinstance(events, list) or not all(_valid_event(e) for e in events):
-        raise WatchError("INVALID_DATA", "invalid data",
-                         {"api_name": "events", "json_path": f"$.watch[{index}].events"})
+        raise WatchError(
+            "INVALID_DATA",
+            "invalid data",
+            {"api_name": "events", "json_path": f"$.watch[{index}].events"},
+        )
     token = merged.get("token")
     if token is not None and (not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH):
-        raise WatchError("INVALID_DATA", "invalid data",
-                         {"api_name": "token", "json_path": f"$.watch[{index}].token"})
-    expiry = _expiry(item.get("channel_expiry") if previous is None or "channel_expiry" in item
-                     else previous.get("channel_expiry"), index, version)
+        raise WatchError(
+            "INVALID_DATA",
+            "invalid data",
+            {"api_name": "token", "json_path": f"$.watch[{index}].token"},
+        )
+    expiry = _expiry(
+        item.get("channel_expiry")
+        if previous is None or "channel_expiry" in item
+        else previous.get("channel_expiry"),
+        index,
+        version,
+    )
     return {
         "channel_id": str(merged["channel_id"]),
         "events": list(dict.fromkeys(events)),
@@ -187,14 +211,16 @@ def _event_details(base_url: str, channel: dict[str, Any]) -> list[dict[str, Any
     details = []
     for event in channel["events"]:
         module = MODULES[event.partition(".")[0]]
-        details.append({
-            "channel_expiry": channel["channel_expiry"],
-            "resource_uri": f"{base_url}/crm/v8/{module.api_name}",
-            "resource_id": str(module.module_id),
-            "resource_name": module.api_name,
-            "channel_id": channel["channel_id"],
-            "notification_condition": [],
-        })
+        details.append(
+            {
+                "channel_expiry": channel["channel_expiry"],
+                "resource_uri": f"{base_url}/crm/v8/{module.api_name}",
+                "resource_id": str(module.module_id),
+                "resource_name": module.api_name,
+                "channel_id": channel["channel_id"],
+                "notification_condition": [],
+            }
+        )
     return details
 
 
@@ -224,8 +250,10 @@ def _answer(results: list[dict[str, Any]], success_status: int = 200) -> web.Res
 
 
 def _body_missing() -> web.Response:
-    return web.json_response(error_body("MANDATORY_NOT_FOUND", "required field not found",
-                                        {"api_name": "watch"}), status=400)
+    return web.json_response(
+        error_body("MANDATORY_NOT_FOUND", "required field not found", {"api_name": "watch"}),
+        status=400,
+    )
 
 
 async def enable(request: web.Request) -> web.Response:
@@ -243,8 +271,11 @@ async def enable(request: web.Request) -> web.Response:
             results.append(exc.body)
             continue
         store.save_channel(channel["channel_id"], _expiry_ms(channel), channel)
-        message = ("Successfully subscribed for actions-watch of the given module"
-                   if request.method == "POST" else "Successfully updated the subscribe details")
+        message = (
+            "Successfully subscribed for actions-watch of the given module"
+            if request.method == "POST"
+            else "Successfully updated the subscribe details"
+        )
         results.append(_success(message, {"events": _event_details(base_url, channel)}))
     return _answer(results, 201 if request.method == "POST" else 200)
 
@@ -269,8 +300,11 @@ async def patch(request: web.Request) -> web.Response:
         channel_id = str(item.get("channel_id", "")) if isinstance(item, dict) else ""
         previous = _find_channel(store, channel_id)
         if previous is None:
-            results.append(error_body("NOT_SUBSCRIBED", "not subscribed for actions-watch",
-                                      {"channel_id": channel_id}))
+            results.append(
+                error_body(
+                    "NOT_SUBSCRIBED", "not subscribed for actions-watch", {"channel_id": channel_id}
+                )
+            )
             continue
         update = dict(item)
         if update.pop("_delete_events", False):
@@ -278,8 +312,11 @@ async def patch(request: web.Request) -> web.Response:
             update["events"] = [e for e in previous["events"] if e not in remove]
             if not update["events"]:
                 store.delete_channel(channel_id)
-                results.append(_success("Successfully un-subscribed from actions-watch",
-                                        {"channel_id": channel_id}))
+                results.append(
+                    _success(
+                        "Successfully un-subscribed from actions-watch", {"channel_id": channel_id}
+                    )
+                )
                 continue
         elif "events" in update:
             update["events"] = [*previous["events"], *update["events"]]
@@ -289,8 +326,12 @@ async def patch(request: web.Request) -> web.Response:
             results.append(exc.body)
             continue
         store.save_channel(channel_id, _expiry_ms(channel), channel)
-        results.append(_success("Successfully updated the subscribe details",
-                                {"events": _event_details(base_url, channel)}))
+        results.append(
+            _success(
+                "Successfully updated the subscribe details",
+                {"events": _event_details(base_url, channel)},
+            )
+        )
     return _answer(results)
 
 
@@ -303,11 +344,17 @@ async def list_channels(request: web.Request) -> web.Response:
     watch = []
     for channel in channels:
         for detail in _event_details(ctx(request).base_url, channel):
-            watch.append({**detail, "notify_url": channel["notify_url"],
-                          "token": channel["token"], "events": channel["events"],
-                          "return_affected_field_values": channel["return_affected_field_values"],
-                          "notify_on_related_action": channel["notify_on_related_action"],
-                          "fields": channel["fields"]})
+            watch.append(
+                {
+                    **detail,
+                    "notify_url": channel["notify_url"],
+                    "token": channel["token"],
+                    "events": channel["events"],
+                    "return_affected_field_values": channel["return_affected_field_values"],
+                    "notify_on_related_action": channel["notify_on_related_action"],
+                    "fields": channel["fields"],
+                }
+            )
     info = {"per_page": 200, "page": 1, "count": len(watch), "more_records": False}
     return web.json_response({"watch": watch, "info": info})
 
@@ -318,17 +365,28 @@ async def disable(request: web.Request) -> web.Response:
     raw = request.query.get("channel_ids", "")
     ids = [i.strip() for i in raw.split(",") if i.strip()]
     if not ids:
-        return web.json_response(error_body("REQUIRED_PARAM_MISSING",
-                                            "One of the expected parameter is missing",
-                                            {"param_name": "channel_ids"}), status=400)
+        return web.json_response(
+            error_body(
+                "REQUIRED_PARAM_MISSING",
+                "One of the expected parameter is missing",
+                {"param_name": "channel_ids"},
+            ),
+            status=400,
+        )
     results = []
     for channel_id in ids:
         if store.delete_channel(channel_id):
-            results.append(_success("Successfully un-subscribed from actions-watch",
-                                    {"channel_id": channel_id}))
+            results.append(
+                _success(
+                    "Successfully un-subscribed from actions-watch", {"channel_id": channel_id}
+                )
+            )
         else:
-            results.append(error_body("NOT_SUBSCRIBED", "not subscribed for actions-watch",
-                                      {"channel_id": channel_id}))
+            results.append(
+                error_body(
+                    "NOT_SUBSCRIBED", "not subscribed for actions-watch", {"channel_id": channel_id}
+                )
+            )
     return _answer(results)
 
 

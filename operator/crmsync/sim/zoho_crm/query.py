@@ -16,8 +16,22 @@ from crmsync.sim.fakedata import normalise_email
 from crmsync.sim.zoho_crm.fields import FieldDef, ModuleDef
 from crmsync.sim.zoho_crm.store import parse_zoho_time
 
-OPERATORS = ("=", "!=", "like", "not like", "in", "not in", "is null", "is not null",
-             "between", "not between", ">", ">=", "<", "<=")
+OPERATORS = (
+    "=",
+    "!=",
+    "like",
+    "not like",
+    "in",
+    "not in",
+    "is null",
+    "is not null",
+    "between",
+    "not between",
+    ">",
+    ">=",
+    "<",
+    "<=",
+)
 TIME_COLUMNS = {"Modified_Time": "modified_ms", "Created_Time": "created_ms"}
 NUMERIC_TYPES = ("integer", "double", "currency", "bigint")
 
@@ -102,8 +116,8 @@ def _value(field: FieldDef | None, raw: Any) -> Any:
 
 
 def _is_text(field: FieldDef | None) -> bool:
-    return field is not None and field.api_name not in TIME_COLUMNS and (
-        field.json_type == "string"
+    return (
+        field is not None and field.api_name not in TIME_COLUMNS and (field.json_type == "string")
     )
 
 
@@ -111,8 +125,10 @@ def compile_condition(module: ModuleDef, condition: Condition) -> Sql:
     if isinstance(condition, Logical):
         parts = [compile_condition(module, c) for c in condition.children]
         joiner = f" {condition.operator.upper()} "
-        return Sql("(" + joiner.join(p.text for p in parts) + ")",
-                   tuple(v for p in parts for v in p.params))
+        return Sql(
+            "(" + joiner.join(p.text for p in parts) + ")",
+            tuple(v for p in parts for v in p.params),
+        )
     return _compile_compare(module, condition)
 
 
@@ -150,9 +166,16 @@ def _membership(column: str, op: str, values: tuple[Any, ...]) -> Sql:
 # --- search criteria: (Field:operator:value)and((...)or(...)) --------------------------
 
 CRITERIA_OPERATORS = {
-    "equals": "=", "not_equal": "!=", "in": "in", "not_in": "not in",
-    "starts_with": "like", "greater_than": ">", "greater_equal": ">=",
-    "less_than": "<", "less_equal": "<=", "between": "between",
+    "equals": "=",
+    "not_equal": "!=",
+    "in": "in",
+    "not_in": "not in",
+    "starts_with": "like",
+    "greater_than": ">",
+    "greater_equal": ">=",
+    "less_than": "<",
+    "less_equal": "<=",
+    "between": "between",
 }
 
 
@@ -171,14 +194,14 @@ class CriteriaParser:
     def parse(self) -> Condition:
         condition = self._expression()
         if self.pos != len(self.text):
-            raise QueryError(f"unexpected text at {self.pos}: {self.text[self.pos:]!r}")
+            raise QueryError(f"unexpected text at {self.pos}: {self.text[self.pos :]!r}")
         return condition
 
     def _expression(self) -> Condition:
         children = [self._group()]
         operators = set()
         while self.pos < len(self.text):
-            rest = self.text[self.pos:].lower()
+            rest = self.text[self.pos :].lower()
             word = "and" if rest.startswith("and") else "or" if rest.startswith("or") else None
             if word is None:
                 break
@@ -195,11 +218,11 @@ class CriteriaParser:
         if self.pos >= len(self.text) or self.text[self.pos] != "(":
             raise QueryError(f"expected '(' at {self.pos}")
         self.pos += 1
-        if self.text[self.pos:self.pos + 1] == "(":
+        if self.text[self.pos : self.pos + 1] == "(":
             inner = self._expression()
         else:
             inner = self._comparison()
-        if self.text[self.pos:self.pos + 1] != ")":
+        if self.text[self.pos : self.pos + 1] != ")":
             raise QueryError(f"expected ')' at {self.pos}")
         self.pos += 1
         return inner
@@ -222,8 +245,11 @@ class CriteriaParser:
         if not field or operator not in CRITERIA_OPERATORS:
             raise QueryError(f"invalid criteria: ({body})")
         op = CRITERIA_OPERATORS[operator]
-        values = _split_values(raw_value) if op in ("in", "not in", "between") else [
-            _unescape(raw_value)]
+        values = (
+            _split_values(raw_value)
+            if op in ("in", "not in", "between")
+            else [_unescape(raw_value)]
+        )
         if operator == "starts_with":
             values = [values[0].replace("%", "\\%") + "%"]
         return Compare(field.strip(), op, tuple(values))
@@ -237,7 +263,7 @@ def _split_values(text: str) -> list[str]:
     values, current, index = [], "", 0
     while index < len(text):
         if text[index] == "\\" and index + 1 < len(text):
-            current += text[index:index + 2]
+            current += text[index : index + 2]
             index += 2
             continue
         if text[index] == ",":

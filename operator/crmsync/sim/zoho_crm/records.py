@@ -48,8 +48,9 @@ LIST_DEFAULTS: dict[str, Any] = {"Tag": []}
 SORT_COLUMNS = {"id": "id", "Modified_Time": "modified_ms", "Created_Time": "created_ms"}
 
 
-def record_view(module: ModuleDef, record: StoredRecord,
-                fields: list[str] | None = None) -> dict[str, Any]:
+def record_view(
+    module: ModuleDef, record: StoredRecord, fields: list[str] | None = None
+) -> dict[str, Any]:
     """A record as the API answers it: all module fields (null when empty), or ``fields``."""
     doc = record.as_api()
     if module.api_name == "Leads":
@@ -72,8 +73,12 @@ def requested_fields(request: web.Request, module: ModuleDef, required: bool) ->
         return None
     names = [n.strip() for n in raw.split(",") if n.strip()]
     if len(names) > MAX_FIELDS:
-        raise ZohoError(400, "LIMIT_EXCEEDED", "Max field limit exceeded",
-                        {"param_name": "fields", "limit": MAX_FIELDS})
+        raise ZohoError(
+            400,
+            "LIMIT_EXCEEDED",
+            "Max field limit exceeded",
+            {"param_name": "fields", "limit": MAX_FIELDS},
+        )
     unknown = [n for n in names if n != "id" and n not in module.by_name]
     if unknown:
         raise invalid_param("fields", "invalid data")
@@ -107,8 +112,9 @@ def _since_ms(request: web.Request) -> int | None:
     try:
         return parse_zoho_time(raw)
     except ValueError:
-        raise ZohoError(400, "INVALID_DATA", "invalid data",
-                        {"param_name": "If-Modified-Since"}) from None
+        raise ZohoError(
+            400, "INVALID_DATA", "invalid data", {"param_name": "If-Modified-Since"}
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -131,10 +137,15 @@ class Listing:
 
 
 def encode_page_token(listing: Listing, last: StoredRecord) -> str:
-    key = {"id": last.id, "Modified_Time": last.modified_ms,
-           "Created_Time": last.created_ms}[listing.sort_by]
-    payload = {"s": listing.signature, "k": key, "i": last.id,
-               "x": now_ms() + PAGE_TOKEN_HOURS * 3600 * 1000}
+    key = {"id": last.id, "Modified_Time": last.modified_ms, "Created_Time": last.created_ms}[
+        listing.sort_by
+    ]
+    payload = {
+        "s": listing.signature,
+        "k": key,
+        "i": last.id,
+        "x": now_ms() + PAGE_TOKEN_HOURS * 3600 * 1000,
+    }
     return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
 
 
@@ -150,8 +161,13 @@ def decode_page_token(listing: Listing, token: str) -> tuple[int, int]:
     return int(payload["k"]), int(payload["i"])
 
 
-def run_listing(request: web.Request, module: ModuleDef, listing: Listing,
-                fields: list[str] | None, page_limit: int | None = PAGE_LIMIT) -> web.Response:
+def run_listing(
+    request: web.Request,
+    module: ModuleDef,
+    listing: Listing,
+    fields: list[str] | None,
+    page_limit: int | None = PAGE_LIMIT,
+) -> web.Response:
     """Answer a listing: 204 when empty, else ``{data, info}`` with both pagination styles."""
     store = ctx(request).store
     per_page = _int_param(request, "per_page", MAX_PER_PAGE, 1, MAX_PER_PAGE)
@@ -170,23 +186,29 @@ def run_listing(request: web.Request, module: ModuleDef, listing: Listing,
         page = _int_param(request, "page", 1, 1, 10**9)
         offset = (page - 1) * per_page
         if page_limit is not None and offset + per_page > page_limit and page > 1:
-            raise ZohoError(400, "DISCRETE_PAGINATION_LIMIT_EXCEEDED",
-                            f"cannot fetch more than {page_limit} records with page; "
-                            "use page_token", {"limit": page_limit})
+            raise ZohoError(
+                400,
+                "DISCRETE_PAGINATION_LIMIT_EXCEEDED",
+                f"cannot fetch more than {page_limit} records with page; use page_token",
+                {"limit": page_limit},
+            )
     rows = store.select(where, params, listing.order_by(), per_page + 1, offset)
     more = len(rows) > per_page
     rows = rows[:per_page]
     if not rows:
         return web.Response(status=204)
     info: dict[str, Any] = {
-        "per_page": per_page, "count": len(rows), "page": page, "more_records": more,
-        "sort_by": listing.sort_by, "sort_order": listing.sort_order,
+        "per_page": per_page,
+        "count": len(rows),
+        "page": page,
+        "more_records": more,
+        "sort_by": listing.sort_by,
+        "sort_order": listing.sort_order,
     }
     if more and page_limit is not None:
         info["next_page_token"] = encode_page_token(listing, rows[-1])
         info["page_token_expiry"] = zoho_time(now_ms() + PAGE_TOKEN_HOURS * 3600 * 1000)
-    return web.json_response({"data": [record_view(module, r, fields) for r in rows],
-                              "info": info})
+    return web.json_response({"data": [record_view(module, r, fields) for r in rows], "info": info})
 
 
 def live_where(module: ModuleDef) -> tuple[str, tuple[Any, ...]]:
@@ -231,8 +253,12 @@ def live_record(request: web.Request, module: ModuleDef, raw_id: str) -> StoredR
     """The live record with this id in this module, or the documented INVALID_DATA."""
     record = ctx(request).store.get(module.api_name, _record_id(raw_id))
     if record is None or record.state != RecordState.LIVE:
-        raise ZohoError(400, "INVALID_DATA", "the id given seems to be invalid",
-                        {"id": raw_id, "resource_path_index": 1})
+        raise ZohoError(
+            400,
+            "INVALID_DATA",
+            "the id given seems to be invalid",
+            {"id": raw_id, "resource_path_index": 1},
+        )
     return record
 
 
@@ -261,8 +287,9 @@ async def deleted_records(request: web.Request) -> web.Response:
         params = (*params, since)
         if not ctx(request).store.exists(where, params):
             return web.Response(status=304)
-    rows = ctx(request).store.select(where, params, "deleted_ms DESC, id DESC", per_page + 1,
-                                     (page - 1) * per_page)
+    rows = ctx(request).store.select(
+        where, params, "deleted_ms DESC, id DESC", per_page + 1, (page - 1) * per_page
+    )
     if not rows:
         return web.Response(status=204)
     data = [
@@ -276,8 +303,12 @@ async def deleted_records(request: web.Request) -> web.Response:
         }
         for r in rows[:per_page]
     ]
-    info = {"per_page": per_page, "count": len(data), "page": page,
-            "more_records": len(rows) > per_page}
+    info = {
+        "per_page": per_page,
+        "count": len(data),
+        "page": page,
+        "more_records": len(rows) > per_page,
+    }
     return web.json_response({"data": data, "info": info})
 
 
@@ -295,8 +326,11 @@ def _search_condition(request: web.Request, module: ModuleDef) -> Condition:
         return Logical("or", tuple(Compare(f, "=", (query["phone"],)) for f in phone_fields))
     if query.get("word"):
         pattern = f"%{query['word'].lower()}%"
-        text_fields = [f.api_name for f in module.fields
-                       if f.data_type in ("text", "email", "phone") and not f.read_only]
+        text_fields = [
+            f.api_name
+            for f in module.fields
+            if f.data_type in ("text", "email", "phone") and not f.read_only
+        ]
         return Logical("or", tuple(Compare(f, "like", (pattern,)) for f in text_fields))
     raise required_param_missing("criteria")
 
@@ -308,8 +342,9 @@ async def search_records(request: web.Request) -> web.Response:
     try:
         condition = compile_condition(module, _search_condition(request, module))
     except QueryError as exc:
-        raise ZohoError(400, "INVALID_QUERY", "invalid query formed",
-                        {"reason": str(exc)}) from None
+        raise ZohoError(
+            400, "INVALID_QUERY", "invalid query formed", {"reason": str(exc)}
+        ) from None
     where, params = live_where(module)
     where = f"{where} AND {_converted_filter(request)} AND {condition.text}"
     listing = Listing(where, (*params, *condition.params), "id", "asc")

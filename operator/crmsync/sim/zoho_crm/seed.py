@@ -26,8 +26,13 @@ from crmsync.sim.zoho_crm.users import install_users
 
 YEAR_MS = 365 * 24 * 3600 * 1000
 BATCH = 5000
-CAMPAIGN_NAMES = ("Spring Newsletter", "Product Launch Webinar", "Trade Show Invitations",
-                  "Customer Survey", "Winback Offer")
+CAMPAIGN_NAMES = (
+    "Spring Newsletter",
+    "Product Launch Webinar",
+    "Trade Show Invitations",
+    "Customer Survey",
+    "Winback Offer",
+)
 CAMPAIGN_MEMBER_RATE = 0.3
 
 
@@ -50,20 +55,29 @@ class Seeder:
 
     def _system(self, at: int) -> dict[str, Any]:
         user, stamp = minified_user(), zoho_time(at)
-        return {"Owner": user, "Created_By": user, "Modified_By": user,
-                "Created_Time": stamp, "Modified_Time": stamp}
+        return {
+            "Owner": user,
+            "Created_By": user,
+            "Modified_By": user,
+            "Created_Time": stamp,
+            "Modified_Time": stamp,
+        }
 
     def _insert(self, rows: list[tuple[int, NewRecord]]) -> None:
         for start in range(0, len(rows), BATCH):
             with self.store.transaction():
-                self.store.insert_many_with_ids(rows[start:start + BATCH])
+                self.store.insert_many_with_ids(rows[start : start + BATCH])
 
     def _person_doc(self, person: Person, at: int, module: str) -> dict[str, Any]:
         doc = {
             **self._system(at),
-            "First_Name": person.first_name, "Last_Name": person.last_name,
-            "Email": person.email, "Phone": person.phone, "Mobile": person.mobile,
-            "Lead_Source": person.lead_source, "Email_Opt_Out": person.opted_out,
+            "First_Name": person.first_name,
+            "Last_Name": person.last_name,
+            "Email": person.email,
+            "Phone": person.phone,
+            "Mobile": person.mobile,
+            "Lead_Source": person.lead_source,
+            "Email_Opt_Out": person.opted_out,
             "Preferred_Language": self.rng.choice(("English", "Español", "Polski", "Français")),
             "Newsletter_Topics": self.rng.sample(("Product news", "Events", "Offers"), 2),
         }
@@ -71,12 +85,23 @@ class Seeder:
             doc["Unsubscribed_Mode"] = "Unsubscribe link"
             doc["Unsubscribed_Time"] = zoho_time(at)
         if module == "Leads":
-            doc.update({"Company": person.company.name if person.company else None,
-                        "Designation": person.title, "City": person.city,
-                        "Country": person.country, "Lead_Status": "Not Contacted"})
+            doc.update(
+                {
+                    "Company": person.company.name if person.company else None,
+                    "Designation": person.title,
+                    "City": person.city,
+                    "Country": person.country,
+                    "Lead_Status": "Not Contacted",
+                }
+            )
         else:
-            doc.update({"Title": person.title, "Mailing_City": person.city,
-                        "Mailing_Country": person.country})
+            doc.update(
+                {
+                    "Title": person.title,
+                    "Mailing_City": person.city,
+                    "Mailing_Country": person.country,
+                }
+            )
         return doc
 
     def accounts(self, companies: list[Company]) -> list[tuple[int, str]]:
@@ -84,15 +109,22 @@ class Seeder:
         rows = []
         for record_id, company in zip(ids, companies, strict=True):
             at = self._moment()
-            doc = {**self._system(at), "Account_Name": company.name, "Phone": company.phone,
-                   "Website": company.website, "Industry": company.industry,
-                   "Billing_City": company.city, "Billing_Country": company.country}
+            doc = {
+                **self._system(at),
+                "Account_Name": company.name,
+                "Phone": company.phone,
+                "Website": company.website,
+                "Industry": company.industry,
+                "Billing_City": company.city,
+                "Billing_Country": company.country,
+            }
             rows.append((record_id, NewRecord("Accounts", doc, None, at)))
         self._insert(rows)
         return [(i, c.name) for i, c in zip(ids, companies, strict=True)]
 
-    def people(self, module: str, people: list[Person],
-               accounts: list[tuple[int, str]]) -> list[tuple[int, Person]]:
+    def people(
+        self, module: str, people: list[Person], accounts: list[tuple[int, str]]
+    ) -> list[tuple[int, Person]]:
         ids = self.store.next_ids(len(people))
         rows = []
         for index, (record_id, person) in enumerate(zip(ids, people, strict=True)):
@@ -114,26 +146,34 @@ class Seeder:
             for (lead_id, _), (contact_id, _) in zip(converted, contacts, strict=True):
                 record = self.store.get("Leads", lead_id)
                 assert record is not None
-                detail = {"convert_user": minified_user(), "contact": str(contact_id),
-                          "account": None, "deal": None,
-                          "converted_time": record.doc["Modified_Time"]}
-                self.store.mark_converted(lead_id, {**record.doc, "$converted_detail": detail},
-                                          record.modified_ms)
+                detail = {
+                    "convert_user": minified_user(),
+                    "contact": str(contact_id),
+                    "account": None,
+                    "deal": None,
+                    "converted_time": record.doc["Modified_Time"],
+                }
+                self.store.mark_converted(
+                    lead_id, {**record.doc, "$converted_detail": detail}, record.modified_ms
+                )
         return len(converted)
 
-    def deals(self, count: int, contacts: list[tuple[int, Person]],
-              accounts: list[tuple[int, str]]) -> int:
+    def deals(
+        self, count: int, contacts: list[tuple[int, Person]], accounts: list[tuple[int, str]]
+    ) -> int:
         ids = self.store.next_ids(count)
         rows = []
         for n, record_id in enumerate(ids):
             contact_id, person = contacts[(n * 7) % len(contacts)]
             at = self._moment()
-            doc = {**self._system(at),
-                   "Deal_Name": f"{person.last_name} – {self.rng.choice(('Renewal', 'Upsell', 'New'))}",
-                   "Stage": self.rng.choice(DEAL_STAGES),
-                   "Amount": float(self.rng.randrange(500, 90_000)),
-                   "Closing_Date": zoho_time(at + YEAR_MS // 4)[:10],
-                   "Contact_Name": {"name": person.full_name, "id": str(contact_id)}}
+            doc = {
+                **self._system(at),
+                "Deal_Name": f"{person.last_name} – {self.rng.choice(('Renewal', 'Upsell', 'New'))}",
+                "Stage": self.rng.choice(DEAL_STAGES),
+                "Amount": float(self.rng.randrange(500, 90_000)),
+                "Closing_Date": zoho_time(at + YEAR_MS // 4)[:10],
+                "Contact_Name": {"name": person.full_name, "id": str(contact_id)},
+            }
             if accounts:
                 account_id, name = accounts[((n * 7) % len(contacts)) % len(accounts)]
                 doc["Account_Name"] = {"name": name, "id": str(account_id)}
@@ -146,8 +186,12 @@ class Seeder:
         rows = []
         for record_id, name in zip(ids, CAMPAIGN_NAMES, strict=True):
             at = self._moment()
-            doc = {**self._system(at), "Campaign_Name": name, "Type": "Email",
-                   "Status": self.rng.choice(CAMPAIGNS.by_name["Status"].picklist[1:])}
+            doc = {
+                **self._system(at),
+                "Campaign_Name": name,
+                "Type": "Email",
+                "Status": self.rng.choice(CAMPAIGNS.by_name["Status"].picklist[1:]),
+            }
             rows.append((record_id, NewRecord("Campaigns", doc, None, at)))
         self._insert(rows)
 
@@ -179,8 +223,14 @@ def seed(data_dir: Path, options: SeedOptions) -> dict[str, int]:
         n_deals = options.deals or options.contacts // 20
         deals = seeder.deals(n_deals, contacts, accounts) if contacts else 0
         campaigns = seeder.campaigns([i for i, _ in contacts] + [i for i, _ in leads])
-        return {"accounts": len(accounts), "contacts": len(contacts), "leads": len(leads),
-                "converted_leads": converted, "contacts_from_conversions": converted,
-                "deals": deals, "campaigns": campaigns}
+        return {
+            "accounts": len(accounts),
+            "contacts": len(contacts),
+            "leads": len(leads),
+            "converted_leads": converted,
+            "contacts_from_conversions": converted,
+            "deals": deals,
+            "campaigns": campaigns,
+        }
     finally:
         store.close()

@@ -221,8 +221,16 @@ class CrmStore:
             "INSERT INTO records (id, module, email_key, created_ms, modified_ms, converted, "
             "parent_id, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                (i, r.module, r.email_key, r.at_ms, r.at_ms, int(r.converted), r.parent_id,
-                 json_column(r.doc))
+                (
+                    i,
+                    r.module,
+                    r.email_key,
+                    r.at_ms,
+                    r.at_ms,
+                    int(r.converted),
+                    r.parent_id,
+                    json_column(r.doc),
+                )
                 for i, r in rows
             ),
         )
@@ -269,8 +277,9 @@ class CrmStore:
         )
         return [int(r["id"]) for r in rows]
 
-    def select(self, where: str, params: Sequence[Any], order_by: str, limit: int,
-               offset: int = 0) -> list[StoredRecord]:
+    def select(
+        self, where: str, params: Sequence[Any], order_by: str, limit: int, offset: int = 0
+    ) -> list[StoredRecord]:
         """Rows matching a WHERE clause built by the caller from trusted fragments."""
         sql = f"SELECT * FROM records WHERE {where} ORDER BY {order_by} LIMIT ? OFFSET ?"
         return [_to_record(r) for r in self.conn.execute(sql, (*params, limit, offset))]
@@ -284,8 +293,9 @@ class CrmStore:
         return int(row.fetchone()["n"])
 
     # --- relations (related lists that link two records) ---------------------
-    def relate(self, record_id: int, related_list: str, related_id: int,
-               doc: dict[str, Any]) -> None:
+    def relate(
+        self, record_id: int, related_list: str, related_id: int, doc: dict[str, Any]
+    ) -> None:
         self.conn.execute(
             "INSERT INTO relations (record_id, related_list, related_id, doc) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (record_id, related_list, related_id) DO UPDATE SET doc = excluded.doc",
@@ -306,8 +316,9 @@ class CrmStore:
         )
         return cursor.rowcount > 0
 
-    def relations(self, record_id: int, related_list: str, limit: int,
-                  offset: int) -> list[tuple[int, dict[str, Any]]]:
+    def relations(
+        self, record_id: int, related_list: str, limit: int, offset: int
+    ) -> list[tuple[int, dict[str, Any]]]:
         rows = self.conn.execute(
             "SELECT related_id, doc FROM relations WHERE record_id = ? AND related_list = ? "
             "ORDER BY related_id LIMIT ? OFFSET ?",
@@ -315,8 +326,9 @@ class CrmStore:
         )
         return [(int(r["related_id"]), json.loads(r["doc"])) for r in rows]
 
-    def members(self, related_id: int, related_list: str, module: str, limit: int,
-                offset: int) -> list[tuple[int, dict[str, Any]]]:
+    def members(
+        self, related_id: int, related_list: str, module: str, limit: int, offset: int
+    ) -> list[tuple[int, dict[str, Any]]]:
         """The reverse of :meth:`relations`: records of ``module`` linked to ``related_id``."""
         rows = self.conn.execute(
             "SELECT l.record_id, l.doc FROM relations l JOIN records r ON r.id = l.record_id "

@@ -72,7 +72,8 @@ async def admin_save_user(request: web.Request) -> web.Response:
         "name": f"{first} {last}".strip(),
         "full_name": f"{first} {last}".strip(),
         "profile": existing.get(user_id, {}).get(
-            "profile", {"name": "Standard", "id": "5725767000000026014"}),
+            "profile", {"name": "Standard", "id": "5725767000000026014"}
+        ),
         **{k: v for k, v in body.items() if k in ("email", "status")},
     }
     store.save_user(int(user_id), user)

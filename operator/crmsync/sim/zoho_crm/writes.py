@@ -53,16 +53,17 @@ class RecordError(Exception):
         self.body = error_body(code, message, details)
 
 
-def _field_error(code: str, message: str, fd: FieldDef | str, index: int,
-                 **extra: Any) -> RecordError:
+def _field_error(
+    code: str, message: str, fd: FieldDef | str, index: int, **extra: Any
+) -> RecordError:
     name = fd if isinstance(fd, str) else fd.api_name
-    return RecordError(code, message,
-                       {"api_name": name, "json_path": f"$.data[{index}].{name}", **extra})
+    return RecordError(
+        code, message, {"api_name": name, "json_path": f"$.data[{index}].{name}", **extra}
+    )
 
 
 def _invalid(fd: FieldDef, index: int) -> RecordError:
-    return _field_error("INVALID_DATA", "invalid data", fd, index,
-                        expected_data_type=fd.data_type)
+    return _field_error("INVALID_DATA", "invalid data", fd, index, expected_data_type=fd.data_type)
 
 
 def _lookup_id(value: Any) -> str | None:
@@ -82,8 +83,7 @@ def _text(fd: FieldDef, value: Any, index: int) -> str:
         raise _invalid(fd, index)
     text = str(value)
     if len(text) > fd.length:
-        raise _field_error("INVALID_DATA", "invalid data", fd, index,
-                           maximum_length=str(fd.length))
+        raise _field_error("INVALID_DATA", "invalid data", fd, index, maximum_length=str(fd.length))
     return text
 
 
@@ -111,6 +111,7 @@ def _parsed(parse: Callable[[str], str]) -> Callable[[FieldDef, Any, int], str]:
             return parse(str(value))
         except (TypeError, ValueError):
             raise _invalid(fd, index) from None
+
     return clean
 
 
@@ -167,13 +168,13 @@ def _clean_lookup(store: CrmStore, fd: FieldDef, value: Any, index: int) -> dict
         raise _invalid(fd, index)
     record = store.get(target.api_name, int(record_id))
     if record is None or record.state != RecordState.LIVE:
-        raise _field_error("INVALID_DATA", "invalid data", fd, index,
-                           expected_data_type="lookup")
+        raise _field_error("INVALID_DATA", "invalid data", fd, index, expected_data_type="lookup")
     return {"name": target.display_name(record.doc), "id": record_id}
 
 
-def clean_input(store: CrmStore, module: ModuleDef, data: Any, index: int,
-                creating: bool) -> dict[str, Any]:
+def clean_input(
+    store: CrmStore, module: ModuleDef, data: Any, index: int, creating: bool
+) -> dict[str, Any]:
     """Validated field values of one input record (unknown keys are ignored, like Zoho)."""
     if not isinstance(data, dict):
         raise RecordError("INVALID_DATA", "invalid data", {"json_path": f"$.data[{index}]"})
@@ -211,15 +212,15 @@ def _apply_opt_out(before: dict[str, Any], values: dict[str, Any], at: int) -> N
         values["Unsubscribed_Time"] = None
 
 
-def _success(message: str, doc: dict[str, Any], record_id: int,
-             **extra: Any) -> dict[str, Any]:
+def _success(message: str, doc: dict[str, Any], record_id: int, **extra: Any) -> dict[str, Any]:
     details = {
-        "Modified_Time": doc["Modified_Time"], "Modified_By": doc["Modified_By"],
-        "Created_Time": doc["Created_Time"], "id": str(record_id),
+        "Modified_Time": doc["Modified_Time"],
+        "Modified_By": doc["Modified_By"],
+        "Created_Time": doc["Created_Time"],
+        "id": str(record_id),
         "Created_By": doc["Created_By"],
     }
-    return {"code": "SUCCESS", "details": details, "message": message, "status": "success",
-            **extra}
+    return {"code": "SUCCESS", "details": details, "message": message, "status": "success", **extra}
 
 
 @dataclass
@@ -233,15 +234,15 @@ class Writer:
     updated: dict[int, dict[str, Any]] = field(default_factory=dict)
     deleted: list[int] = field(default_factory=list)
 
-    def _check_unique(self, values: dict[str, Any], index: int,
-                      own_id: int | None = None) -> None:
+    def _check_unique(self, values: dict[str, Any], index: int, own_id: int | None = None) -> None:
         for fd in self.module.fields:
             if not fd.unique or values.get(fd.api_name) is None:
                 continue
             value = values[fd.api_name]
             if fd.api_name == self.module.email_field:
-                matches = self.store.ids_by_email(self.module.api_name,
-                                                  normalise_email(value) or "")
+                matches = self.store.ids_by_email(
+                    self.module.api_name, normalise_email(value) or ""
+                )
             else:
                 matches = self.store.ids_by_field(self.module.api_name, fd.api_name, value)
             clash = [m for m in matches if m != own_id]
@@ -249,47 +250,70 @@ class Writer:
                 raise self.duplicate_error(fd.api_name, index, clash[0])
 
     def duplicate_error(self, api_name: str, index: int, existing: int) -> RecordError:
-        return _field_error("DUPLICATE_DATA", "duplicate data", api_name, index,
-                            duplicate_record={"id": str(existing), "Owner": minified_user(),
-                                              "module": {"api_name": self.module.api_name,
-                                                         "id": str(self.module.module_id)}})
+        return _field_error(
+            "DUPLICATE_DATA",
+            "duplicate data",
+            api_name,
+            index,
+            duplicate_record={
+                "id": str(existing),
+                "Owner": minified_user(),
+                "module": {"api_name": self.module.api_name, "id": str(self.module.module_id)},
+            },
+        )
 
-    def create(self, data: Any, index: int, parent: tuple[ModuleDef, StoredRecord] | None = None,
-               **extra: Any) -> dict[str, Any]:
+    def create(
+        self,
+        data: Any,
+        index: int,
+        parent: tuple[ModuleDef, StoredRecord] | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
         """Insert one record; ``parent`` links a Note (or captured email) to its record."""
         values = clean_input(self.store, self.module, data, index, creating=True)
         self._check_unique(values, index)
         _apply_opt_out({}, values, self.at)
         stamp = zoho_time(self.at)
         doc = {
-            "Owner": minified_user(), **values,
-            "Created_By": minified_user(), "Modified_By": minified_user(),
-            "Created_Time": stamp, "Modified_Time": stamp,
+            "Owner": minified_user(),
+            **values,
+            "Created_By": minified_user(),
+            "Modified_By": minified_user(),
+            "Created_Time": stamp,
+            "Modified_Time": stamp,
         }
         if parent is not None:
             parent_module, parent_record = parent
             doc["Parent_Id"] = {
-                "module": {"api_name": parent_module.api_name,
-                           "id": str(parent_module.module_id)},
+                "module": {"api_name": parent_module.api_name, "id": str(parent_module.module_id)},
                 "id": str(parent_record.id),
                 "name": parent_module.display_name(parent_record.doc),
             }
-        record_id = self.store.insert(self.module.api_name, doc, email_key(self.module, doc),
-                                      self.at, parent[1].id if parent else None)
+        record_id = self.store.insert(
+            self.module.api_name,
+            doc,
+            email_key(self.module, doc),
+            self.at,
+            parent[1].id if parent else None,
+        )
         self.inserted.append(record_id)
         return _success("record added", doc, record_id, **extra)
 
-    def update(self, record: StoredRecord, data: Any, index: int,
-               **extra: Any) -> dict[str, Any]:
+    def update(self, record: StoredRecord, data: Any, index: int, **extra: Any) -> dict[str, Any]:
         if record.converted:
-            raise RecordError("CONVERTED_RECORD", "can't update the converted record",
-                              {"id": str(record.id)})
+            raise RecordError(
+                "CONVERTED_RECORD", "can't update the converted record", {"id": str(record.id)}
+            )
         values = clean_input(self.store, self.module, data, index, creating=False)
         self._check_unique(values, index, own_id=record.id)
         _apply_opt_out(record.doc, values, self.at)
         changed = {k: v for k, v in values.items() if record.doc.get(k) != v}
-        doc = {**record.doc, **values, "Modified_By": minified_user(),
-               "Modified_Time": zoho_time(self.at)}
+        doc = {
+            **record.doc,
+            **values,
+            "Modified_By": minified_user(),
+            "Modified_Time": zoho_time(self.at),
+        }
         self.store.replace_doc(record.id, doc, email_key(self.module, doc), self.at)
         self.updated.setdefault(record.id, {}).update(changed)
         return _success("record updated", doc, record.id, **extra)
@@ -297,8 +321,12 @@ class Writer:
     def delete(self, record: StoredRecord) -> dict[str, Any]:
         self.store.set_state([record.id], RecordState.RECYCLE_BIN, self.at)
         self.deleted.append(record.id)
-        return {"code": "SUCCESS", "details": {"id": str(record.id)},
-                "message": "record deleted", "status": "success"}
+        return {
+            "code": "SUCCESS",
+            "details": {"id": str(record.id)},
+            "message": "record deleted",
+            "status": "success",
+        }
 
     def changes(self) -> list[Change]:
         name = self.module.api_name
@@ -325,11 +353,16 @@ async def read_body(request: web.Request) -> tuple[list[Any], dict[str, Any]]:
         raise invalid_body()
     data = body.get("data")
     if not isinstance(data, list) or not data:
-        raise ZohoError(400, "MANDATORY_NOT_FOUND", "required field not found",
-                        {"api_name": "data"})
+        raise ZohoError(
+            400, "MANDATORY_NOT_FOUND", "required field not found", {"api_name": "data"}
+        )
     if len(data) > MAX_RECORDS:
-        raise ZohoError(400, "LIMIT_EXCEEDED", "Record count exceeded",
-                        {"limit": MAX_RECORDS, "api_name": "data"})
+        raise ZohoError(
+            400,
+            "LIMIT_EXCEEDED",
+            "Record count exceeded",
+            {"limit": MAX_RECORDS, "api_name": "data"},
+        )
     charge_records(request, len(data))
     return data, body
 
@@ -358,8 +391,9 @@ async def insert_records(request: web.Request) -> web.Response:
     """``POST /{module}``."""
     module = module_for(request.match_info["module"])
     data, _ = await read_body(request)
-    results = run_writes(request, module, lambda w: each_record(
-        w, data, lambda w, item, i: w.create(item, i)))
+    results = run_writes(
+        request, module, lambda w: each_record(w, data, lambda w, item, i: w.create(item, i))
+    )
     return respond(results, 201)
 
 
@@ -381,7 +415,9 @@ async def update_records(request: web.Request) -> web.Response:
     """``PUT /{module}`` — each record names its ``id``."""
     module = module_for(request.match_info["module"])
     data, _ = await read_body(request)
-    return respond(run_writes(request, module, lambda w: each_record(w, data, _update_by_body_id)), 200)
+    return respond(
+        run_writes(request, module, lambda w: each_record(w, data, _update_by_body_id)), 200
+    )
 
 
 async def update_record(request: web.Request) -> web.Response:
@@ -389,8 +425,11 @@ async def update_record(request: web.Request) -> web.Response:
     module = module_for(request.match_info["module"])
     record = live_record(request, module, request.match_info["id"])
     data, _ = await read_body(request)
-    results = run_writes(request, module, lambda w: each_record(
-        w, data[:1], lambda w, item, i: w.update(record, item, i)))
+    results = run_writes(
+        request,
+        module,
+        lambda w: each_record(w, data[:1], lambda w, item, i: w.update(record, item, i)),
+    )
     return respond(results, 200)
 
 
@@ -398,15 +437,19 @@ def _duplicate_check_fields(module: ModuleDef, body: dict[str, Any]) -> list[str
     raw = body.get("duplicate_check_fields")
     if raw is None:
         return list(module.duplicate_check_fields) + [
-            f.api_name for f in module.fields
+            f.api_name
+            for f in module.fields
             if f.unique and f.api_name not in module.duplicate_check_fields
         ]
     if not isinstance(raw, list) or not all(
         isinstance(n, str) and n in module.by_name for n in raw
     ):
-        raise ZohoError(400, "INVALID_DATA", "invalid data",
-                        {"api_name": "duplicate_check_fields",
-                         "json_path": "$.duplicate_check_fields"})
+        raise ZohoError(
+            400,
+            "INVALID_DATA",
+            "invalid data",
+            {"api_name": "duplicate_check_fields", "json_path": "$.duplicate_check_fields"},
+        )
     return raw
 
 
@@ -442,8 +485,7 @@ async def upsert_records(request: web.Request) -> web.Response:
                 raise writer.duplicate_error(name, index, found[0])
             if found:
                 record = _existing(writer, str(found[0]), index)
-                return writer.update(record, item, index, action="update",
-                                     duplicate_field=name)
+                return writer.update(record, item, index, action="update", duplicate_field=name)
         return writer.create(item, index, action="insert")
 
     results = run_writes(request, module, lambda w: each_record(w, data, one))
@@ -456,11 +498,19 @@ async def delete_records(request: web.Request) -> web.Response:
     module = module_for(request.match_info["module"])
     raw = [i.strip() for i in request.query.get("ids", "").split(",") if i.strip()]
     if not raw:
-        raise ZohoError(400, "REQUIRED_PARAM_MISSING", "One of the expected parameter is missing",
-                        {"param_name": "ids"})
+        raise ZohoError(
+            400,
+            "REQUIRED_PARAM_MISSING",
+            "One of the expected parameter is missing",
+            {"param_name": "ids"},
+        )
     if len(raw) > MAX_RECORDS:
-        raise ZohoError(400, "LIMIT_EXCEEDED", "Record count exceeded",
-                        {"limit": MAX_RECORDS, "param_name": "ids"})
+        raise ZohoError(
+            400,
+            "LIMIT_EXCEEDED",
+            "Record count exceeded",
+            {"limit": MAX_RECORDS, "param_name": "ids"},
+        )
     return respond(run_writes(request, module, lambda w: [_delete_one(w, i) for i in raw]), 200)
 
 
@@ -489,6 +539,16 @@ async def empty_recycle_bin(request: web.Request) -> web.Response:
     rows = store.select(where, params, "id", 10**9)
     with store.transaction():
         store.set_state([r.id for r in rows], RecordState.PERMANENTLY_DELETED, now_ms())
-    return web.json_response({"recycle_bin": [
-        {"code": "SUCCESS", "details": {"id": str(r.id)}, "message": "record deleted",
-         "status": "success"} for r in rows]})
+    return web.json_response(
+        {
+            "recycle_bin": [
+                {
+                    "code": "SUCCESS",
+                    "details": {"id": str(r.id)},
+                    "message": "record deleted",
+                    "status": "success",
+                }
+                for r in rows
+            ]
+        }
+    )

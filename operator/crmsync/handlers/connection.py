@@ -1,0 +1,44 @@
+"""Connection handlers: verify on every change, and re-verify on a timer (rotation)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import kopf
+
+from crmsync.api.v1alpha1 import GROUP, VERSION
+from crmsync.handlers.context import kube
+from crmsync.k8s.api import NotFoundError
+from crmsync.k8s.conditions import condition_status
+from crmsync.k8s.logs import Logger
+from crmsync.reconcile.connection import verify_connection
+
+RECHECK_SECONDS = 30.0
+REVERIFY_AFTER = timedelta(minutes=10)
+
+
+@kopf.on.resume(GROUP, VERSION, "connections")
+@kopf.on.create(GROUP, VERSION, "connections")
+@kopf.on.update(GROUP, VERSION, "connections", field="spec")
+async def connection_changed(body: kopf.Body, logger: Logger, **_: Any) -> None:
+    await verify_connection(kube(), dict(body), logger)
+
+
+@kopf.timer(GROUP, VERSION, "connections", interval=RECHECK_SECONDS, initial_delay=RECHECK_SECONDS)
+async def connection_recheck(body: kopf.Body, logger: Logger, **_: Any) -> None:
+    """Re-verify when the Secret changed (credential rotation), when not Ready, or when stale."""
+    status = dict(body.get("status") or {})
+    secret_name = body["spec"]["credentialsSecretRef"]["name"]
+    try:
+        _, version = await kube().read_secret(body["metadata"]["namespace"], secret_name)
+    except NotFoundError:
+        version = ""
+    verified = status.get("lastVerifiedTime")
+    stale = not verified or datetime.fromisoformat(str(verified)) + REVERIFY_AFTER < datetime.now(
+        UTC
+    )
+    rotated = version != status.get("credentialsVersion")
+    not_ready = condition_status(status.get("conditions"), "Ready") != "True"
+    if rotated or not_ready or stale:
+        await verify_connection(kube(), dict(body), logger)

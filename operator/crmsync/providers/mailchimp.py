@@ -1,0 +1,431 @@
+"""Mailchimp Marketing API 3.0 as an :class:`~crmsync.providers.base.AudienceTarget`.
+
+Never re-subscribing anyone is guaranteed by how the batch subscribe endpoint
+(``POST /lists/{list_id}``, ≤ 500 members) is called. Its members take ``status`` but no
+``status_if_new``, and with ``update_existing`` a given status overwrites the member's.
+So an upsert is two passes over the same batch:
+
+1. **create-only** (``update_existing: false``), every member with the status it should
+   have if new. New addresses are created; existing ones are refused one by one with
+   ``ERROR_CONTACT_EXISTS`` and left untouched.
+2. **update-only** for exactly those refused (``update_existing: true``), *without* a
+   ``status`` unless the write carries an explicit one from the opt-out policy. Omitting
+   it keeps the member's status, whatever it is.
+
+A fresh audience costs one call per 500 members; a steady-state update two. Members whose
+status if new is non-marketing (Mailchimp's ``transactional``, which batch subscribe cannot
+express) are upserted one by one with ``PUT …/members/{hash}`` and ``status_if_new``.
+Tags are added per tag with ``POST /lists/{id}/segments/{tag id}`` (500 members a call);
+they are never removed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from crmsync.engine.records import (
+    Member,
+    MemberStatus,
+    MemberWrite,
+    WriteOutcome,
+    WriteResult,
+    normalise_email,
+)
+from crmsync.providers.http import AuthError, ConfigError, HttpClient, ProviderError, chunked
+
+API = "/3.0"
+BATCH_SIZE = 500
+PAGE_SIZE = 1000
+MEMBER_FIELDS = (
+    "members.email_address,members.status,members.merge_fields,members.tags,"
+    "members.last_changed,total_items"
+)
+CONTACT_EXISTS = "ERROR_CONTACT_EXISTS"
+BATCH_STATUSES = frozenset(
+    {MemberStatus.SUBSCRIBED, MemberStatus.UNSUBSCRIBED, MemberStatus.CLEANED, MemberStatus.PENDING}
+)
+REJECTION_REASONS = (
+    # (text in Mailchimp's error message, low-cardinality reason)
+    ("compliance state", "compliance_state"),
+    ("permanently deleted", "forgotten_email"),
+    ("forgotten", "forgotten_email"),
+    ("looks fake", "invalid_email"),
+    ("valid email", "invalid_email"),
+    ("duplicate", "duplicate"),
+    ("merge", "invalid_merge_field"),
+    ("signed up to a lot of lists", "signup_throttled"),
+)
+
+
+def subscriber_hash(email: str) -> str:
+    """Mailchimp's member id: MD5 of the lower-cased address."""
+    return hashlib.md5(normalise_email(email).encode()).hexdigest()
+
+
+def api_base_url(api_key: str, override: str | None) -> str:
+    """``{override}/3.0``, else the data centre named by the key's ``-usN`` suffix."""
+    if override:
+        return override.rstrip("/") + API
+    _, dash, dc = api_key.rpartition("-")
+    if not dash or not dc.isalnum():
+        raise AuthError(
+            "mailchimp: the API key has no data-centre suffix (-usN)", vendor="mailchimp"
+        )
+    return f"https://{dc}.api.mailchimp.com{API}"
+
+
+def mailchimp_status(status: MemberStatus) -> str:
+    return "transactional" if status is MemberStatus.NON_MARKETING else status.value
+
+
+def member_status(raw: str) -> MemberStatus:
+    return MemberStatus.NON_MARKETING if raw == "transactional" else MemberStatus(raw)
+
+
+def rejection_reason(message: str) -> str:
+    lowered = message.lower()
+    return next((reason for text, reason in REJECTION_REASONS if text in lowered), "rejected")
+
+
+def _rejected(email: str, reason: str, detail: str = "") -> WriteResult:
+    return WriteResult(
+        email=email, outcome=WriteOutcome.REJECTED, reason=reason, detail=detail[:300]
+    )
+
+
+@dataclass(frozen=True)
+class _Item:
+    """One write as it goes into a batch, keyed by its normalised email."""
+
+    email: str
+    write: MemberWrite
+
+    def body(self, *, status: MemberStatus | None) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "email_address": self.email,
+            "merge_fields": dict(self.write.values),
+        }
+        if status is not None:
+            body["status"] = mailchimp_status(status)
+        return body
+
+
+class Mailchimp:
+    """One Mailchimp account (API key). Use as an async context manager."""
+
+    max_batch = BATCH_SIZE
+
+    def __init__(self, http: HttpClient) -> None:
+        self._http = http
+        self._tag_ids: dict[tuple[str, str], int] = {}
+
+    def __repr__(self) -> str:
+        return f"Mailchimp({self._http!r})"
+
+    async def __aenter__(self) -> Mailchimp:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self._http.aclose()
+
+    # -- account -------------------------------------------------------------------
+
+    async def verify(self, audience: str | None = None) -> dict[str, Any]:
+        """The account (``GET /3.0/``) and, when given, the audience's member counts."""
+        account = (await self._http.request("GET", f"{API}/")).json()
+        facts: dict[str, Any] = {
+            "account_id": str(account.get("account_id", "")),
+            "account_name": str(account.get("account_name", "")),
+            "contact_count": int(account.get("total_subscribers") or 0),
+            "contact_limit": 0,
+        }
+        if audience:
+            stats = (await self._list(audience, params={"fields": "id,name,stats"})).get(
+                "stats", {}
+            )
+            facts["audience"] = {
+                "member_count": int(stats.get("member_count") or 0),
+                "unsubscribe_count": int(stats.get("unsubscribe_count") or 0),
+                "cleaned_count": int(stats.get("cleaned_count") or 0),
+            }
+        return facts
+
+    async def field_names(self, audience: str) -> set[str]:
+        response = await self._get_list_path(
+            audience, "/merge-fields", {"count": PAGE_SIZE, "fields": "merge_fields.tag"}
+        )
+        return {str(f["tag"]) for f in response.json().get("merge_fields", [])}
+
+    async def ensure_text_field(self, audience: str, name: str, label: str) -> None:
+        if name in await self.field_names(audience):
+            return
+        await self._http.request(
+            "POST",
+            f"{API}/lists/{audience}/merge-fields",
+            json={"tag": name, "name": label, "type": "text", "public": False, "required": False},
+        )
+
+    # -- reading -------------------------------------------------------------------
+
+    async def members(
+        self, audience: str, *, changed_since: datetime | None = None
+    ) -> AsyncIterator[list[Member]]:
+        """Pages of 1,000 in Mailchimp's stable default order (not by ``last_changed``,
+        which would shift offsets when a member changes during the read)."""
+        params: dict[str, Any] = {"count": PAGE_SIZE, "fields": MEMBER_FIELDS}
+        if changed_since is not None:
+            stamp = changed_since if changed_since.tzinfo else changed_since.replace(tzinfo=UTC)
+            params["since_last_changed"] = stamp.isoformat(timespec="seconds")
+        offset = 0
+        while True:
+            body = (
+                await self._get_list_path(audience, "/members", {**params, "offset": offset})
+            ).json()
+            rows = body.get("members", [])
+            page = [_member(row) for row in rows if row.get("status") != "archived"]
+            if page:
+                yield page
+            offset += len(rows)
+            if not rows or offset >= int(body.get("total_items") or 0):
+                return
+
+    # -- writing -------------------------------------------------------------------
+
+    async def upsert(self, audience: str, writes: Sequence[MemberWrite]) -> list[WriteResult]:
+        results: dict[str, WriteResult] = {}
+        batchable: list[_Item] = []
+        one_by_one: list[_Item] = []
+        for item, rejection in _prepare(writes):
+            if rejection is not None:
+                results[item.email] = rejection
+            elif (item.write.status or item.write.status_if_new) in BATCH_STATUSES:
+                batchable.append(item)
+            else:
+                one_by_one.append(item)
+        for chunk in chunked(batchable, BATCH_SIZE):
+            results.update(await self._upsert_batch(audience, chunk))
+        results.update(await self._put_each(audience, one_by_one))
+        await self._add_tags(audience, [i for i in batchable + one_by_one if _written(results, i)])
+        return [results[key] for key in _order(writes, results)]
+
+    async def set_status(
+        self, audience: str, emails: Sequence[str], status: MemberStatus
+    ) -> list[WriteResult]:
+        """Batch subscribe with ``update_existing`` and the explicit status (the opt-out
+        policy's decision). An address not on the audience is created with that status,
+        which for unsubscribed/cleaned keeps it suppressed."""
+        if status not in BATCH_STATUSES:
+            return [
+                _rejected(normalise_email(e), "unsupported_status", status.value) for e in emails
+            ]
+        keys = list(dict.fromkeys(normalise_email(e) for e in emails if normalise_email(e)))
+        results: dict[str, WriteResult] = {}
+        for chunk in chunked(keys, BATCH_SIZE):
+            members = [{"email_address": e, "status": status.value} for e in chunk]
+            results.update(await self._batch(audience, members, update_existing=True))
+        return [results[k] for k in keys]
+
+    async def remove(
+        self, audience: str, emails: Sequence[str], *, permanent: bool
+    ) -> list[WriteResult]:
+        """Archive (``DELETE`` member) or erase (``actions/delete-permanent``), one call each:
+        Mailchimp has no synchronous batch delete."""
+        await self._require_list(audience)
+        keys = list(dict.fromkeys(normalise_email(e) for e in emails if normalise_email(e)))
+        return list(await asyncio.gather(*(self._remove_one(audience, k, permanent) for k in keys)))
+
+    # -- the batch passes ------------------------------------------------------------
+
+    async def _upsert_batch(self, audience: str, items: list[_Item]) -> dict[str, WriteResult]:
+        by_email = {i.email: i for i in items}
+        created = await self._batch(
+            audience,
+            [i.body(status=i.write.status or i.write.status_if_new) for i in items],
+            update_existing=False,
+        )
+        existing = [by_email[e] for e, r in created.items() if r.reason == CONTACT_EXISTS]
+        results = {e: r for e, r in created.items() if r.reason != CONTACT_EXISTS}
+        if existing:
+            updated = await self._batch(
+                audience, [i.body(status=i.write.status) for i in existing], update_existing=True
+            )
+            results.update(updated)
+        return results
+
+    async def _batch(
+        self, audience: str, members: list[dict[str, Any]], *, update_existing: bool
+    ) -> dict[str, WriteResult]:
+        """One ``POST /lists/{id}``; every member's result read from the 200 answer."""
+        response = await self._http.request(
+            "POST",
+            f"{API}/lists/{audience}",
+            json={"members": members, "update_existing": update_existing},
+        )
+        body = response.json()
+        results: dict[str, WriteResult] = {}
+        for row in body.get("new_members", []):
+            email = normalise_email(row.get("email_address"))
+            results[email] = WriteResult(email=email, outcome=WriteOutcome.CREATED)
+        for row in body.get("updated_members", []):
+            email = normalise_email(row.get("email_address"))
+            results[email] = WriteResult(email=email, outcome=WriteOutcome.UPDATED)
+        for row in body.get("errors", []):
+            email = normalise_email(row.get("email_address"))
+            message = str(row.get("error", ""))
+            reason = (
+                CONTACT_EXISTS
+                if row.get("error_code") == CONTACT_EXISTS
+                else rejection_reason(message)
+            )
+            results[email] = _rejected(email, reason, message)
+        for member in members:
+            # An item the answer does not mention is a rejection we cannot explain.
+            email = normalise_email(member["email_address"])
+            results.setdefault(
+                email, _rejected(email, "no_result", "missing from the batch answer")
+            )
+        return results
+
+    async def _put_each(self, audience: str, items: list[_Item]) -> dict[str, WriteResult]:
+        async def put(item: _Item) -> WriteResult:
+            body = item.body(status=item.write.status)
+            body["status_if_new"] = mailchimp_status(item.write.status_if_new)
+            path = f"{API}/lists/{audience}/members/{subscriber_hash(item.email)}"
+            response = await self._http.request("PUT", path, json=body, accept=(400,))
+            if response.status_code == 400:
+                return _rejected(item.email, *_problem(response))
+            return WriteResult(email=item.email, outcome=WriteOutcome.UPDATED)
+
+        return {
+            i.email: r for i, r in zip(items, await asyncio.gather(*map(put, items)), strict=True)
+        }
+
+    async def _remove_one(self, audience: str, email: str, permanent: bool) -> WriteResult:
+        path = f"{API}/lists/{audience}/members/{subscriber_hash(email)}"
+        if permanent:
+            response = await self._http.request(
+                "POST", f"{path}/actions/delete-permanent", accept=(400, 404)
+            )
+        else:
+            response = await self._http.request("DELETE", path, accept=(400, 404))
+        if response.status_code == 404:
+            return WriteResult(email=email, outcome=WriteOutcome.UNCHANGED, reason="not_found")
+        if response.status_code == 400:
+            return _rejected(email, *_problem(response))
+        return WriteResult(email=email, outcome=WriteOutcome.REMOVED)
+
+    # -- tags ------------------------------------------------------------------------
+
+    async def _add_tags(self, audience: str, items: list[_Item]) -> None:
+        emails_by_tag: dict[str, list[str]] = {}
+        for item in items:
+            for tag in sorted(item.write.tags):
+                emails_by_tag.setdefault(tag, []).append(item.email)
+        for tag, emails in sorted(emails_by_tag.items()):
+            segment_id = await self._tag_id(audience, tag)
+            for chunk in chunked(emails, BATCH_SIZE):
+                await self._http.request(
+                    "POST",
+                    f"{API}/lists/{audience}/segments/{segment_id}",
+                    json={"members_to_add": chunk},
+                )
+
+    async def _tag_id(self, audience: str, tag: str) -> int:
+        """The static segment behind a tag, looked up once and created when missing."""
+        if (audience, tag) not in self._tag_ids:
+            response = await self._get_list_path(
+                audience,
+                "/segments",
+                {"type": "static", "count": PAGE_SIZE, "fields": "segments.id,segments.name"},
+            )
+            for segment in response.json().get("segments", []):
+                self._tag_ids[(audience, str(segment["name"]))] = int(segment["id"])
+        if (audience, tag) not in self._tag_ids:
+            created = await self._http.request(
+                "POST", f"{API}/lists/{audience}/segments", json={"name": tag, "static_segment": []}
+            )
+            self._tag_ids[(audience, tag)] = int(created.json()["id"])
+        return self._tag_ids[(audience, tag)]
+
+    # -- helpers ---------------------------------------------------------------------
+
+    async def _require_list(self, audience: str) -> None:
+        await self._list(audience, params={"fields": "id"})
+
+    async def _list(self, audience: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        response = await self._get_list_path(audience, "", params)
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def _get_list_path(
+        self, audience: str, suffix: str, params: Mapping[str, Any]
+    ) -> httpx.Response:
+        try:
+            return await self._http.request("GET", f"{API}/lists/{audience}{suffix}", params=params)
+        except ProviderError as exc:
+            if exc.status == 404:
+                raise self._http.error(
+                    ConfigError, f"audience {audience!r} does not exist", status=404
+                ) from None
+            raise
+
+
+def _prepare(writes: Sequence[MemberWrite]) -> list[tuple[_Item, WriteResult | None]]:
+    """Normalised items, each with its client-side rejection (bad address, repeat) if any."""
+    prepared: list[tuple[_Item, WriteResult | None]] = []
+    seen: set[str] = set()
+    for write in writes:
+        email = normalise_email(write.email)
+        item = _Item(email=email or write.email, write=write)
+        if not email or "@" not in email:
+            prepared.append((item, _rejected(item.email, "invalid_email", "not an email address")))
+        elif email in seen:
+            continue  # the first write of an address wins; the engine dedupes before us
+        elif write.status is MemberStatus.ARCHIVED or write.status_if_new is MemberStatus.ARCHIVED:
+            prepared.append((item, _rejected(email, "unsupported_status", "archive with remove()")))
+        else:
+            prepared.append((item, None))
+        seen.add(email)
+    return prepared
+
+
+def _order(writes: Sequence[MemberWrite], results: Mapping[str, WriteResult]) -> list[str]:
+    keys = [normalise_email(w.email) or w.email for w in writes]
+    return [k for k in dict.fromkeys(keys) if k in results]
+
+
+def _written(results: Mapping[str, WriteResult], item: _Item) -> bool:
+    result = results.get(item.email)
+    return result is not None and result.outcome is not WriteOutcome.REJECTED
+
+
+def _problem(response: httpx.Response) -> tuple[str, str]:
+    """(reason, detail) of a problem-detail answer refusing one member."""
+    body = response.json()
+    text = f"{body.get('title', '')}: {body.get('detail', '')}"
+    return rejection_reason(text), text
+
+
+def _member(row: Mapping[str, Any]) -> Member:
+    last_changed = row.get("last_changed")
+    return Member(
+        email=normalise_email(row.get("email_address")),
+        status=member_status(str(row.get("status", "subscribed"))),
+        values={str(k): _text(v) for k, v in (row.get("merge_fields") or {}).items()},
+        tags=frozenset(str(t["name"]) for t in row.get("tags") or []),
+        last_changed=datetime.fromisoformat(last_changed) if last_changed else None,
+    )
+
+
+def _text(value: Any) -> str:
+    """Merge field values as text; the address type is an object in Mailchimp."""
+    if isinstance(value, dict):
+        return ", ".join(str(v) for v in value.values() if v)
+    return "" if value is None else str(value)

@@ -1,0 +1,363 @@
+"""Zoho Campaigns (API v1.1) as an :class:`~crmsync.providers.base.AudienceTarget`.
+
+Choices the API forces (docs: https://www.zoho.com/campaigns/help/developers/):
+
+- **Upsert = one ``json/listsubscribe`` per contact.** It is the only method that carries
+  field values (``contactinfo``, keyed by field display name) and updates existing
+  contacts; ``addlistsubscribersinbulk`` takes ten bare addresses and no fields, so it
+  cannot keep mapped fields in sync. 1,000 members cost 1,000 calls; the documented limits
+  (500/min, 12,500/h, else a 30-minute lock) are kept by a client-side bucket.
+- **Never re-subscribe.** ``listsubscribe`` sends no status; the subscription type
+  (marketing / non-marketing, the local server's documented extension parameter) applies
+  only to contacts it creates, and Zoho leaves unsubscribed, bounced, spam and
+  Do-Not-Mail contacts as they are (reported back in ``contact_status``).
+- **A list is required.** v1.1 adds contacts only through a list, so an audience of
+  ``None`` ("all contacts only", Z4) is refused with a :class:`ConfigError`.
+- **Removing** has no per-contact delete in v1.1: archive = ``listunsubscribe`` (the
+  contact leaves the list and stays in all contacts, as Z9 asks); permanent =
+  ``contactdonotmail`` (org-wide, never mailed again).
+- Failures come as HTTP 200 with ``code`` ≠ "0"; a locked method answers 2101 with a
+  ``Retry-After``, which the retry layer honours while it fits its time budget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from crmsync.engine.records import (
+    Member,
+    MemberStatus,
+    MemberWrite,
+    WriteOutcome,
+    WriteResult,
+    normalise_email,
+)
+from crmsync.providers.http import (
+    AuthError,
+    ConfigError,
+    HttpClient,
+    ProviderError,
+    TokenBucket,
+    TransientError,
+    default_retry_when,
+)
+from crmsync.providers.zoho_auth import ZohoSession
+
+API = "/api/v1.1"
+EMAIL_LABEL = "Contact Email"
+PAGE_SIZE = 500
+RETRY_LATER = "2101"
+LIST_STATUSES: Mapping[str, MemberStatus] = {
+    "active": MemberStatus.SUBSCRIBED,
+    "unsub": MemberStatus.UNSUBSCRIBED,
+    "bounce": MemberStatus.CLEANED,
+    "spam": MemberStatus.UNSUBSCRIBED,
+}
+"""``getlistsubscribers`` status filter → normalised status (a complaint unsubscribes)."""
+NOT_RESUBSCRIBED = frozenset({"unsub", "bounce", "spam", "donotmail"})
+CONTACT_REJECTIONS: Mapping[str, str] = {
+    "2004": "invalid_email",
+    "2005": "role_email",
+    "2001": "bad_contact_info",
+    "2302": "contact_limit",
+}
+"""Codes that refuse one contact; everything else fails the call."""
+CALL_ERRORS: Mapping[str, type[ProviderError]] = {
+    "1007": AuthError,
+    "2501": ConfigError,
+    "2102": ConfigError,
+    "2206": ConfigError,
+    "903": ConfigError,
+    "1001": ConfigError,
+    RETRY_LATER: TransientError,
+}
+METHOD_PACE: Mapping[str, tuple[float, float]] = {
+    # method → (calls per second, burst), inside Zoho's documented windows:
+    # listsubscribe 500/min and 12,500/h; contact/allfields 100 per 5 min; every other
+    # method 500 per 5 min.
+    "json/listsubscribe": (3.4, 250),
+    "contact/allfields": (0.25, 20),
+}
+DEFAULT_PACE = (1.3, 100)
+CONSENT_STATUS = {True: "Consented", False: "Not Consented"}
+
+
+def campaigns_retry_when(response: httpx.Response) -> bool:
+    return default_retry_when(response) or (
+        response.status_code == 200 and _code(response) == RETRY_LATER
+    )
+
+
+def _code(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    return str(envelope(body).get("code", "")) if isinstance(body, dict) else ""
+
+
+def envelope(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The part with ``code``: the body itself, or its ``response`` (``contact/allfields``)."""
+    inner = body.get("response")
+    return inner if isinstance(inner, dict) else body
+
+
+class ZohoCampaigns:
+    """One Zoho Campaigns organisation. Use as an async context manager."""
+
+    max_batch = 10
+
+    def __init__(self, session: ZohoSession) -> None:
+        self._session = session
+        self._http: HttpClient = session.api
+        self._pace: dict[str, TokenBucket] = {}
+        self._labels: dict[str, str] | None = None
+
+    def __repr__(self) -> str:
+        return f"ZohoCampaigns({self._http!r})"
+
+    async def __aenter__(self) -> ZohoCampaigns:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self._session.aclose()
+
+    # -- account -------------------------------------------------------------------
+
+    async def verify(self, audience: str | None = None) -> dict[str, Any]:
+        """The token refresh proves the credentials; lists (and one list's counts) follow.
+
+        v1.1 exposes no account id, name or plan limit."""
+        body = await self._call("getmailinglists", {"range": "1"}, allow=("2401",))
+        facts: dict[str, Any] = {
+            "account_id": "",
+            "account_name": "",
+            "contact_limit": 0,
+            "has_lists": bool(body.get("list_of_details")),
+        }
+        if audience:
+            details = await self._call("getlistadvanceddetails", {"listkey": audience})
+            facts["audience"] = details.get("list_dashboard_data", {}).get("contact_stats", {})
+        return facts
+
+    async def field_names(self, audience: str) -> set[str]:
+        """Contact field display names (the keys ``contactinfo`` takes); org-wide."""
+        return set((await self._field_labels()).values())
+
+    # -- reading -------------------------------------------------------------------
+
+    async def members(
+        self, audience: str, *, changed_since: datetime | None = None
+    ) -> AsyncIterator[list[Member]]:
+        """Every status of the list, 500 a page, oldest first. ``getlistsubscribers`` has no
+        modification filter, so ``changed_since`` is ignored (a full read each time)."""
+        self._require_list_key(audience)
+        labels = await self._field_labels()
+        for list_status, status in LIST_STATUSES.items():
+            fromindex = 1
+            while True:
+                body = await self._call(
+                    "getlistsubscribers",
+                    {
+                        "listkey": audience,
+                        "status": list_status,
+                        "sort": "asc",
+                        "fromindex": str(fromindex),
+                        "range": str(PAGE_SIZE),
+                    },
+                )
+                rows = body.get("list_of_details") or []
+                if rows:
+                    yield [_member(row, status, labels) for row in rows]
+                if len(rows) < PAGE_SIZE:
+                    break
+                fromindex += len(rows)
+
+    # -- writing -------------------------------------------------------------------
+
+    async def upsert(self, audience: str, writes: Sequence[MemberWrite]) -> list[WriteResult]:
+        self._require_list_key(audience)
+        return list(await asyncio.gather(*(self._upsert_one(audience, w) for w in writes)))
+
+    async def set_status(
+        self, audience: str, emails: Sequence[str], status: MemberStatus
+    ) -> list[WriteResult]:
+        """Unsubscribe from the list, or subscribe (which Zoho never does for a contact that
+        unsubscribed, bounced or is in Do-Not-Mail)."""
+        self._require_list_key(audience)
+        if status is MemberStatus.UNSUBSCRIBED:
+            return list(await asyncio.gather(*(self._unsubscribe(audience, e) for e in emails)))
+        if status is MemberStatus.SUBSCRIBED:
+            writes = [MemberWrite(email=e, values={}, status_if_new=status) for e in emails]
+            return await self.upsert(audience, writes)
+        return [_rejected(normalise_email(e), "unsupported_status", status.value) for e in emails]
+
+    async def remove(
+        self, audience: str, emails: Sequence[str], *, permanent: bool
+    ) -> list[WriteResult]:
+        self._require_list_key(audience)
+        one = self._do_not_mail if permanent else self._leave_list
+        return list(await asyncio.gather(*(one(audience, e) for e in emails)))
+
+    # -- one contact -----------------------------------------------------------------
+
+    async def _upsert_one(self, audience: str, write: MemberWrite) -> WriteResult:
+        email = normalise_email(write.email)
+        if write.status not in (None, MemberStatus.SUBSCRIBED, MemberStatus.UNSUBSCRIBED):
+            return _rejected(email, "unsupported_status", str(write.status))
+        params = {
+            "listkey": audience,
+            "contactinfo": json.dumps({**write.values, EMAIL_LABEL: email}, ensure_ascii=False),
+            "subscription_type": (
+                "non-marketing"
+                if write.status_if_new is MemberStatus.NON_MARKETING
+                else "marketing"
+            ),
+        }
+        if write.legal_basis:
+            params["legal_basis"] = write.legal_basis
+        if write.consent is not None:
+            params["consent_status"] = CONSENT_STATUS[write.consent]
+        body = await self._call("json/listsubscribe", params, per_contact=True)
+        result = _subscribe_result(email, body)
+        wants_unsubscribed = write.status is MemberStatus.UNSUBSCRIBED or (
+            result.outcome is WriteOutcome.CREATED
+            and write.status_if_new is MemberStatus.UNSUBSCRIBED
+        )
+        if wants_unsubscribed and result.outcome is not WriteOutcome.REJECTED:
+            unsubscribed = await self._unsubscribe(audience, email)
+            if unsubscribed.outcome is WriteOutcome.REJECTED:
+                return unsubscribed
+        return result
+
+    async def _unsubscribe(self, audience: str, raw_email: str) -> WriteResult:
+        email = normalise_email(raw_email)
+        body = await self._call(
+            "json/listunsubscribe",
+            {"listkey": audience, "contactinfo": json.dumps({EMAIL_LABEL: email})},
+            per_contact=True,
+            allow=("2103",),
+        )
+        return _status_change_result(email, body, WriteOutcome.UPDATED)
+
+    async def _leave_list(self, audience: str, raw_email: str) -> WriteResult:
+        result = await self._unsubscribe(audience, raw_email)
+        if result.outcome is WriteOutcome.UPDATED:
+            return WriteResult(email=result.email, outcome=WriteOutcome.REMOVED)
+        return result
+
+    async def _do_not_mail(self, audience: str, raw_email: str) -> WriteResult:
+        email = normalise_email(raw_email)
+        body = await self._call(
+            "json/contactdonotmail",
+            {"contactinfo": json.dumps({EMAIL_LABEL: email})},
+            per_contact=True,
+        )
+        return _status_change_result(email, body, WriteOutcome.REMOVED)
+
+    # -- the envelope ----------------------------------------------------------------
+
+    async def _call(
+        self,
+        method: str,
+        params: Mapping[str, str],
+        *,
+        per_contact: bool = False,
+        allow: Sequence[str] = (),
+    ) -> dict[str, Any]:
+        """POST one method (form-encoded, JSON answer). Codes refusing one contact (when
+        ``per_contact``) and ``allow``-ed codes are returned; others raise."""
+        await self._bucket(method).acquire()
+        response = await self._http.request(
+            "POST", f"{API}/{method}", data={**params, "resfmt": "JSON"}
+        )
+        body: dict[str, Any] = response.json()
+        inner = envelope(body)
+        code = str(inner.get("code", "0"))
+        if code in ("0", "200") or code in allow or (per_contact and code in CONTACT_REJECTIONS):
+            return body
+        cls = CALL_ERRORS.get(code, ConfigError)
+        raise self._http.error(
+            cls,
+            f"{method} failed with code {code}: {inner.get('message', '')}",
+            status=response.status_code,
+            code=code,
+        )
+
+    def _bucket(self, method: str) -> TokenBucket:
+        if method not in self._pace:
+            rate, burst = METHOD_PACE.get(method, DEFAULT_PACE)
+            self._pace[method] = TokenBucket(rate, burst)
+        return self._pace[method]
+
+    async def ensure_text_field(self, audience: str, name: str, label: str) -> None:
+        """Custom fields are org-wide in Zoho Campaigns; ``name`` is the display name."""
+        if name in await self.field_names(audience):
+            return
+        await self._call("custom/add", {"fieldname": name, "fieldtype": "Text"}, allow=("916",))
+        self._labels = None
+
+    async def _field_labels(self) -> dict[str, str]:
+        """Field name → display name, read once per client."""
+        if self._labels is None:
+            body = await self._call("contact/allfields", {"type": "json"})
+            fields = (body.get("response") or {}).get("fieldname") or []
+            self._labels = {str(f["FIELD_NAME"]): str(f["DISPLAY_NAME"]) for f in fields}
+        return self._labels
+
+    def _require_list_key(self, audience: str | None) -> None:
+        if not audience:
+            raise self._http.error(
+                ConfigError,
+                "API v1.1 adds and lists contacts only through a mailing list; give a list key",
+            )
+
+
+def _rejected(email: str, reason: str, detail: str = "") -> WriteResult:
+    return WriteResult(email=email, outcome=WriteOutcome.REJECTED, reason=reason, detail=detail)
+
+
+def _rejection(email: str, body: Mapping[str, Any]) -> WriteResult | None:
+    code = str(body.get("code", "0"))
+    if code in CONTACT_REJECTIONS:
+        return _rejected(email, CONTACT_REJECTIONS[code], str(body.get("message", "")))
+    return None
+
+
+def _subscribe_result(email: str, body: Mapping[str, Any]) -> WriteResult:
+    rejection = _rejection(email, body)
+    if rejection is not None:
+        return rejection
+    kept = str(body.get("contact_status", ""))
+    if kept in NOT_RESUBSCRIBED:
+        return WriteResult(email=email, outcome=WriteOutcome.UPDATED, detail=f"status kept: {kept}")
+    # Zoho's answer tells a new subscription from an update only by its message.
+    message = str(body.get("message", "")).lower()
+    created = "subscribed successfully" in message or "confirmation email" in message
+    return WriteResult(
+        email=email, outcome=WriteOutcome.CREATED if created else WriteOutcome.UPDATED
+    )
+
+
+def _status_change_result(email: str, body: Mapping[str, Any], done: WriteOutcome) -> WriteResult:
+    rejection = _rejection(email, body)
+    if rejection is not None:
+        return rejection
+    if str(body.get("code")) == "2103":
+        return WriteResult(email=email, outcome=WriteOutcome.UNCHANGED, reason="not_found")
+    return WriteResult(email=email, outcome=done)
+
+
+def _member(row: Mapping[str, Any], status: MemberStatus, labels: Mapping[str, str]) -> Member:
+    values = {
+        labels.get(key, key): str(value)
+        for key, value in row.items()
+        if key in labels and key != "contact_email" and value not in (None, "")
+    }
+    return Member(email=normalise_email(row.get("contact_email")), status=status, values=values)

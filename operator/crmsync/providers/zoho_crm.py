@@ -1,0 +1,344 @@
+"""Zoho CRM (REST API v8) as a :class:`~crmsync.providers.base.CrmSource`.
+
+Listing uses ``GET /crm/v8/{module}`` rather than COQL: it is sorted by ``Modified_Time``
+ascending, takes ``If-Modified-Since`` for incremental reads (a 304 costs one credit and
+means "nothing changed"), pages past 2,000 records with ``page_token`` (a keyset on
+modification time and id, so records edited during a long read move later instead of
+shifting pages), returns lookups as ``{id, name}`` and flags converted leads with
+``$converted`` when asked for ``converted=both``. COQL would need one query per 2,000 rows
+with an OFFSET ceiling and cannot filter converted leads the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from crmsync.engine.records import (
+    CrmField,
+    CrmRecord,
+    DeletedRecord,
+    WriteOutcome,
+    WriteResult,
+    normalise_email,
+)
+from crmsync.providers.http import (
+    ConfigError,
+    HttpClient,
+    ProviderError,
+    TransientError,
+    chunked,
+    default_retry_when,
+)
+from crmsync.providers.zoho_auth import ZohoSession
+
+API = "/crm/v8"
+PER_PAGE = 200
+MAX_FIELDS = 50
+IDS_PER_CALL = 100
+WRITES_PER_CALL = 100
+MODIFIED_TIME = "Modified_Time"
+CONVERTED_MODULES = frozenset({"Leads"})
+"""Modules with lead conversion: listed with ``converted=both`` so converted records are seen."""
+
+
+def crm_retry_when(response: httpx.Response) -> bool:
+    """Retry 429 for concurrency, but not ``LIMIT_REACHED``: the day's credits are gone."""
+    return default_retry_when(response) and _error_code(response) != "LIMIT_REACHED"
+
+
+def _error_code(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    return str(body.get("code", "")) if isinstance(body, dict) else ""
+
+
+def zoho_time(value: datetime) -> str:
+    """Zoho's ISO-8601 with offset, whole seconds (what ``If-Modified-Since`` expects)."""
+    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return aware.isoformat(timespec="seconds")
+
+
+def parse_time(raw: Any) -> datetime:
+    parsed = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class WatchChannel:
+    channel_id: str
+    expiry: datetime
+    events: tuple[str, ...]
+
+
+class ZohoCrm:
+    """One Zoho CRM organisation. Use as an async context manager."""
+
+    def __init__(self, session: ZohoSession) -> None:
+        self._session = session
+        self._http: HttpClient = session.api
+
+    def __repr__(self) -> str:
+        return f"ZohoCrm({self._http!r})"
+
+    async def __aenter__(self) -> ZohoCrm:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self._session.aclose()
+
+    # -- account -------------------------------------------------------------------
+
+    async def verify(self) -> dict[str, Any]:
+        """The organisation; the token refresh it needs proves the credentials.
+
+        Zoho publishes no "credits remaining" API or header for v8, so ``credits_remaining``
+        is -1 (unknown); the operator counts its own calls instead.
+        """
+        response = await self._http.request("GET", f"{API}/org")
+        org = (response.json().get("org") or [{}])[0]
+        license_details = org.get("license_details") or {}
+        return {
+            "account_id": str(org.get("id", "")),
+            "account_name": str(org.get("company_name", "")),
+            "edition": str(license_details.get("paid_type", "")),
+            "time_zone": str(org.get("time_zone", "")),
+            "credits_remaining": -1,
+        }
+
+    async def fields(self, module: str) -> list[CrmField]:
+        response = await self._http.request(
+            "GET", f"{API}/settings/fields", params={"module": module}
+        )
+        if response.status_code == 204:
+            return []
+        return [
+            CrmField(
+                api_name=str(f["api_name"]),
+                data_type=str(f.get("data_type", "")),
+                label=str(f.get("field_label") or f.get("display_label") or ""),
+                read_only=bool(f.get("read_only") or f.get("field_read_only")),
+            )
+            for f in response.json().get("fields", [])
+        ]
+
+    # -- reading -------------------------------------------------------------------
+
+    async def records(
+        self,
+        module: str,
+        fields: Sequence[str],
+        *,
+        modified_since: datetime | None = None,
+    ) -> AsyncIterator[list[CrmRecord]]:
+        """Pages of 200, oldest modification first; ``page_token`` after the first page."""
+        params: dict[str, Any] = {
+            **self._listing_params(module, fields),
+            "per_page": PER_PAGE,
+            "sort_by": MODIFIED_TIME,
+            "sort_order": "asc",
+        }
+        headers = {"If-Modified-Since": zoho_time(modified_since)} if modified_since else {}
+        page = 1
+        while True:
+            response = await self._http.request(
+                "GET", f"{API}/{module}", params=params, headers=headers
+            )
+            if response.status_code in (204, 304):
+                return
+            body = response.json()
+            yield [self._record(row) for row in body.get("data", [])]
+            info = body.get("info") or {}
+            if not info.get("more_records"):
+                return
+            params.pop("page", None)
+            if info.get("next_page_token"):
+                params["page_token"] = info["next_page_token"]
+            else:
+                page += 1
+                params["page"] = page
+
+    async def records_by_id(
+        self, module: str, ids: Sequence[str], fields: Sequence[str]
+    ) -> list[CrmRecord]:
+        found: list[CrmRecord] = []
+        for chunk in chunked(list(dict.fromkeys(ids)), IDS_PER_CALL):
+            params = {**self._listing_params(module, fields), "ids": ",".join(chunk)}
+            response = await self._http.request("GET", f"{API}/{module}", params=params)
+            if response.status_code != 204:
+                found.extend(self._record(row) for row in response.json().get("data", []))
+        return found
+
+    async def related_values(
+        self, module: str, ids: Sequence[str], fields: Sequence[str]
+    ) -> dict[str, Mapping[str, Any]]:
+        records = await self.records_by_id(module, ids, fields)
+        return {record.id: record.values for record in records}
+
+    async def deleted_since(self, module: str, since: datetime | None) -> list[DeletedRecord]:
+        """Deletions, newest first as Zoho pages them; ``If-Modified-Since`` narrows them."""
+        headers = {"If-Modified-Since": zoho_time(since)} if since else {}
+        deleted: list[DeletedRecord] = []
+        page = 1
+        while True:
+            response = await self._http.request(
+                "GET",
+                f"{API}/{module}/deleted",
+                params={"type": "all", "per_page": PER_PAGE, "page": page},
+                headers=headers,
+            )
+            if response.status_code in (204, 304):
+                break
+            body = response.json()
+            for row in body.get("data", []):
+                when = parse_time(row["deleted_time"])
+                if since is None or when > since:
+                    deleted.append(DeletedRecord(id=str(row["id"]), deleted_time=when))
+            if not (body.get("info") or {}).get("more_records"):
+                break
+            page += 1
+        return deleted
+
+    # -- writing -------------------------------------------------------------------
+
+    async def update_records(
+        self, module: str, updates: Sequence[Mapping[str, Any]]
+    ) -> list[WriteResult]:
+        """``PUT /{module}``, 100 per call; each record's result read from ``data[]``.
+
+        All-failed batches come back as HTTP 400 with the same per-record ``data[]``, so a
+        400 is only an error when it has no ``data`` array (a bad module, say).
+        """
+        results: list[WriteResult] = []
+        for chunk in chunked(list(updates), WRITES_PER_CALL):
+            if any(not u.get("id") for u in chunk):
+                raise ConfigError("zoho-crm: every update needs the record id", vendor="zoho-crm")
+            response = await self._http.request(
+                "PUT", f"{API}/{module}", json={"data": [dict(u) for u in chunk]}, accept=(400,)
+            )
+            items = self._per_record_items(response, f"PUT {API}/{module}")
+            for update, item in zip(chunk, items, strict=True):
+                results.append(_write_result(update, item))
+        return results
+
+    # -- notifications -------------------------------------------------------------
+
+    async def watch(
+        self,
+        channel_id: str,
+        events: Sequence[str],
+        notify_url: str,
+        token: str,
+        expiry: datetime,
+        *,
+        return_affected_field_values: bool = False,
+    ) -> WatchChannel:
+        """Subscribe (or re-subscribe: same channel id) to ``Module.create|edit|delete|all``."""
+        response = await self._http.request(
+            "POST",
+            f"{API}/actions/watch",
+            json={
+                "watch": [
+                    {
+                        "channel_id": int(channel_id) if channel_id.isdigit() else channel_id,
+                        "events": list(events),
+                        "notify_url": notify_url,
+                        "token": token,
+                        "channel_expiry": zoho_time(expiry),
+                        "return_affected_field_values": return_affected_field_values,
+                    }
+                ]
+            },
+            accept=(400,),
+        )
+        item = (response.json().get("watch") or [{}])[0]
+        if item.get("status") != "success":
+            raise self._http.error(
+                ConfigError,
+                f"watch refused: {item.get('code', '')} {item.get('message', '')}",
+                status=response.status_code,
+                code=str(item.get("code", "")),
+            )
+        details = (item.get("details") or {}).get("events") or []
+        expiries = [parse_time(e["channel_expiry"]) for e in details if e.get("channel_expiry")]
+        return WatchChannel(
+            channel_id=channel_id,
+            expiry=min(expiries) if expiries else expiry,
+            events=tuple(events),
+        )
+
+    async def unwatch(self, channel_ids: Sequence[str]) -> None:
+        """Disable channels; one that is already gone (``NOT_SUBSCRIBED``) is fine."""
+        if not channel_ids:
+            return
+        await self._http.request(
+            "DELETE",
+            f"{API}/actions/watch",
+            params={"channel_ids": ",".join(channel_ids)},
+            accept=(400,),
+        )
+
+    # -- helpers -------------------------------------------------------------------
+
+    def _listing_params(self, module: str, fields: Sequence[str]) -> dict[str, Any]:
+        names = list(dict.fromkeys([*fields, MODIFIED_TIME]))
+        names = [n for n in names if n != "id"]
+        if len(names) > MAX_FIELDS:
+            raise ConfigError(
+                f"zoho-crm: at most {MAX_FIELDS - 1} fields can be read from {module} "
+                f"(asked for {len(names) - 1})",
+                vendor="zoho-crm",
+            )
+        params: dict[str, Any] = {"fields": ",".join(names)}
+        if module in CONVERTED_MODULES:
+            params["converted"] = "both"
+        return params
+
+    @staticmethod
+    def _record(row: Mapping[str, Any]) -> CrmRecord:
+        values = {k: v for k, v in row.items() if not k.startswith("$") and k != "id"}
+        return CrmRecord(
+            id=str(row["id"]),
+            modified_time=parse_time(row[MODIFIED_TIME]),
+            values=values,
+            converted=bool(row.get("$converted", False)),
+        )
+
+    def _per_record_items(self, response: httpx.Response, what: str) -> list[dict[str, Any]]:
+        body = response.json() if response.content else {}
+        items = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(items, list):
+            code = str(body.get("code", "")) if isinstance(body, dict) else ""
+            message = str(body.get("message", "")) if isinstance(body, dict) else ""
+            cls: type[ProviderError] = (
+                ConfigError if response.status_code == 400 else TransientError
+            )
+            raise self._http.error(
+                cls,
+                f"{what} failed: {code} {message}".strip(),
+                status=response.status_code,
+                code=code,
+            )
+        return items
+
+
+def _write_result(update: Mapping[str, Any], item: Mapping[str, Any]) -> WriteResult:
+    email = normalise_email(update.get("Email")) if update.get("Email") else ""
+    record_id = str(update.get("id", ""))
+    if item.get("status") == "success":
+        return WriteResult(email=email, outcome=WriteOutcome.UPDATED, record_id=record_id)
+    details = item.get("details") or {}
+    field = details.get("api_name", "") if isinstance(details, dict) else ""
+    return WriteResult(
+        email=email,
+        outcome=WriteOutcome.REJECTED,
+        reason=str(item.get("code", "error")).lower(),
+        detail=f"{field}: {item.get('message', '')}".strip(": "),
+        record_id=record_id,
+    )

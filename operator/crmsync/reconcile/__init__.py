@@ -1,0 +1,1 @@
+"""What the kopf handlers delegate to: resolve references, run, record status."""
