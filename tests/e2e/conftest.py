@@ -1,6 +1,13 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
@@ -8,6 +15,9 @@ from crmsync.controlplane import ControlPlane
 from crmsync.controlplane.binaries import find_binaries
 from tests.conftest import REPO
 from tests.kube import Kube
+from tests.simfixture import SimServers, run_sim
+
+T = TypeVar("T")
 
 
 @pytest.fixture(scope="session")
@@ -25,3 +35,145 @@ def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kube]:
         yield k
     finally:
         plane.stop()
+
+
+@dataclass
+class OperatorProcess:
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@pytest.fixture(scope="session")
+def e2e_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimServers]:
+    """Vendor servers of the end-to-end tests' own (a CRM no other test seeds)."""
+    with run_sim(tmp_path_factory.mktemp("e2e-sim")) as servers:
+        yield servers
+
+
+@pytest.fixture(scope="session")
+def operator(kube: Kube, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
+    """``crmsync run`` as a real process against the local control plane."""
+    log = tmp_path_factory.mktemp("operator") / "operator.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "crmsync", "run", "--standalone", "--all-namespaces"],
+            env={**kube.env, "PYTHONUNBUFFERED": "1"},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    running = OperatorProcess(process, log)
+    try:
+        yield running
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        print(running.output()[-20000:])  # shown by pytest when a test failed
+
+
+def wait_for(
+    check: Callable[[], T | None], *, timeout: float, what: str, interval: float = 0.5
+) -> T:
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last: {last!r}")
+
+
+@dataclass
+class Stack:
+    """Namespace ``e2e`` with Secrets and Ready Connections to the e2e vendor servers."""
+
+    kube: Kube
+    sim: SimServers
+    namespace: str = "e2e"
+
+    def apply(self, manifest: str) -> None:
+        self.kube.kubectl("apply", "-n", self.namespace, "-f", "-", stdin=manifest)
+
+    def get(self, kind: str, name: str) -> dict[str, Any]:
+        return dict(self.kube.get_json(kind, name, "-n", self.namespace))
+
+    def wait_run(self, name: str, *, after: str = "", timeout: float = 300) -> dict[str, Any]:
+        """The ContactSync once a run that started after ``after`` (a run id) has ended."""
+
+        def finished() -> dict[str, Any] | None:
+            body = self.get("contactsync", name)
+            last = (body.get("status") or {}).get("lastRun") or {}
+            if last.get("endTime") and last.get("id", "") > after:
+                return body
+            return None
+
+        return wait_for(finished, timeout=timeout, what=f"a run of {name}")
+
+
+@pytest.fixture(scope="session")
+def stack(kube: Kube, e2e_sim: SimServers, operator: OperatorProcess) -> Stack:
+    crm, campaigns, mailchimp = (
+        e2e_sim.info[v] for v in ("zoho_crm", "zoho_campaigns", "mailchimp")
+    )
+    kube.kubectl("create", "namespace", "e2e")
+    secrets = {
+        "zoho-crm": {
+            "clientId": crm["client_id"],
+            "clientSecret": crm["client_secret"],
+            "refreshToken": crm["refresh_token"],
+        },
+        "zoho-campaigns": {
+            "clientId": campaigns["client_id"],
+            "clientSecret": campaigns["client_secret"],
+            "refreshToken": campaigns["refresh_token"],
+        },
+        "mailchimp": {"apiKey": mailchimp["api_key"]},
+    }
+    for name, data in secrets.items():
+        kube.kubectl(
+            "create",
+            "secret",
+            "generic",
+            name,
+            "-n",
+            "e2e",
+            *[f"--from-literal={k}={v}" for k, v in data.items()],
+        )
+    s = Stack(kube, e2e_sim)
+    s.apply(f"""
+apiVersion: crmsync.dev/v1alpha1
+kind: Connection
+metadata: {{name: crm}}
+spec: {{provider: zoho-crm, credentialsSecretRef: {{name: zoho-crm}}, apiBaseUrl: "{crm["base_url"]}", accountsUrl: "{crm["base_url"]}"}}
+---
+apiVersion: crmsync.dev/v1alpha1
+kind: Connection
+metadata: {{name: campaigns}}
+spec: {{provider: zoho-campaigns, credentialsSecretRef: {{name: zoho-campaigns}}, apiBaseUrl: "{campaigns["base_url"]}", accountsUrl: "{campaigns["base_url"]}"}}
+---
+apiVersion: crmsync.dev/v1alpha1
+kind: Connection
+metadata: {{name: mailchimp}}
+spec: {{provider: mailchimp, credentialsSecretRef: {{name: mailchimp}}, apiBaseUrl: "{mailchimp["base_url"]}"}}
+""")
+    for name in ("crm", "campaigns", "mailchimp"):
+        wait_for(
+            lambda name=name: condition(s.get("connection", name), "Ready") == "True",
+            timeout=60,
+            what=f"Connection {name} Ready",
+        )
+    return s
+
+
+def condition(body: dict[str, Any], type_: str) -> str | None:
+    for c in (body.get("status") or {}).get("conditions") or []:
+        if c["type"] == type_:
+            return str(c["status"])
+    return None

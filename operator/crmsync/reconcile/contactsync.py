@@ -273,7 +273,8 @@ class ContactSyncReconciler:
                     "retries": stats.retries,
                 }
             )
-            await self.patch_status(body, {"lastRun": running.to_wire()})
+            # endTime: null removes the previous run's end from the merge-patched lastRun.
+            await self.patch_status(body, {"lastRun": {**running.to_wire(), "endTime": None}})
 
         result: RunResult | None = None
         error: str = ""
