@@ -27,6 +27,13 @@ def set_condition(
     existing = {c["type"]: c for c in conditions or []}
     previous = existing.get(type_)
     changed = previous is None or previous.get("status") != wanted
+    if (
+        previous is not None
+        and not changed
+        and (previous.get("reason"), previous.get("message"), previous.get("observedGeneration"))
+        == (reason, message, generation)
+    ):
+        return list(existing.values())  # nothing new: no patch, no churn
     condition = Condition(
         type=type_,
         status=wanted,

@@ -21,7 +21,12 @@ import httpx
 from pydantic import ValidationError
 
 from crmsync.api.v1alpha1.connection import Provider
-from crmsync.api.v1alpha1.contactsync import ContactSyncSpec, ContactSyncStatus
+from crmsync.api.v1alpha1.contactsync import (
+    ContactSyncSpec,
+    ContactSyncStatus,
+    FlowDirection,
+    FlowType,
+)
 from crmsync.api.v1alpha1.fieldmapping import RelatedRecord
 from crmsync.api.v1alpha1.status import (
     Checkpoint,
@@ -51,6 +56,7 @@ from crmsync.runtime.counting import RunTally, add_counts
 from crmsync.runtime.sync import RunRequest, RunResult, SyncRun
 
 SYNC_NOW_ANNOTATION = "crmsync.dev/sync-now"
+READY = ("Ready", True, "Resolved", "connections, mapping and policy are usable")
 HISTORY_LENGTH = 10
 NOT_READY_RETRY = timedelta(seconds=20)
 PROGRESS_EVERY_SECONDS = 2.0
@@ -157,9 +163,16 @@ class ContactSyncReconciler:
             notified=self.signals.notified,
         )
         decision = decide(spec, seen, now)
+        try:
+            resolved = await self._resolve(body, spec)
+        except NotReadyError as exc:
+            await self._conditions(body, ("Ready", False, exc.reason, exc.message))
+            self.logger.warning("not ready: %s: %s", exc.reason, exc.message)
+            return now + NOT_READY_RETRY
         if spec.suspend:
             await self._conditions(
                 body,
+                READY,
                 (
                     "Suspended",
                     True,
@@ -173,7 +186,7 @@ class ContactSyncReconciler:
             return decision.next_check or now + timedelta(hours=1)
         self.signals.notified = False
         try:
-            await self.run(body, spec, decision, seen)
+            await self.run(body, spec, decision, seen, resolved)
         except NotReadyError as exc:
             await self._conditions(body, ("Ready", False, exc.reason, exc.message))
             self.logger.warning("not ready: %s: %s", exc.reason, exc.message)
@@ -186,6 +199,15 @@ class ContactSyncReconciler:
         self, body: dict[str, Any], spec: ContactSyncSpec
     ) -> tuple[ResolvedConnection, ResolvedConnection, SyncSettings]:
         namespace = body["metadata"]["namespace"]
+        if (
+            spec.flow.type != FlowType.ONE_WAY
+            or spec.flow.direction != FlowDirection.CRM_TO_CAMPAIGN
+        ):
+            raise NotReadyError(
+                "FlowNotSupported",
+                "this version syncs CRM → campaign one way only; two-way and campaign → CRM "
+                "flows are declared but not carried out yet",
+            )
         crm = await ready_connection(
             self.kube, namespace, spec.crm.connection_ref.name, (Provider.ZOHO_CRM,), "CRM"
         )
@@ -231,19 +253,31 @@ class ContactSyncReconciler:
         problems = check_mapping(settings.mapping, module_fields, related)
         if problems:
             raise NotReadyError("UnmappableField", "; ".join(p.reason for p in problems))
+        consent_field = settings.policy.consent.consent_field
+        if settings.policy.consent.update_consent_from_crm and not any(
+            f.api_name == consent_field for f in module_fields
+        ):
+            raise NotReadyError(
+                "ConsentFieldMissing",
+                f"module {settings.module} has no consent field {consent_field}",
+            )
+        # Mapped campaign fields that do not exist yet are created as text fields ("custom
+        # fields addable", Z10); the vendor refuses names it cannot take, with a reason.
         await target.ensure_text_field(audience, settings.record_id_field, "CRM record (crmsync)")
         known = await target.field_names(audience)
-        missing = sorted({p.campaign_field for p in settings.mapping} - known)
-        if missing:
-            raise NotReadyError(
-                "CampaignFieldMissing", f"the audience has no field(s) {', '.join(missing)}"
-            )
+        for name in sorted({p.campaign_field for p in settings.mapping} - known):
+            await target.ensure_text_field(audience, name, name)
 
     async def run(
-        self, body: dict[str, Any], spec: ContactSyncSpec, decision: Decision, seen: Observed
+        self,
+        body: dict[str, Any],
+        spec: ContactSyncSpec,
+        decision: Decision,
+        seen: Observed,
+        resolved: tuple[ResolvedConnection, ResolvedConnection, SyncSettings],
     ) -> None:
         assert decision.trigger is not None
-        crm_conn, target_conn, settings = await self._resolve(body, spec)
+        crm_conn, target_conn, settings = resolved
         started = datetime.now(UTC)
         run_id = f"{started.strftime('%Y%m%d%H%M%S')}-{decision.trigger.lower()}"
         summary = RunSummary(id=run_id, trigger=decision.trigger, start_time=started)
@@ -332,10 +366,7 @@ class ContactSyncReconciler:
             )
             conditions = set_condition(
                 status.model_dump(by_alias=True, mode="json")["conditions"],
-                "Ready",
-                True,
-                "Resolved",
-                "connections and mapping are usable",
+                *READY,
                 generation,
             )
             conditions = set_condition(
@@ -364,10 +395,7 @@ class ContactSyncReconciler:
             )
             conditions = set_condition(
                 status.model_dump(by_alias=True, mode="json")["conditions"],
-                "Ready",
-                True,
-                "Resolved",
-                "connections and mapping are usable",
+                *READY,
                 generation,
             )
             conditions = set_condition(conditions, "Synced", True, reason, message, generation)
@@ -422,7 +450,7 @@ class ContactSyncReconciler:
 
     async def _idle(self, body: dict[str, Any], decision: Decision) -> None:
         status = body.get("status") or {}
-        updates: list[tuple[str, bool | None, str, str]] = []
+        updates: list[tuple[str, bool | None, str, str]] = [READY]
         suspended = [
             c
             for c in status.get("conditions") or []
