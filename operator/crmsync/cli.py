@@ -52,6 +52,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--liveness", default=None, help="e.g. http://0.0.0.0:8080/healthz")
     run.add_argument("--standalone", action="store_true", help="no peering (a single replica)")
     run.add_argument("--verbose", "-v", action="store_true")
+    plan = sub.add_parser("plan", help="dry run: what a ContactSync would change (changes nothing)")
+    plan.add_argument(
+        "-f", "--filename", type=Path, required=True, help="a file with one ContactSync"
+    )
+    plan.add_argument("-n", "--namespace", help="overrides the file's namespace")
+    plan.add_argument("--limit", type=int, default=20, help="actions listed per kind")
+    plan.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    export = sub.add_parser("export-skipped", help="the last run's skipped records as CSV")
+    export.add_argument("name", help="the ContactSync")
+    export.add_argument("-n", "--namespace", default="default")
+    export.add_argument("-o", "--output", help="file to write (default: standard output)")
     _controlplane_parser(sub)
     _sim_parser(sub)
     return parser
@@ -72,6 +83,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             liveness=args.liveness,
             standalone=args.standalone,
         )
+    if args.command == "plan":
+        from crmsync.planning import main_plan
+
+        return main_plan(args.filename, args.namespace, args.limit, args.output)
+    if args.command == "export-skipped":
+        from crmsync.planning import main_export_skipped
+
+        return main_export_skipped(args.name, args.namespace, args.output)
     if args.command == "controlplane":
         from crmsync.controlplane import main_down, main_up
 

@@ -20,14 +20,10 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
-from crmsync.api.v1alpha1.connection import Provider
 from crmsync.api.v1alpha1.contactsync import (
     ContactSyncSpec,
     ContactSyncStatus,
-    FlowDirection,
-    FlowType,
 )
-from crmsync.api.v1alpha1.fieldmapping import RelatedRecord
 from crmsync.api.v1alpha1.status import (
     Checkpoint,
     RunOutcome,
@@ -35,22 +31,18 @@ from crmsync.api.v1alpha1.status import (
     RunTrigger,
     SkippedExport,
 )
-from crmsync.engine.mapping import check_mapping
-from crmsync.engine.records import CrmField
 from crmsync.engine.settings import SyncSettings
 from crmsync.engine.triggers import Decision, Observed, decide
 from crmsync.k8s.api import KubeApi
 from crmsync.k8s.conditions import set_condition
 from crmsync.k8s.logs import Logger
-from crmsync.providers.base import AudienceTarget, CrmSource
 from crmsync.providers.factory import open_crm, open_target
 from crmsync.providers.http import AuthError, CallStats, ConfigError, ProviderError
 from crmsync.reconcile.resolve import (
     NotReadyError,
     ResolvedConnection,
-    ready_connection,
-    shared_mapping,
-    shared_policy,
+    check_fields,
+    resolve_sync,
 )
 from crmsync.runtime.counting import RunTally, add_counts
 from crmsync.runtime.sync import RunRequest, RunResult, SyncRun
@@ -61,7 +53,6 @@ HISTORY_LENGTH = 10
 NOT_READY_RETRY = timedelta(seconds=20)
 PROGRESS_EVERY_SECONDS = 2.0
 QUIET_TRIGGERS = frozenset({RunTrigger.POLL, RunTrigger.NOTIFICATION})
-RELATED_MODULES = {RelatedRecord.ACCOUNT: "Accounts", RelatedRecord.DEAL: "Deals"}
 
 
 @dataclass
@@ -164,7 +155,7 @@ class ContactSyncReconciler:
         )
         decision = decide(spec, seen, now)
         try:
-            resolved = await self._resolve(body, spec)
+            resolved = await resolve_sync(self.kube, body["metadata"]["namespace"], spec)
         except NotReadyError as exc:
             await self._conditions(body, ("Ready", False, exc.reason, exc.message))
             self.logger.warning("not ready: %s: %s", exc.reason, exc.message)
@@ -194,79 +185,6 @@ class ContactSyncReconciler:
         return datetime.now(UTC)
 
     # -- one run -----------------------------------------------------------------------
-
-    async def _resolve(
-        self, body: dict[str, Any], spec: ContactSyncSpec
-    ) -> tuple[ResolvedConnection, ResolvedConnection, SyncSettings]:
-        namespace = body["metadata"]["namespace"]
-        if (
-            spec.flow.type != FlowType.ONE_WAY
-            or spec.flow.direction != FlowDirection.CRM_TO_CAMPAIGN
-        ):
-            raise NotReadyError(
-                "FlowNotSupported",
-                "this version syncs CRM → campaign one way only; two-way and campaign → CRM "
-                "flows are declared but not carried out yet",
-            )
-        crm = await ready_connection(
-            self.kube, namespace, spec.crm.connection_ref.name, (Provider.ZOHO_CRM,), "CRM"
-        )
-        target = await ready_connection(
-            self.kube,
-            namespace,
-            spec.target.connection_ref.name,
-            (Provider.MAILCHIMP, Provider.ZOHO_CAMPAIGNS),
-            "campaign",
-        )
-        if target.endpoint.provider == Provider.MAILCHIMP and not spec.target.list_id:
-            raise NotReadyError(
-                "AudienceRequired", "a Mailchimp target needs spec.target.listId (the audience id)"
-            )
-        mapping = await shared_mapping(
-            self.kube, namespace, spec.field_mapping_ref.name if spec.field_mapping_ref else None
-        )
-        policy = await shared_policy(
-            self.kube, namespace, spec.opt_out_policy_ref.name if spec.opt_out_policy_ref else None
-        )
-        settings = SyncSettings.resolve(
-            spec,
-            mapping=mapping,
-            policy=policy,
-            target_provider=target.endpoint.provider,
-            contact_limit=target.contact_limit,
-        )
-        return crm, target, settings
-
-    async def _check_fields(
-        self, crm: CrmSource, target: AudienceTarget, settings: SyncSettings, audience: str
-    ) -> None:
-        module_fields = await crm.fields(settings.module)
-        if not any(f.api_name == settings.email_field for f in module_fields):
-            raise NotReadyError(
-                "EmailFieldMissing",
-                f"module {settings.module} has no field {settings.email_field} (Z1)",
-            )
-        related: dict[RelatedRecord, list[CrmField]] = {}
-        for kind, module in RELATED_MODULES.items():
-            if settings.related_fields(kind):
-                related[kind] = await crm.fields(module)
-        problems = check_mapping(settings.mapping, module_fields, related)
-        if problems:
-            raise NotReadyError("UnmappableField", "; ".join(p.reason for p in problems))
-        consent_field = settings.policy.consent.consent_field
-        if settings.policy.consent.update_consent_from_crm and not any(
-            f.api_name == consent_field for f in module_fields
-        ):
-            raise NotReadyError(
-                "ConsentFieldMissing",
-                f"module {settings.module} has no consent field {consent_field}",
-            )
-        # Mapped campaign fields that do not exist yet are created as text fields ("custom
-        # fields addable", Z10); the vendor refuses names it cannot take, with a reason.
-        await target.ensure_text_field(audience, settings.record_id_field, "CRM record (crmsync)")
-        known = await target.field_names(audience)
-        for name in sorted({p.campaign_field for p in settings.mapping} - known):
-            await target.ensure_text_field(audience, name, name)
 
     async def run(
         self,
@@ -317,7 +235,7 @@ class ContactSyncReconciler:
                 open_crm(crm_conn.endpoint, stats) as crm,
                 open_target(target_conn.endpoint, stats) as target,
             ):
-                await self._check_fields(crm, target, settings, audience)
+                await check_fields(crm, target, settings, audience, create_missing=True)
                 request = RunRequest(
                     settings, audience, status.checkpoint, decision.full, spec.batch_size
                 )

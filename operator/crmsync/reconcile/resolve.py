@@ -8,10 +8,15 @@ from typing import Any
 from pydantic import ValidationError
 
 from crmsync.api.v1alpha1.connection import Connection, Provider
-from crmsync.api.v1alpha1.fieldmapping import FieldMapping, FieldPair
+from crmsync.api.v1alpha1.contactsync import ContactSyncSpec, FlowDirection, FlowType
+from crmsync.api.v1alpha1.fieldmapping import FieldMapping, FieldPair, RelatedRecord
 from crmsync.api.v1alpha1.optoutpolicy import OptOutPolicy, OptOutPolicySpec
+from crmsync.engine.mapping import check_mapping
+from crmsync.engine.records import CrmField
+from crmsync.engine.settings import SyncSettings
 from crmsync.k8s.api import KubeApi, NotFoundError
 from crmsync.k8s.conditions import condition_status
+from crmsync.providers.base import AudienceTarget, CrmSource
 from crmsync.providers.factory import Endpoint
 
 
@@ -112,3 +117,87 @@ async def shared_policy(kube: KubeApi, namespace: str, name: str | None) -> OptO
         raise NotReadyError(
             "OptOutPolicyNotFound", f"OptOutPolicy {name!r} does not exist"
         ) from None
+
+
+RELATED_MODULES = {RelatedRecord.ACCOUNT: "Accounts", RelatedRecord.DEAL: "Deals"}
+
+
+async def resolve_sync(
+    kube: KubeApi, namespace: str, spec: ContactSyncSpec
+) -> tuple[ResolvedConnection, ResolvedConnection, SyncSettings]:
+    """Everything a run needs from the cluster, or NotReadyError with the reason."""
+    if spec.flow.type != FlowType.ONE_WAY or spec.flow.direction != FlowDirection.CRM_TO_CAMPAIGN:
+        raise NotReadyError(
+            "FlowNotSupported",
+            "this version syncs CRM → campaign one way only; two-way and campaign → CRM "
+            "flows are declared but not carried out yet",
+        )
+    crm = await ready_connection(
+        kube, namespace, spec.crm.connection_ref.name, (Provider.ZOHO_CRM,), "CRM"
+    )
+    target = await ready_connection(
+        kube,
+        namespace,
+        spec.target.connection_ref.name,
+        (Provider.MAILCHIMP, Provider.ZOHO_CAMPAIGNS),
+        "campaign",
+    )
+    if target.endpoint.provider == Provider.MAILCHIMP and not spec.target.list_id:
+        raise NotReadyError(
+            "AudienceRequired", "a Mailchimp target needs spec.target.listId (the audience id)"
+        )
+    mapping = await shared_mapping(
+        kube, namespace, spec.field_mapping_ref.name if spec.field_mapping_ref else None
+    )
+    policy = await shared_policy(
+        kube, namespace, spec.opt_out_policy_ref.name if spec.opt_out_policy_ref else None
+    )
+    settings = SyncSettings.resolve(
+        spec,
+        mapping=mapping,
+        policy=policy,
+        target_provider=target.endpoint.provider,
+        contact_limit=target.contact_limit,
+    )
+    return crm, target, settings
+
+
+async def check_fields(
+    crm: CrmSource,
+    target: AudienceTarget,
+    settings: SyncSettings,
+    audience: str,
+    *,
+    create_missing: bool,
+) -> None:
+    """The module, mapping and consent fields exist and can be mapped (Z1, Z10); with
+    create_missing, missing campaign fields are created as text fields."""
+    module_fields = await crm.fields(settings.module)
+    if not any(f.api_name == settings.email_field for f in module_fields):
+        raise NotReadyError(
+            "EmailFieldMissing",
+            f"module {settings.module} has no field {settings.email_field} (Z1)",
+        )
+    related: dict[RelatedRecord, list[CrmField]] = {}
+    for kind, module in RELATED_MODULES.items():
+        if settings.related_fields(kind):
+            related[kind] = await crm.fields(module)
+    problems = check_mapping(settings.mapping, module_fields, related)
+    if problems:
+        raise NotReadyError("UnmappableField", "; ".join(p.reason for p in problems))
+    consent_field = settings.policy.consent.consent_field
+    if settings.policy.consent.update_consent_from_crm and not any(
+        f.api_name == consent_field for f in module_fields
+    ):
+        raise NotReadyError(
+            "ConsentFieldMissing",
+            f"module {settings.module} has no consent field {consent_field}",
+        )
+    if not create_missing:
+        return
+    # Mapped campaign fields that do not exist yet are created as text fields ("custom
+    # fields addable", Z10); the vendor refuses names it cannot take, with a reason.
+    await target.ensure_text_field(audience, settings.record_id_field, "CRM record (crmsync)")
+    known = await target.field_names(audience)
+    for name in sorted({p.campaign_field for p in settings.mapping} - known):
+        await target.ensure_text_field(audience, name, name)
