@@ -52,6 +52,21 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--liveness", default=None, help="e.g. http://0.0.0.0:8080/healthz")
     run.add_argument("--standalone", action="store_true", help="no peering (a single replica)")
     run.add_argument("--verbose", "-v", action="store_true")
+    run.add_argument(
+        "--metrics-port", type=int, default=9090, help="Prometheus /metrics port (0: off)"
+    )
+    run.add_argument("--metrics-address", default="0.0.0.0", help="address /metrics binds")
+    run.add_argument(
+        "--webhook-port",
+        type=int,
+        default=8443,
+        help="port of the CRM notification endpoint (plain HTTP; 0 picks a free one)",
+    )
+    run.add_argument(
+        "--webhook-url",
+        default="",
+        help="base URL the CRM calls back (default http://127.0.0.1:<port>)",
+    )
     plan = sub.add_parser("plan", help="dry run: what a ContactSync would change (changes nothing)")
     plan.add_argument(
         "-f", "--filename", type=Path, required=True, help="a file with one ContactSync"
@@ -63,6 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("name", help="the ContactSync")
     export.add_argument("-n", "--namespace", default="default")
     export.add_argument("-o", "--output", help="file to write (default: standard output)")
+    send = sub.add_parser("send-mail", help="email a CRM record from a MailboxSync's mailbox")
+    send.add_argument("name", help="the MailboxSync whose mailbox sends")
+    send.add_argument("-n", "--namespace", default="default")
+    send.add_argument("--to-record", required=True, help="Leads/<id>, Contacts/<id> or Deals/<id>")
+    send.add_argument("--subject", required=True)
+    send.add_argument("--body", required=True)
+    send.add_argument("--cc", action="append", default=[])
     _controlplane_parser(sub)
     _sim_parser(sub)
     return parser
@@ -82,6 +104,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             verbose=args.verbose,
             liveness=args.liveness,
             standalone=args.standalone,
+            metrics_port=args.metrics_port,
+            metrics_address=args.metrics_address,
+            webhook_port=args.webhook_port,
+            webhook_url=args.webhook_url,
         )
     if args.command == "plan":
         from crmsync.planning import main_plan
@@ -91,6 +117,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from crmsync.planning import main_export_skipped
 
         return main_export_skipped(args.name, args.namespace, args.output)
+    if args.command == "send-mail":
+        from crmsync.mailsend import main_send_mail
+
+        return main_send_mail(
+            args.name, args.namespace, args.to_record, args.subject, args.body, args.cc
+        )
     if args.command == "controlplane":
         from crmsync.controlplane import main_down, main_up
 

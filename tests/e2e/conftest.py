@@ -13,6 +13,7 @@ import pytest
 
 from crmsync.controlplane import ControlPlane
 from crmsync.controlplane.binaries import find_binaries
+from crmsync.controlplane.process import free_port
 from tests.conftest import REPO
 from tests.kube import Kube
 from tests.simfixture import SimServers, run_sim
@@ -41,6 +42,8 @@ def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kube]:
 class OperatorProcess:
     process: subprocess.Popen[bytes]
     log: Path
+    metrics_port: int = 0
+    """Where its Prometheus ``/metrics`` listens (on 127.0.0.1)."""
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
@@ -57,14 +60,27 @@ def e2e_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimServers]:
 def operator(kube: Kube, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
     """``crmsync run`` as a real process against the local control plane."""
     log = tmp_path_factory.mktemp("operator") / "operator.log"
+    metrics_port = free_port()
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "crmsync", "run", "--standalone", "--all-namespaces"],
+            [
+                sys.executable,
+                "-m",
+                "crmsync",
+                "run",
+                "--standalone",
+                # Only namespace e2e: tests that kill and restart operators run their own,
+                # each in its own namespace, so no sync is reconciled by two processes.
+                "--namespace=e2e",
+                "--webhook-port=0",
+                f"--metrics-port={metrics_port}",
+                "--metrics-address=127.0.0.1",
+            ],
             env={**kube.env, "PYTHONUNBUFFERED": "1"},
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    running = OperatorProcess(process, log)
+    running = OperatorProcess(process, log, metrics_port)
     try:
         yield running
     finally:
@@ -177,3 +193,46 @@ def condition(body: dict[str, Any], type_: str) -> str | None:
         if c["type"] == type_:
             return str(c["status"])
     return None
+
+
+@pytest.fixture
+def syncs(stack: Stack) -> Iterator[Any]:
+    """ContactSyncs applied by one test (``tests.e2e.syncs.Syncs``), deleted at its end."""
+    from tests.e2e.syncs import syncs_for
+
+    yield from syncs_for(stack)
+
+
+# --- mailbox capture (issue 8): a real IMAP server and an SMTP sink --------------------
+
+
+@pytest.fixture(scope="session")
+def dovecot() -> Iterator[Any]:
+    """Dovecot on 127.0.0.1 (plain IMAP, ``ssl = no``), its own config and Maildirs."""
+    import shutil
+    import tempfile
+
+    from tests.e2e.mailserver import Dovecot
+
+    root = Path(tempfile.mkdtemp(prefix="crmsync-dovecot-"))
+    server = Dovecot(root)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        print(server.log()[-3000:])
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def smtp_sink() -> Iterator[Any]:
+    """aiosmtpd on 127.0.0.1, keeping what it receives."""
+    from tests.e2e.mailserver import SmtpSink
+
+    sink = SmtpSink()
+    sink.start()
+    try:
+        yield sink
+    finally:
+        sink.stop()

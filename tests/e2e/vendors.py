@@ -4,6 +4,7 @@ so end-to-end assertions compare the operator's claims with an independent view.
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
 
 import httpx
@@ -111,3 +112,108 @@ class MailchimpReader:
             f"/lists/{list_id}/members/{subscriber}", json={"status": status}
         )
         assert response.status_code == 200, response.text
+
+
+def crm_create_many(crm: CrmReader, module: str, rows: list[dict[str, Any]]) -> list[str]:
+    """Create records 100 per call (Zoho's insert limit); their ids in order."""
+    ids: list[str] = []
+    for start in range(0, len(rows), 100):
+        response = crm.http.post(f"/{module}", json={"data": rows[start : start + 100]})
+        assert response.status_code in (200, 201), response.text
+        ids += [str(item["details"]["id"]) for item in response.json()["data"]]
+    return ids
+
+
+def crm_convert_lead(crm: CrmReader, lead_id: str) -> dict[str, Any]:
+    response = crm.http.post(f"/Leads/{lead_id}/actions/convert", json={"data": [{}]})
+    assert response.status_code == 200, response.text
+    return dict(response.json()["data"][0])
+
+
+def mailchimp_member(mailchimp: MailchimpReader, list_id: str, email: str) -> dict[str, Any] | None:
+    """One member by address, archived ones included (the default listing leaves them out)."""
+    subscriber = hashlib.md5(email.lower().encode()).hexdigest()
+    response = mailchimp.http.get(f"/lists/{list_id}/members/{subscriber}")
+    if response.status_code == 404:
+        return None
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+class CampaignsReader:
+    """Zoho Campaigns API v1.1 (and the local server's admin view of one contact)."""
+
+    LIST_STATUSES = ("active", "unsub", "bounce", "spam")
+
+    def __init__(self, sim: SimServers) -> None:
+        info = sim.info["zoho_campaigns"]
+        self.base_url = str(info["base_url"])
+        token = httpx.post(
+            f"{info.get('accounts_url', self.base_url)}/oauth/v2/token",
+            data={
+                "grant_type": "refresh_token",
+                "client_id": info["client_id"],
+                "client_secret": info["client_secret"],
+                "refresh_token": info["refresh_token"],
+            },
+        ).json()["access_token"]
+        self.http = httpx.Client(
+            base_url=f"{self.base_url}/api/v1.1",
+            headers={"Authorization": f"Zoho-oauthtoken {token}"},
+            timeout=30,
+        )
+
+    def call(self, method: str, params: dict[str, str]) -> dict[str, Any]:
+        response = self.http.post(f"/{method}", data={**params, "resfmt": "JSON"})
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        assert str(body.get("code", "0")) in ("0", "200"), body
+        return body
+
+    def new_list(self, name: str) -> str:
+        body = self.call(
+            "addlistandcontacts", {"listname": name, "signupform": "private", "mode": "newlist"}
+        )
+        return str(body["listkey"])
+
+    def new_topic(self, name: str) -> str:
+        details = json.dumps({"topic_name": name, "topic_desc": "crmsync e2e"})
+        return str(self.call("topics", {"details": details})["topic_id"])
+
+    def list_statuses(self, listkey: str) -> dict[str, str]:
+        """Normalised email → list membership status (active, unsub, bounce, spam)."""
+        return {email: row["status"] for email, row in self.list_members(listkey).items()}
+
+    def list_members(self, listkey: str) -> dict[str, dict[str, Any]]:
+        """Normalised email → the list's row for it, with its membership ``status``."""
+        out: dict[str, dict[str, Any]] = {}
+        for status in self.LIST_STATUSES:
+            fromindex = 1
+            while True:
+                rows = (
+                    self.call(
+                        "getlistsubscribers",
+                        {
+                            "listkey": listkey,
+                            "status": status,
+                            "fromindex": str(fromindex),
+                            "range": "500",
+                        },
+                    ).get("list_of_details")
+                    or []
+                )
+                out.update(
+                    {str(r["contact_email"]).strip().lower(): {**r, "status": status} for r in rows}
+                )
+                if len(rows) < 500:
+                    break
+                fromindex += len(rows)
+        return out
+
+    def contact(self, email: str) -> dict[str, Any] | None:
+        """The contact in "all contacts": fields, subscription type, consent, lists, topics."""
+        response = httpx.get(f"{self.base_url}/_admin/zoho_campaigns/contacts/{email}")
+        if response.status_code == 404:
+            return None
+        assert response.status_code == 200, response.text
+        return dict(response.json())

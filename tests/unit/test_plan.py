@@ -212,6 +212,38 @@ def test_consent_from_crm_decides_marketing_for_new_contacts(
     assert action.write.legal_basis == "Consent"
 
 
+@pytest.mark.parametrize(
+    ("basis", "consented"), [("Obtained", True), ("Pending", False), ("Contract", False)]
+)
+def test_zoho_consent_status_text_counts_as_consent(basis: str, consented: bool) -> None:
+    """Z6: Zoho CRM keeps consent in Data_Processing_Basis ("Obtained"), not a boolean."""
+    s = settings(
+        optOutPolicy={
+            "consent": {
+                "gdpr": True,
+                "updateConsentFromCrm": True,
+                "consentField": "Data_Processing_Basis",
+            }
+        }
+    )
+    [action] = plan(s, [record("1", "a@x.io", Data_Processing_Basis=basis)])
+    assert action.write is not None and action.write.consent is consented
+
+
+def test_topic_is_given_to_new_members_only() -> None:
+    """Z4: new members join the sync's topic; updates never send it, so someone who left
+    the topic is not put back."""
+    s = settings(target={"topicId": "T1"})
+    actions = plan(
+        s,
+        [record("1", "new@x.io"), record("2", "old@x.io", First_Name="Changed")],
+        [member("old@x.io", "2", FNAME="Before")],
+    )
+    writes = {a.email: a.write for a in actions if a.write is not None}
+    assert writes["new@x.io"].topics == frozenset({"T1"})
+    assert writes["old@x.io"].topics == frozenset()
+
+
 def test_update_only_does_not_add() -> None:
     [action] = plan(settings(syncMode="UpdateOnly"), [record("1", "a@x.io")])
     assert (action.kind, action.reason) == (ActionKind.SKIP_IGNORED, Reason.NOT_IN_AUDIENCE)
@@ -250,6 +282,19 @@ def test_converted_lead_leaves_the_list_when_asked() -> None:
     s = settings(removeConvertedLeads=True)
     actions = plan(s, [record("1", "a@x.io", converted=True)], [member("a@x.io", "1")], full=False)
     assert kinds(actions) == [("remove", "a@x.io", "converted_lead")]
+
+
+def test_converted_lead_leaves_when_the_target_cannot_return_the_record_link() -> None:
+    """Z9 on Zoho Campaigns: its list listing has no custom fields, so the email links."""
+    s = settings(removeConvertedLeads=True)
+    actions = plan(s, [record("1", "a@x.io", converted=True)], [member("a@x.io")], full=False)
+    assert kinds(actions) == [("remove", "a@x.io", "converted_lead")]
+
+
+def test_converted_lead_does_not_remove_another_records_member() -> None:
+    s = settings(removeConvertedLeads=True)
+    actions = plan(s, [record("1", "a@x.io", converted=True)], [member("a@x.io", "2")], full=False)
+    assert kinds(actions) == []
 
 
 @pytest.mark.parametrize(
@@ -339,3 +384,11 @@ def test_missing_tags_are_added_to_existing_members() -> None:
     [action] = plan(settings(), [record("1", "a@x.io")], [m])
     assert action.kind == ActionKind.UPDATE
     assert action.write is not None and action.write.tags == {"crm"}
+
+
+def test_a_record_read_twice_in_one_run_is_not_its_own_duplicate() -> None:
+    """Paging by modification time reads a record edited during the run again."""
+    actions = plan(
+        settings(), [record("1", "a@x.io", First_Name="A"), record("1", "a@x.io", First_Name="B")]
+    )
+    assert kinds(actions) == [("add", "a@x.io", "new_record")]

@@ -103,3 +103,45 @@ def test_scheduled_run_is_not_started_twice() -> None:
 
 def test_manual_mode_runs_only_when_asked() -> None:
     assert decide(spec(mode="Manual"), replace(SETTLED, last_run=run(600)), NOW).trigger is None
+
+
+# --- crash safety and notification channels -------------------------------------------
+
+
+def test_an_interrupted_full_run_is_resumed_before_anything_else() -> None:
+    seen = replace(SETTLED, resume_pending=True, sync_now="x", generation=2)
+    assert decide(spec(), seen, NOW) == Decision(RunTrigger.RESUMED, full=True)
+
+
+def test_a_suspended_sync_does_not_resume() -> None:
+    suspended = ContactSyncSpec.model_validate(
+        {**spec().model_dump(by_alias=True), "suspend": True}
+    )
+    assert decide(suspended, replace(SETTLED, resume_pending=True), NOW).trigger is None
+
+
+def test_channel_subscribed_for_instant_syncs_only() -> None:
+    from crmsync.engine.triggers import ChannelAction, channel_action
+
+    assert channel_action(spec(), None, NOW) == ChannelAction.SUBSCRIBE
+    scheduled = spec(mode="Scheduled", schedule={"frequency": "Hourly"})
+    assert channel_action(scheduled, None, NOW) == ChannelAction.KEEP
+    assert channel_action(scheduled, NOW + timedelta(hours=20), NOW) == ChannelAction.UNSUBSCRIBE
+    assert channel_action(spec(), None, NOW, endpoint_ready=False) == ChannelAction.KEEP
+
+
+def test_channel_renewed_well_before_it_expires_or_when_the_url_moved() -> None:
+    from crmsync.engine.triggers import (
+        CHANNEL_RENEW_BEFORE,
+        ChannelAction,
+        channel_action,
+        channel_renewal,
+    )
+
+    expires = NOW + timedelta(hours=20)
+    assert channel_action(spec(), expires, NOW) == ChannelAction.KEEP
+    assert channel_action(spec(), expires, NOW, url_changed=True) == ChannelAction.SUBSCRIBE
+    renew_at = channel_renewal(expires)
+    assert renew_at == expires - CHANNEL_RENEW_BEFORE
+    assert channel_action(spec(), expires, renew_at) == ChannelAction.SUBSCRIBE
+    assert channel_action(spec(), expires, renew_at - timedelta(seconds=1)) == ChannelAction.KEEP

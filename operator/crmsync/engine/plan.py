@@ -18,6 +18,7 @@ from typing import Any
 from crmsync.api.v1alpha1.contactsync import CrmDeleteAction, SubscriptionType, SyncMode
 from crmsync.api.v1alpha1.optoutpolicy import CrmOptOutAction
 from crmsync.engine.criteria import matches_all
+from crmsync.engine.fingerprint import changed_on_campaign_side, fingerprint
 from crmsync.engine.mapping import mapped_values, to_campaign_text
 from crmsync.engine.records import (
     CrmRecord,
@@ -60,6 +61,9 @@ class Reason(StrEnum):
     LEFT_CRITERIA = "left_criteria"
     CRM_DELETED = "crm_deleted"
     NOT_IN_CRM = "not_in_crm"
+    CAMPAIGN_CHANGED = "campaign_changed"
+    """Two-way: the member changed on the campaign side after the campaign → CRM half read
+    it; the next run reconciles it under the conflict policy instead of overwriting it."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,15 @@ def _truthy(value: Any) -> bool:
     return to_campaign_text(value).lower() in {"true", "1", "yes", "y", "on"}
 
 
+CONSENT_GIVEN = frozenset({"obtained", "consented", "consent - obtained"})
+"""Zoho CRM's GDPR consent status (Data Processing Basis) meaning consent was given."""
+
+
+def _consented(value: Any) -> bool:
+    """A boolean consent field, or Zoho's consent status text ("Obtained")."""
+    return _truthy(value) or to_campaign_text(value).lower() in CONSENT_GIVEN
+
+
 @dataclass
 class Planner:
     """Plans one run. Feed pages with :meth:`plan_records`, deletions with
@@ -98,7 +111,8 @@ class Planner:
     backfill: bool = False
     """The mapping changed: compare every mapped field even if the record did not change."""
 
-    _claimed: set[str] = field(default_factory=set)
+    _claimed: dict[str, str] = field(default_factory=dict)
+    """Email → the record key that claimed it in this run."""
     _seen_record_keys: set[str] = field(default_factory=set)
     _leaving: dict[str, Action] = field(default_factory=dict)
     _decided: set[str] = field(default_factory=set)
@@ -134,9 +148,13 @@ class Planner:
         member = self.observed.get(email)
         if not self._takes_part(record, email, member, key):
             return None
+        if self._claimed.get(email) == key:
+            return (
+                None  # the same record read again (edited while the run pages by modification time)
+            )
         if email in self._claimed or self._held_by_other_record(member, key):
             return Action(ActionKind.SKIP_DUPLICATE, email, Reason.DUPLICATE_EMAIL, record.id)
-        self._claimed.add(email)
+        self._claimed[email] = key
         self._leaving.pop(email, None)
         self._decided.add(email)
 
@@ -160,7 +178,9 @@ class Planner:
         """Converted leads (Z9) and records outside the criteria (B3) do not take part; if
         this sync put them in the audience, they leave it."""
         s = self.settings
-        linked = member is not None and member.values.get(s.record_id_field) == key
+        # A member without a record link belongs to the record with its email (identity is
+        # the email; Zoho Campaigns' list listing cannot return the link field at all).
+        linked = member is not None and member.values.get(s.record_id_field, "") in ("", key)
         if record.converted and s.remove_converted_leads:
             if linked and member is not None and member.in_list:
                 self._leaving.setdefault(
@@ -192,7 +212,7 @@ class Planner:
         if not consent.gdpr:
             return None
         if consent.update_consent_from_crm and consent.consent_field:
-            return _truthy(record.values.get(consent.consent_field))
+            return _consented(record.values.get(consent.consent_field))
         return None
 
     def _status_if_new(self, record: CrmRecord) -> MemberStatus:
@@ -214,6 +234,8 @@ class Planner:
                 return Action(ActionKind.SKIP_IGNORED, email, Reason.OVER_PLAN_LIMIT, record.id)
             self._marketing_members += 1
         values = {k: v for k, v in self._desired_values(record).items() if v != ""}
+        if s.fingerprint_field:
+            values[s.fingerprint_field] = fingerprint(s, email, values)
         write = MemberWrite(
             email=email,
             values=values,
@@ -221,18 +243,26 @@ class Planner:
             tags=s.tags,
             consent=self._consent(record),
             legal_basis=str(s.policy.consent.legal_basis) if s.policy.consent.gdpr else None,
+            topics=frozenset({s.topic_id}) if s.topic_id else frozenset(),
         )
         changes = tuple(FieldChange(k, "", v) for k, v in sorted(values.items()))
         return Action(ActionKind.ADD, email, Reason.NEW_RECORD, record.id, changes, write)
 
     def _plan_existing(self, email: str, record: CrmRecord, member: Member) -> Action:
         s = self.settings
+        if changed_on_campaign_side(s, member):
+            return Action(ActionKind.UNCHANGED, email, Reason.CAMPAIGN_CHANGED, record.id)
         changes: list[FieldChange] = []
         for name, new in sorted(self._desired_values(record).items()):
             old = member.values.get(name, "")
             if new == old or (new == "" and not s.update_empty_values):
                 continue
             changes.append(FieldChange(name, old, new))
+        if s.fingerprint_field and changes:
+            after = {**member.values, **{c.field: c.new for c in changes}}
+            new_fingerprint = fingerprint(s, email, after)
+            old_fingerprint = member.values.get(s.fingerprint_field, "")
+            changes.append(FieldChange(s.fingerprint_field, old_fingerprint, new_fingerprint))
         missing_tags = s.tags - member.tags
         if not changes and not missing_tags:
             return Action(ActionKind.UNCHANGED, email, Reason.IN_SYNC, record.id)

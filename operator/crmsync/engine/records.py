@@ -66,6 +66,8 @@ class Member:
     in_list: bool = True
     """Zoho Campaigns: on the mailing list (False: only in all contacts)."""
     last_changed: datetime | None = None
+    opted_in_at: datetime | None = None
+    """When the person last opted in (Mailchimp ``timestamp_opt``); None when unknown."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,9 @@ class MemberWrite:
     tags: frozenset[str] = frozenset()
     consent: bool | None = None
     legal_basis: str | None = None
+    topics: frozenset[str] = frozenset()
+    """Zoho Campaigns topics a new member joins (Z4); never sent for existing members, so a
+    topic someone unsubscribed from is not re-subscribed."""
 
 
 class WriteOutcome(StrEnum):

@@ -12,9 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from crmsync.api.v1alpha1.contactsync import (
+    ConflictPolicy,
     ContactSyncSpec,
     Criterion,
     CrmDeleteAction,
+    FlowDirection,
+    FlowType,
     SubscriptionType,
     SyncMode,
 )
@@ -35,6 +38,9 @@ BASIC_FIELDS_ZOHO_CAMPAIGNS: tuple[FieldPair, ...] = (
 
 RECORD_ID_FIELD_MAILCHIMP = "CRMID"
 RECORD_ID_FIELD_ZOHO_CAMPAIGNS = "CRM Record ID"
+SYNC_FINGERPRINT_FIELD_MAILCHIMP = "CRMSYNCFP"
+"""Hidden merge field of two-way syncs: the fingerprint of the values last synced, so a
+change the operator wrote is never taken for a campaign-side change (no loops)."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,15 @@ class SyncSettings:
     """P1: only records created or modified after this time take part."""
     contact_limit: int = 0
     """The target plan's contact limit (Z15); 0 = none known."""
+    topic_id: str = ""
+    """Zoho Campaigns topic new members join (Z4); empty: none."""
+    crm_to_campaign: bool = True
+    """The CRM → campaign half runs (OneWay CrmToCampaign, TwoWay)."""
+    campaign_to_crm: bool = False
+    """The campaign → CRM half runs (OneWay CampaignToCrm, TwoWay)."""
+    conflict_policy: ConflictPolicy = ConflictPolicy.CRM_WINS
+    fingerprint_field: str = ""
+    """Two-way syncs: campaign field holding the fingerprint of the last synced values."""
 
     @classmethod
     def resolve(
@@ -79,6 +94,7 @@ class SyncSettings:
                 if target_provider == "mailchimp"
                 else BASIC_FIELDS_ZOHO_CAMPAIGNS
             )
+        two_way = spec.flow.type == FlowType.TWO_WAY
         return cls(
             module=spec.crm.module,
             email_field=spec.crm.email_field,
@@ -96,6 +112,11 @@ class SyncSettings:
             else RECORD_ID_FIELD_ZOHO_CAMPAIGNS,
             modified_after=spec.crm.modified_after,
             contact_limit=contact_limit,
+            topic_id=spec.target.topic_id or "",
+            crm_to_campaign=two_way or spec.flow.direction == FlowDirection.CRM_TO_CAMPAIGN,
+            campaign_to_crm=two_way or spec.flow.direction == FlowDirection.CAMPAIGN_TO_CRM,
+            conflict_policy=ConflictPolicy(spec.flow.conflict_policy),
+            fingerprint_field=SYNC_FINGERPRINT_FIELD_MAILCHIMP if two_way else "",
         )
 
     @property

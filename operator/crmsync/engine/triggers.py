@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from crmsync.api.v1alpha1.contactsync import ContactSyncSpec, TriggerMode
 from crmsync.api.v1alpha1.status import RunSummary, RunTrigger
@@ -29,6 +30,8 @@ class Observed:
     """The object's creationTimestamp: a schedule counts from here until it first ran."""
     notified: bool = False
     """A CRM change notification arrived since the last run."""
+    resume_pending: bool = False
+    """A full run was interrupted (crash, kill, restart) and left a resume point (B5)."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,8 @@ def decide(spec: ContactSyncSpec, seen: Observed, now: datetime) -> Decision:
     mode = TriggerMode(spec.trigger.mode)
     if spec.suspend:
         return Decision(None, next_check=now + IDLE_RECHECK)
+    if seen.resume_pending:
+        return Decision(RunTrigger.RESUMED, full=True)
     if seen.sync_now and seen.sync_now != seen.last_handled_sync_now:
         return Decision(RunTrigger.MANUAL, full=True)
     on_change = mode != TriggerMode.SCHEDULED
@@ -75,3 +80,44 @@ def decide(spec: ContactSyncSpec, seen: Observed, now: datetime) -> Decision:
         return Decision(RunTrigger.POLL)
     assert seen.last_full_sync is not None
     return Decision(None, next_check=min(poll_due, seen.last_full_sync + full_interval))
+
+
+# --- notification channels (Z2) -------------------------------------------------------
+
+CHANNEL_LIFETIME = timedelta(days=1)
+"""Asked-for channel expiry (Zoho: default 1 h, at most 1 week on v8)."""
+CHANNEL_RENEW_BEFORE = timedelta(hours=6)
+"""A channel is re-subscribed this long before it expires."""
+
+
+class ChannelAction(StrEnum):
+    KEEP = "keep"
+    SUBSCRIBE = "subscribe"
+    """No channel yet, or one that must be renewed (same channel id, new expiry)."""
+    UNSUBSCRIBE = "unsubscribe"
+
+
+def channel_action(
+    spec: ContactSyncSpec,
+    expires_at: datetime | None,
+    now: datetime,
+    *,
+    endpoint_ready: bool = True,
+    url_changed: bool = False,
+) -> ChannelAction:
+    """Instant syncs that are not suspended hold a live channel; others hold none."""
+    wanted = (
+        endpoint_ready
+        and not spec.suspend
+        and TriggerMode(spec.trigger.mode) == TriggerMode.INSTANT
+    )
+    if not wanted:
+        return ChannelAction.UNSUBSCRIBE if expires_at is not None else ChannelAction.KEEP
+    if expires_at is None or url_changed or expires_at - CHANNEL_RENEW_BEFORE <= now:
+        return ChannelAction.SUBSCRIBE
+    return ChannelAction.KEEP
+
+
+def channel_renewal(expires_at: datetime) -> datetime:
+    """When a channel expiring at ``expires_at`` is renewed."""
+    return expires_at - CHANNEL_RENEW_BEFORE

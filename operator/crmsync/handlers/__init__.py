@@ -3,6 +3,6 @@
 Importing this package registers every handler.
 """
 
-from crmsync.handlers import connection, contactsync, startup
+from crmsync.handlers import connection, contactsync, mailboxsync, metrics, startup
 
-__all__ = ["connection", "contactsync", "startup"]
+__all__ = ["connection", "contactsync", "mailboxsync", "metrics", "startup"]

@@ -7,9 +7,14 @@ from typing import Any
 import kopf
 
 from crmsync.api.v1alpha1 import GROUP, VERSION
-from crmsync.handlers.context import kube
+from crmsync.handlers.context import OperatorContext, kube
 from crmsync.k8s.logs import Logger
-from crmsync.reconcile.contactsync import ContactSyncReconciler, SyncSignals
+from crmsync.reconcile.contactsync import (
+    SYNC_NOW_ANNOTATION,
+    ContactSyncReconciler,
+    SyncSignals,
+)
+from crmsync.reconcile.notifications import drop_sync_channel
 
 
 def signals_of(memo: Any) -> SyncSignals:
@@ -25,7 +30,10 @@ def signals_of(memo: Any) -> SyncSignals:
 async def contactsync_loop(
     body: kopf.Body, memo: kopf.Memo, logger: Logger, stopped: kopf.DaemonStopped, **_: Any
 ) -> None:
-    await ContactSyncReconciler(kube(), body, logger, signals_of(memo)).run_forever(stopped)
+    reconciler = ContactSyncReconciler(
+        kube(), body, logger, signals_of(memo), webhook=OperatorContext.webhook
+    )
+    await reconciler.run_forever(stopped)
 
 
 @kopf.on.update(GROUP, VERSION, "contactsyncs")
@@ -34,7 +42,19 @@ async def contactsync_changed(memo: kopf.Memo, **_: Any) -> None:
     signals_of(memo).wake.set()
 
 
+@kopf.on.event(GROUP, VERSION, "contactsyncs")
+async def contactsync_sync_now(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """A pending ``crmsync.dev/sync-now``: wake the loop. kopf leaves every ``crmsync.dev/``
+    annotation out of its diff (its own storage uses that prefix), so on.update above never
+    sees this one change."""
+    wanted = body.metadata.annotations.get(SYNC_NOW_ANNOTATION, "")
+    if wanted and wanted != (body.get("status") or {}).get("lastHandledSyncNow", ""):
+        signals_of(memo).wake.set()
+
+
 @kopf.on.delete(GROUP, VERSION, "contactsyncs", optional=True)
-async def contactsync_deleted(logger: Logger, **_: Any) -> None:
-    """Deleting a sync stops it; members and CRM data stay where they are (C3, M12)."""
+async def contactsync_deleted(body: kopf.Body, logger: Logger, **_: Any) -> None:
+    """Deleting a sync stops it; members and CRM data stay where they are (C3, M12).
+    Its CRM notification channel is unsubscribed (best effort: it expires anyway)."""
+    await drop_sync_channel(kube(), OperatorContext.webhook, dict(body), logger)
     logger.info("sync deleted; campaign members and CRM records are kept")

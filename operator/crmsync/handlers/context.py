@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from crmsync.k8s.api import KubeApi
+from crmsync.webhook import NotificationServer
 
 
 class OperatorContext:
     kube: KubeApi | None = None
+    webhook: NotificationServer | None = None
+    """The notification endpoint (``crmsync run`` starts it; None elsewhere)."""
 
 
 def kube() -> KubeApi:

@@ -130,6 +130,46 @@ class KubeApi:
             headers={"Content-Type": "application/apply-patch+yaml"},
         )
 
+    async def create_secret(
+        self, namespace: str, name: str, data: dict[str, str], owner: dict[str, Any]
+    ) -> bool:
+        """Create an operator-owned Secret; False when it already exists (never overwritten)."""
+        meta = owner["metadata"]
+        body = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "Opaque",
+            "metadata": {
+                "name": name,
+                "namespace": namespace,
+                "labels": {"app.kubernetes.io/managed-by": "crmsync"},
+                "ownerReferences": [
+                    {
+                        "apiVersion": owner["apiVersion"],
+                        "kind": owner["kind"],
+                        "name": meta["name"],
+                        "uid": meta["uid"],
+                    }
+                ],
+            },
+            "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
+        }
+        response = await self._client.post(
+            f"/api/v1/namespaces/{namespace}/secrets",
+            params={"fieldManager": FIELD_MANAGER},
+            json=body,
+        )
+        if response.status_code == 409:
+            return False
+        response.raise_for_status()
+        return True
+
+    async def delete_secret(self, namespace: str, name: str) -> None:
+        try:
+            await self._request("DELETE", f"/api/v1/namespaces/{namespace}/secrets/{name}")
+        except NotFoundError:
+            pass
+
     async def get_configmap(self, namespace: str, name: str) -> dict[str, str]:
         body = await self._request("GET", f"/api/v1/namespaces/{namespace}/configmaps/{name}")
         return dict(body.get("data") or {})

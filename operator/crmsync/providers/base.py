@@ -50,6 +50,12 @@ class CrmSource(Protocol):
         """Values of related records (Accounts, Deals) by id, for Z3 mappings."""
         ...
 
+    async def records_by_email(
+        self, module: str, email_field: str, emails: Sequence[str], fields: Sequence[str]
+    ) -> list[CrmRecord]:
+        """Records whose email field equals one of the (normalised) emails."""
+        ...
+
     async def deleted_since(self, module: str, since: datetime | None) -> list[DeletedRecord]:
         """Records deleted after since (all known deletions when None)."""
         ...
@@ -58,6 +64,12 @@ class CrmSource(Protocol):
         self, module: str, updates: Sequence[Mapping[str, Any]]
     ) -> list[WriteResult]:
         """Write field values back (each update has an ``id``); per-record results."""
+        ...
+
+    async def create_records(
+        self, module: str, records: Sequence[Mapping[str, Any]]
+    ) -> list[WriteResult]:
+        """Create records; per-record results carry the new ``record_id``."""
         ...
 
 

@@ -80,7 +80,8 @@ def open_target(
             "zoho-campaigns", hosts, endpoint.credentials, stats,
             limits=endpoint.limits, policy=policy, retry_when=campaigns_retry_when,
         )  # fmt: skip
-        return ZohoCampaigns(session)
+        account = f"{hosts.api_base_url} {endpoint.credentials.get('clientId', '')}"
+        return ZohoCampaigns(session, account=account)
     raise ConfigError(
         f"provider {endpoint.provider!r} is not a campaign target", vendor=endpoint.provider
     )

@@ -97,6 +97,16 @@ def error_class_for(status: int) -> type[ProviderError]:
 # --- counters -----------------------------------------------------------------------
 
 
+class CallObserver(Protocol):
+    """Optional hook told about every request and retry (the operator's metrics use it)."""
+
+    def request_done(self, vendor: str, method: str, path: str, status_class: str) -> None: ...
+
+    def retry_scheduled(self, vendor: str, reason: str, delay: float) -> None:
+        """``reason``: ``rate_limited``, ``server_error`` or ``network``."""
+        ...
+
+
 @dataclass
 class CallStats:
     """What one run cost: the caller creates it, passes it to clients and reads it after."""
@@ -110,10 +120,15 @@ class CallStats:
     token_refreshes: int = 0
     by_status_class: Counter[str] = field(default_factory=Counter)
     """``2xx`` / ``3xx`` / ``4xx`` / ``5xx`` / ``network`` (timeouts and connection errors)."""
+    observer: CallObserver | None = field(default=None, repr=False, compare=False)
 
-    def record(self, status_class: str) -> None:
+    def record(
+        self, status_class: str, *, vendor: str = "", method: str = "", path: str = ""
+    ) -> None:
         self.api_calls += 1
         self.by_status_class[status_class] += 1
+        if self.observer is not None:
+            self.observer.request_done(vendor, method, path, status_class)
 
 
 # --- limits -------------------------------------------------------------------------
@@ -332,16 +347,18 @@ class HttpClient:
                     method, path, params=params, json=json, data=data, headers=sent_headers
                 )
             except httpx.TransportError as exc:
-                self.stats.record("network")
+                self.stats.record("network", vendor=self.vendor, method=method, path=path)
                 delay = self._next_delay(attempt, started, None)
                 if delay is None:
                     raise self.error(
                         TransientError,
                         f"{what} failed after {attempt} attempts: {type(exc).__name__}",
                     ) from None
-                await self._retry_after_delay(delay)
+                await self._retry_after_delay(delay, "network")
                 continue
-            self.stats.record(f"{response.status_code // 100}xx")
+            self.stats.record(
+                f"{response.status_code // 100}xx", vendor=self.vendor, method=method, path=path
+            )
             if response.status_code == 401 and self.authenticator is not None and not refreshed:
                 refreshed = True
                 attempt -= 1
@@ -368,7 +385,8 @@ class HttpClient:
                 raise self.status_error(
                     response, f"{what} (after {attempt} attempts)", detail=_short_body(response)
                 )
-            await self._retry_after_delay(delay)
+            limited = response.status_code == 429 or response.status_code < 400
+            await self._retry_after_delay(delay, "rate_limited" if limited else "server_error")
 
     def _next_delay(self, attempt: int, started: float, hinted: float | None) -> float | None:
         """Seconds to wait before the next attempt, or None when the budget is spent."""
@@ -379,8 +397,10 @@ class HttpClient:
             return None
         return delay
 
-    async def _retry_after_delay(self, delay: float) -> None:
+    async def _retry_after_delay(self, delay: float, reason: str = "server_error") -> None:
         self.stats.retries += 1
+        if self.stats.observer is not None:
+            self.stats.observer.retry_scheduled(self.vendor, reason, delay)
         await self._sleep(delay)
 
     async def _send_once(

@@ -45,7 +45,7 @@ BATCH_SIZE = 500
 PAGE_SIZE = 1000
 MEMBER_FIELDS = (
     "members.email_address,members.status,members.merge_fields,members.tags,"
-    "members.last_changed,total_items"
+    "members.last_changed,members.timestamp_opt,total_items"
 )
 CONTACT_EXISTS = "ERROR_CONTACT_EXISTS"
 BATCH_STATUSES = frozenset(
@@ -421,7 +421,12 @@ def _member(row: Mapping[str, Any]) -> Member:
         values={str(k): _text(v) for k, v in (row.get("merge_fields") or {}).items()},
         tags=frozenset(str(t["name"]) for t in row.get("tags") or []),
         last_changed=datetime.fromisoformat(last_changed) if last_changed else None,
+        opted_in_at=_time(row.get("timestamp_opt")),
     )
+
+
+def _time(raw: Any) -> datetime | None:
+    return datetime.fromisoformat(str(raw)) if raw else None
 
 
 def _text(value: Any) -> str:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import weakref
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -85,6 +86,11 @@ METHOD_PACE: Mapping[str, tuple[float, float]] = {
     "contact/allfields": (0.25, 20),
 }
 DEFAULT_PACE = (1.3, 100)
+SHARED_PACE: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[tuple[str, str], TokenBucket]
+] = weakref.WeakKeyDictionary()
+"""(account, method) → bucket, per event loop: Zoho counts calls per account and method,
+so every client of one account (each run opens its own) draws from the same buckets."""
 CONSENT_STATUS = {True: "Consented", False: "Not Consented"}
 
 
@@ -113,10 +119,13 @@ class ZohoCampaigns:
 
     max_batch = 10
 
-    def __init__(self, session: ZohoSession) -> None:
+    def __init__(self, session: ZohoSession, account: str = "") -> None:
+        """``account`` identifies the Zoho Campaigns account, so clients sharing it share
+        the method pacing; empty: this client paces on its own."""
         self._session = session
         self._http: HttpClient = session.api
-        self._pace: dict[str, TokenBucket] = {}
+        self._account = account
+        self._pace: dict[tuple[str, str], TokenBucket] = {}
         self._labels: dict[str, str] | None = None
 
     def __repr__(self) -> str:
@@ -224,6 +233,8 @@ class ZohoCampaigns:
             params["legal_basis"] = write.legal_basis
         if write.consent is not None:
             params["consent_status"] = CONSENT_STATUS[write.consent]
+        if write.topics:
+            params["topic_id"] = ",".join(sorted(write.topics))
         body = await self._call("json/listsubscribe", params, per_contact=True)
         result = _subscribe_result(email, body)
         wants_unsubscribed = write.status is MemberStatus.UNSUBSCRIBED or (
@@ -291,10 +302,13 @@ class ZohoCampaigns:
         )
 
     def _bucket(self, method: str) -> TokenBucket:
-        if method not in self._pace:
-            rate, burst = METHOD_PACE.get(method, DEFAULT_PACE)
-            self._pace[method] = TokenBucket(rate, burst)
-        return self._pace[method]
+        pace = (
+            SHARED_PACE.setdefault(asyncio.get_running_loop(), {}) if self._account else self._pace
+        )
+        key = (self._account, method)
+        if key not in pace:
+            pace[key] = TokenBucket(*METHOD_PACE.get(method, DEFAULT_PACE))
+        return pace[key]
 
     async def ensure_text_field(self, audience: str, name: str, label: str) -> None:
         """Custom fields are org-wide in Zoho Campaigns; ``name`` is the display name."""

@@ -41,6 +41,7 @@ PER_PAGE = 200
 MAX_FIELDS = 50
 IDS_PER_CALL = 100
 WRITES_PER_CALL = 100
+EMAILS_PER_SEARCH = 10
 MODIFIED_TIME = "Modified_Time"
 CONVERTED_MODULES = frozenset({"Leads"})
 """Modules with lead conversion: listed with ``converted=both`` so converted records are seen."""
@@ -181,6 +182,24 @@ class ZohoCrm:
         records = await self.records_by_id(module, ids, fields)
         return {record.id: record.values for record in records}
 
+    async def records_by_email(
+        self, module: str, email_field: str, emails: Sequence[str], fields: Sequence[str]
+    ) -> list[CrmRecord]:
+        """``GET /{module}/search`` with ``(Email:in:…)``, 10 addresses a call."""
+        found: list[CrmRecord] = []
+        keys = list(dict.fromkeys(normalise_email(e) for e in emails if normalise_email(e)))
+        for chunk in chunked(keys, EMAILS_PER_SEARCH):
+            values = ",".join(_criteria_escape(e) for e in chunk)
+            params = {
+                **self._listing_params(module, fields),
+                "criteria": f"({email_field}:in:{values})",
+                "per_page": PER_PAGE,
+            }
+            response = await self._http.request("GET", f"{API}/{module}/search", params=params)
+            if response.status_code != 204:
+                found.extend(self._record(row) for row in response.json().get("data", []))
+        return found
+
     async def deleted_since(self, module: str, since: datetime | None) -> list[DeletedRecord]:
         """Deletions, newest first as Zoho pages them; ``If-Modified-Since`` narrows them."""
         headers = {"If-Modified-Since": zoho_time(since)} if since else {}
@@ -198,7 +217,9 @@ class ZohoCrm:
             body = response.json()
             for row in body.get("data", []):
                 when = parse_time(row["deleted_time"])
-                if since is None or when > since:
+                # deleted_time has whole seconds: compare with ``since`` at that precision,
+                # or a deletion in the same second as the checkpoint would be lost.
+                if since is None or when >= since.replace(microsecond=0):
                     deleted.append(DeletedRecord(id=str(row["id"]), deleted_time=when))
             if not (body.get("info") or {}).get("more_records"):
                 break
@@ -225,6 +246,58 @@ class ZohoCrm:
             items = self._per_record_items(response, f"PUT {API}/{module}")
             for update, item in zip(chunk, items, strict=True):
                 results.append(_write_result(update, item))
+        return results
+
+    async def create_records(
+        self, module: str, records: Sequence[Mapping[str, Any]]
+    ) -> list[WriteResult]:
+        """``POST /{module}``, 100 per call; each record's result (and new id) from ``data[]``."""
+        results: list[WriteResult] = []
+        for chunk in chunked(list(records), WRITES_PER_CALL):
+            response = await self._http.request(
+                "POST", f"{API}/{module}", json={"data": [dict(r) for r in chunk]}, accept=(400,)
+            )
+            items = self._per_record_items(response, f"POST {API}/{module}")
+            for record, item in zip(chunk, items, strict=True):
+                new_id = str((item.get("details") or {}).get("id", ""))
+                results.append(_write_result({**record, "id": new_id}, item, WriteOutcome.CREATED))
+        return results
+
+    # -- users and notes (mailbox capture) -------------------------------------------
+
+    async def users(self) -> list[dict[str, Any]]:
+        """``GET /users?type=AllUsers``: active and deactivated users (G5, G6)."""
+        response = await self._http.request("GET", f"{API}/users", params={"type": "AllUsers"})
+        if response.status_code == 204:
+            return []
+        return [dict(u) for u in response.json().get("users", [])]
+
+    async def notes(self, module: str, record_id: str) -> list[dict[str, Any]]:
+        """The record's Notes related list, every page."""
+        found: list[dict[str, Any]] = []
+        page = 1
+        while True:
+            response = await self._http.request(
+                "GET",
+                f"{API}/{module}/{record_id}/Notes",
+                params={"per_page": PER_PAGE, "page": page},
+            )
+            if response.status_code == 204:
+                return found
+            body = response.json()
+            found.extend(dict(n) for n in body.get("data", []))
+            if not (body.get("info") or {}).get("more_records"):
+                return found
+            page += 1
+
+    async def create_notes(self, notes: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """``POST /Notes`` (each with ``Parent_Id``), 100 per call; per-note results."""
+        results: list[dict[str, Any]] = []
+        for chunk in chunked(list(notes), WRITES_PER_CALL):
+            response = await self._http.request(
+                "POST", f"{API}/Notes", json={"data": [dict(n) for n in chunk]}, accept=(400,)
+            )
+            results.extend(self._per_record_items(response, f"POST {API}/Notes"))
         return results
 
     # -- notifications -------------------------------------------------------------
@@ -328,11 +401,20 @@ class ZohoCrm:
         return items
 
 
-def _write_result(update: Mapping[str, Any], item: Mapping[str, Any]) -> WriteResult:
+def _criteria_escape(value: str) -> str:
+    """Search criteria values escape ``(``, ``)`` and ``,`` with a backslash."""
+    return value.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)").replace(",", "\\,")
+
+
+def _write_result(
+    update: Mapping[str, Any],
+    item: Mapping[str, Any],
+    success: WriteOutcome = WriteOutcome.UPDATED,
+) -> WriteResult:
     email = normalise_email(update.get("Email")) if update.get("Email") else ""
     record_id = str(update.get("id", ""))
     if item.get("status") == "success":
-        return WriteResult(email=email, outcome=WriteOutcome.UPDATED, record_id=record_id)
+        return WriteResult(email=email, outcome=success, record_id=record_id)
     details = item.get("details") or {}
     field = details.get("api_name", "") if isinstance(details, dict) else ""
     return WriteResult(

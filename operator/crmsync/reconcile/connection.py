@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from crmsync import metrics
 from crmsync.api.v1alpha1.connection import AccountFacts, Provider
 from crmsync.k8s.api import KubeApi
 from crmsync.k8s.conditions import set_condition
@@ -52,7 +53,7 @@ async def _verify(provider: Provider, endpoint: Endpoint, body: dict[str, Any]) 
             int(imap.get("port", 993)),
             bool(imap.get("tls", True)),
         )
-    stats = CallStats()
+    stats = CallStats(observer=metrics.API_OBSERVER)
     if provider == Provider.ZOHO_CRM:
         async with open_crm(endpoint, stats) as crm:
             return await crm.verify()
@@ -90,6 +91,7 @@ async def verify_connection(kube: KubeApi, body: dict[str, Any], logger: Logger)
     status["conditions"] = set_condition(
         previous.get("conditions"), "Ready", ready, reason, message, generation
     )
+    metrics.record_verification(namespace, name, str(body["spec"].get("provider", "")), reason)
     await kube.patch_status("connections", namespace, name, status)
     if ready is not True:
         logger.warning("Connection not ready: %s: %s", reason, message)

@@ -20,24 +20,28 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
+from crmsync import metrics
 from crmsync.api.v1alpha1.contactsync import (
     ContactSyncSpec,
     ContactSyncStatus,
 )
 from crmsync.api.v1alpha1.status import (
     Checkpoint,
+    NotificationChannel,
     RunOutcome,
     RunSummary,
     RunTrigger,
     SkippedExport,
 )
 from crmsync.engine.settings import SyncSettings
-from crmsync.engine.triggers import Decision, Observed, decide
+from crmsync.engine.triggers import Decision, Observed, channel_renewal, decide
 from crmsync.k8s.api import KubeApi
 from crmsync.k8s.conditions import set_condition
 from crmsync.k8s.logs import Logger
 from crmsync.providers.factory import open_crm, open_target
 from crmsync.providers.http import AuthError, CallStats, ConfigError, ProviderError
+from crmsync.reconcile.live import LiveObject
+from crmsync.reconcile.notifications import reconcile_channel
 from crmsync.reconcile.resolve import (
     NotReadyError,
     ResolvedConnection,
@@ -45,7 +49,9 @@ from crmsync.reconcile.resolve import (
     resolve_sync,
 )
 from crmsync.runtime.counting import RunTally, add_counts
-from crmsync.runtime.sync import RunRequest, RunResult, SyncRun
+from crmsync.runtime.reverse import campaign_counts, campaign_notifications, execute_flow
+from crmsync.runtime.sync import RunRequest, RunResult
+from crmsync.webhook import NotificationServer
 
 SYNC_NOW_ANNOTATION = "crmsync.dev/sync-now"
 READY = ("Ready", True, "Resolved", "connections, mapping and policy are usable")
@@ -62,6 +68,9 @@ class SyncSignals:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     notified: bool = False
 
+    def wake_up(self) -> None:
+        self.wake.set()
+
 
 def _parse_time(value: object) -> datetime | None:
     if not value:
@@ -69,12 +78,26 @@ def _parse_time(value: object) -> datetime | None:
     return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
-def _version(body: Mapping[str, Any]) -> int:
-    """resourceVersion is opaque by contract but an etcd revision in practice; unknown = 0."""
-    try:
-        return int(body["metadata"].get("resourceVersion", 0))
-    except ValueError:
-        return 0
+def _record_metrics(meta: Mapping[str, Any], summary: RunSummary, result: RunResult | None) -> None:
+    ended = summary.end_time or datetime.now(UTC)
+    tally = result.tally if result is not None else None
+    metrics.record_run(
+        meta["namespace"],
+        meta["name"],
+        trigger=str(summary.trigger),
+        outcome=str(summary.outcome),
+        duration=(ended - summary.start_time).total_seconds(),
+        ended=ended.timestamp(),
+        counts={k: getattr(tally, k) for k in metrics.RECORD_OUTCOMES} if tally else None,
+        skipped_by_reason=dict(tally.by_reason) if tally else None,
+        members=result.members if result is not None else None,
+        checkpoint=result.checkpoint.to_wire() if result is not None else None,
+    )
+
+
+def _wire_or_none(checkpoint: Checkpoint) -> dict[str, Any] | None:
+    """The resume point as a merge patch: null removes it."""
+    return checkpoint.resume.to_wire() if checkpoint.resume is not None else None
 
 
 def skipped_csv(tally: RunTally) -> str:
@@ -86,47 +109,39 @@ def skipped_csv(tally: RunTally) -> str:
     return out.getvalue()
 
 
-class ContactSyncReconciler:
+class ContactSyncReconciler(LiveObject):
+    plural = "contactsyncs"
+
     def __init__(
-        self, kube: KubeApi, body: Mapping[str, Any], logger: Logger, signals: SyncSignals
+        self,
+        kube: KubeApi,
+        body: Mapping[str, Any],
+        logger: Logger,
+        signals: SyncSignals,
+        webhook: NotificationServer | None = None,
     ) -> None:
         self.kube = kube
-        self.live_body = body  # kopf keeps a daemon's body up to date, a little later
+        self.webhook = webhook
+        self.first_pass = True
+        """A run still marked Running on the first pass was cut off by a crash or restart."""
+        self.live_body = body
         self.logger = logger
         self.signals = signals
-        self.written: dict[str, Any] | None = None
-        """The object as our last status patch returned it: newer than the live body until
-        the watch event arrives, so decisions never see their own run as not yet done."""
+        self.written = None
 
     # -- the loop ----------------------------------------------------------------------
 
     async def run_forever(self, stopped: Any) -> None:
         while not stopped:
+            # Cleared before the pass reads anything: a wake-up (a notification) that comes
+            # while the pass runs is kept and starts the next pass at once.
+            self.signals.wake.clear()
             next_check = await self.step()
             delay = max(0.0, (next_check - datetime.now(UTC)).total_seconds())
-            self.signals.wake.clear()
             try:
                 await asyncio.wait_for(self.signals.wake.wait(), timeout=min(delay, 3600))
             except TimeoutError:
                 pass
-
-    def snapshot(self) -> dict[str, Any]:
-        live = {
-            "apiVersion": self.live_body["apiVersion"],
-            "kind": self.live_body["kind"],
-            "metadata": dict(self.live_body["metadata"]),
-            "spec": dict(self.live_body.get("spec") or {}),
-            "status": dict(self.live_body.get("status") or {}),
-        }
-        if self.written is not None and _version(self.written) > _version(live):
-            return self.written
-        return live
-
-    async def patch_status(self, body: dict[str, Any], patch: dict[str, Any]) -> None:
-        meta = body["metadata"]
-        self.written = await self.kube.patch_status(
-            "contactsyncs", meta["namespace"], meta["name"], patch
-        )
 
     async def step(self) -> datetime:
         body = self.snapshot()
@@ -141,6 +156,12 @@ class ContactSyncReconciler:
             )
             return now + timedelta(hours=1)
         status = ContactSyncStatus.model_validate(body["status"])
+        if self.first_pass:
+            self.first_pass = False
+            if status.last_run is not None and status.last_run.end_time is None:
+                await self._close_interrupted(body, status)
+                body = self.snapshot()
+                status = ContactSyncStatus.model_validate(body["status"])
         annotations = meta.get("annotations") or {}
         seen = Observed(
             generation=generation,
@@ -152,6 +173,7 @@ class ContactSyncReconciler:
             last_scheduled_run=status.last_scheduled_time,
             created=_parse_time(meta.get("creationTimestamp")) or now,
             notified=self.signals.notified,
+            resume_pending=status.checkpoint.resume is not None,
         )
         decision = decide(spec, seen, now)
         try:
@@ -160,6 +182,7 @@ class ContactSyncReconciler:
             await self._conditions(body, ("Ready", False, exc.reason, exc.message))
             self.logger.warning("not ready: %s: %s", exc.reason, exc.message)
             return now + NOT_READY_RETRY
+        renew_at = await self._notifications(body, spec, resolved[0])
         if spec.suspend:
             await self._conditions(
                 body,
@@ -174,7 +197,10 @@ class ContactSyncReconciler:
             return decision.next_check or now + timedelta(hours=1)
         if decision.trigger is None:
             await self._idle(body, decision)
-            return decision.next_check or now + timedelta(hours=1)
+            return min(
+                decision.next_check or now + timedelta(hours=1),
+                renew_at or now + timedelta(hours=1),
+            )
         self.signals.notified = False
         try:
             await self.run(body, spec, decision, seen, resolved)
@@ -201,7 +227,7 @@ class ContactSyncReconciler:
         summary = RunSummary(id=run_id, trigger=decision.trigger, start_time=started)
         status = ContactSyncStatus.model_validate(body["status"])
         audience = spec.target.list_id or ""
-        stats = CallStats()
+        stats = CallStats(observer=metrics.API_OBSERVER)
         loud = decision.trigger not in QUIET_TRIGGERS
         if loud:
             await self._event(
@@ -226,7 +252,14 @@ class ContactSyncReconciler:
                 }
             )
             # endTime: null removes the previous run's end from the merge-patched lastRun.
-            await self.patch_status(body, {"lastRun": {**running.to_wire(), "endTime": None}})
+            # The checkpoint goes with the counts: a crash resumes from here (B5).
+            await self.patch_status(
+                body,
+                {
+                    "lastRun": {**running.to_wire(), "endTime": None},
+                    "checkpoint": {**checkpoint.to_wire(), "resume": _wire_or_none(checkpoint)},
+                },
+            )
 
         result: RunResult | None = None
         error: str = ""
@@ -236,10 +269,22 @@ class ContactSyncReconciler:
                 open_target(target_conn.endpoint, stats) as target,
             ):
                 await check_fields(crm, target, settings, audience, create_missing=True)
+                resume = status.checkpoint.resume
                 request = RunRequest(
-                    settings, audience, status.checkpoint, decision.full, spec.batch_size
+                    settings,
+                    audience,
+                    status.checkpoint,
+                    decision.full,
+                    spec.batch_size,
+                    run_id=run_id,
+                    resume_from=(
+                        resume.model_copy(update={"resumed": resume.resumed + 1})
+                        if resume is not None and decision.full
+                        else None
+                    ),
+                    retry_ids=tuple(status.checkpoint.failed_record_ids),
                 )
-                result = await SyncRun(crm, target, request, progress).execute()
+                result = await execute_flow(crm, target, request, progress)
         except NotReadyError:
             raise
         except (AuthError, ConfigError) as exc:
@@ -292,7 +337,7 @@ class ContactSyncReconciler:
             )
             await self._event(body, "Warning", "RunFailed", error)
         else:
-            counts = result.tally.as_counts()
+            counts = campaign_counts(result.tally.as_counts(), result.reverse)
             outcome = RunOutcome.PARTIAL if counts.failed else RunOutcome.SUCCEEDED
             summary = summary.model_copy(
                 update={
@@ -304,13 +349,23 @@ class ContactSyncReconciler:
                 }
             )
             patch["counts"] = add_counts(status.counts, counts).to_wire()
-            patch["checkpoint"] = result.checkpoint.to_wire()
-            patch["members"] = max(0, result.members)
+            # Merge patch: an explicit null removes the resume point of a finished run.
+            patch["checkpoint"] = {
+                **result.checkpoint.to_wire(),
+                "resume": _wire_or_none(result.checkpoint),
+            }
+            if result.members >= 0:  # -1: a campaign → CRM run that did not count them
+                patch["members"] = result.members
             reason = "RecordsRejected" if counts.failed else "Succeeded"
             message = (
                 f"{decision.trigger}: {counts.added} added, {counts.updated} updated, {counts.unsubscribed} unsubscribed, "
                 f"{counts.deleted} removed, {counts.skipped_duplicate + counts.skipped_ignored} skipped, {counts.failed} failed"
             )
+            if result.reverse is not None:
+                message += (
+                    f"; CRM: {counts.crm_created} created, {counts.crm_updated} updated, "
+                    f"{counts.crm_opted_out} opted out"
+                )
             conditions = set_condition(
                 status.model_dump(by_alias=True, mode="json")["conditions"],
                 *READY,
@@ -318,19 +373,15 @@ class ContactSyncReconciler:
             )
             conditions = set_condition(conditions, "Synced", True, reason, message, generation)
             if result.tally.skipped_total:
-                export = f"{meta['name']}-skipped"
-                await self.kube.apply_configmap(
-                    meta["namespace"],
-                    export,
-                    {"skipped.csv": skipped_csv(result.tally), "run": summary.id},
-                    body,
-                )
-                patch["skippedExport"] = SkippedExport(
-                    config_map=export, records=len(result.tally.skipped)
-                ).to_wire()
+                export = await self._export_skipped(body, result.tally, summary.id)
+                if export is not None:
+                    patch["skippedExport"] = export
             changed = (
                 counts.added + counts.updated + counts.unsubscribed + counts.deleted + counts.failed
             )
+            changed += counts.crm_created + counts.crm_updated
+            for reason, note in campaign_notifications(result.reverse):
+                await self._event(body, "Normal", reason, note)
             if decision.trigger not in QUIET_TRIGGERS or changed:
                 await self._event(
                     body,
@@ -350,7 +401,66 @@ class ContactSyncReconciler:
             patch["lastHandledSyncNow"] = seen.sync_now
         if decision.trigger == RunTrigger.SCHEDULE:
             patch["lastScheduledTime"] = summary.start_time.isoformat()
+        _record_metrics(meta, summary, result)
         await self.patch_status(body, patch)
+
+    # -- crash safety and notifications ----------------------------------------------
+
+    async def _close_interrupted(self, body: dict[str, Any], status: ContactSyncStatus) -> None:
+        """The run marked Running was cut off (crash, SIGKILL, restart): record it as
+        Interrupted with the counts it had confirmed; a full run resumes from its point."""
+        last = status.last_run
+        assert last is not None
+        resumable = status.checkpoint.resume is not None
+        message = "the operator stopped during the run" + (
+            "; the next run resumes from its checkpoint" if resumable else ""
+        )
+        closed = last.model_copy(
+            update={
+                "end_time": datetime.now(UTC),
+                "outcome": RunOutcome.INTERRUPTED,
+                "message": message,
+            }
+        )
+        await self.patch_status(
+            body,
+            {
+                "lastRun": closed.to_wire(),
+                "history": [closed.to_wire()]
+                + [h.to_wire() for h in status.history[: HISTORY_LENGTH - 1]],
+                "counts": add_counts(status.counts, last.counts).to_wire(),
+            },
+        )
+        await self._event(body, "Warning", "RunInterrupted", f"run {last.id}: {message}")
+
+    async def _notifications(
+        self, body: dict[str, Any], spec: ContactSyncSpec, crm_conn: ResolvedConnection
+    ) -> datetime | None:
+        """Keep the CRM notification channel as the spec wants it (Z2); when to renew."""
+        if self.webhook is None:
+            return None
+        try:
+            async with open_crm(crm_conn.endpoint, CallStats()) as crm:
+                _, channel = await reconcile_channel(
+                    self.kube, self.webhook, body, spec, crm, self.signals
+                )
+        except (ProviderError, httpx.HTTPError, OSError, RuntimeError) as exc:
+            # Polling by modification time still catches every change meanwhile.
+            self.logger.warning("notification channel not set up: %s", exc)
+            return datetime.now(UTC) + NOT_READY_RETRY
+        raw = (body.get("status") or {}).get("notificationChannel")
+        current = NotificationChannel.model_validate(raw) if raw else None
+        if current != channel:
+            await self.patch_status(
+                body, {"notificationChannel": channel.to_wire() if channel else None}
+            )
+        if channel is not None:
+            meta = body["metadata"]
+            metrics.set_channel_expiry(
+                meta["namespace"], meta["name"], "zoho-crm", channel.expires_at
+            )
+            return channel_renewal(channel.expires_at)
+        return None
 
     # -- status helpers ----------------------------------------------------------------
 
@@ -382,6 +492,23 @@ class ContactSyncReconciler:
             wanted = decision.next_check.isoformat()
             if _parse_time(status.get("nextRunTime")) != decision.next_check:
                 await self.patch_status(body, {"nextRunTime": wanted})
+
+    async def _export_skipped(
+        self, body: dict[str, Any], tally: RunTally, run_id: str
+    ) -> dict[str, Any] | None:
+        """Best effort: a refused export must not cost the run its status."""
+        meta = body["metadata"]
+        name = f"{meta['name']}-skipped"
+        data = {"skipped.csv": skipped_csv(tally), "run": run_id}
+        try:
+            await self.kube.apply_configmap(meta["namespace"], name, data, body)
+        except httpx.HTTPError as exc:
+            self.logger.warning("skipped-record export %s not written: %s", name, exc)
+            await self._event(
+                body, "Warning", "ExportFailed", f"ConfigMap {name} not written: {exc}"
+            )
+            return None
+        return SkippedExport(config_map=name, records=len(tally.skipped)).to_wire()
 
     async def _event(self, body: dict[str, Any], type_: str, reason: str, message: str) -> None:
         try:

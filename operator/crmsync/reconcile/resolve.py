@@ -126,12 +126,6 @@ async def resolve_sync(
     kube: KubeApi, namespace: str, spec: ContactSyncSpec
 ) -> tuple[ResolvedConnection, ResolvedConnection, SyncSettings]:
     """Everything a run needs from the cluster, or NotReadyError with the reason."""
-    if spec.flow.type != FlowType.ONE_WAY or spec.flow.direction != FlowDirection.CRM_TO_CAMPAIGN:
-        raise NotReadyError(
-            "FlowNotSupported",
-            "this version syncs CRM → campaign one way only; two-way and campaign → CRM "
-            "flows are declared but not carried out yet",
-        )
     crm = await ready_connection(
         kube, namespace, spec.crm.connection_ref.name, (Provider.ZOHO_CRM,), "CRM"
     )
@@ -142,6 +136,15 @@ async def resolve_sync(
         (Provider.MAILCHIMP, Provider.ZOHO_CAMPAIGNS),
         "campaign",
     )
+    reads_campaign = (
+        spec.flow.type == FlowType.TWO_WAY or spec.flow.direction == FlowDirection.CAMPAIGN_TO_CRM
+    )
+    if reads_campaign and target.endpoint.provider != Provider.MAILCHIMP:
+        raise NotReadyError(
+            "FlowNotSupported",
+            "two-way and campaign → CRM flows are carried out with Mailchimp audiences; "
+            "Zoho Campaigns lists sync CRM → campaign one way",
+        )
     if target.endpoint.provider == Provider.MAILCHIMP and not spec.target.list_id:
         raise NotReadyError(
             "AudienceRequired", "a Mailchimp target needs spec.target.listId (the audience id)"
@@ -198,6 +201,10 @@ async def check_fields(
     # Mapped campaign fields that do not exist yet are created as text fields ("custom
     # fields addable", Z10); the vendor refuses names it cannot take, with a reason.
     await target.ensure_text_field(audience, settings.record_id_field, "CRM record (crmsync)")
+    if settings.fingerprint_field:
+        await target.ensure_text_field(
+            audience, settings.fingerprint_field, "Last synced values (crmsync)"
+        )
     known = await target.field_names(audience)
     for name in sorted({p.campaign_field for p in settings.mapping} - known):
         await target.ensure_text_field(audience, name, name)

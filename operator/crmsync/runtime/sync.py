@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from crmsync.api.v1alpha1.fieldmapping import RelatedRecord
-from crmsync.api.v1alpha1.status import Checkpoint
+from crmsync.api.v1alpha1.status import MAX_FAILED_RECORD_IDS, Checkpoint, ResumePoint
 from crmsync.engine.plan import Action, ActionKind, Planner
 from crmsync.engine.records import CrmRecord, Member, MemberStatus, WriteOutcome, WriteResult
+from crmsync.engine.reverse import ReverseTally
 from crmsync.engine.settings import SyncSettings
 from crmsync.providers.base import AudienceTarget, CrmSource
 from crmsync.runtime.counting import RunTally
@@ -36,6 +37,11 @@ class RunRequest:
     full: bool
     batch_size: int | None = None
     dry_run: bool = False
+    run_id: str = ""
+    resume_from: ResumePoint | None = None
+    """A full run that was interrupted: records up to its point are not counted again."""
+    retry_ids: tuple[str, ...] = ()
+    """Records rejected by earlier runs: an incremental run reads them again by id."""
 
 
 @dataclass
@@ -45,6 +51,18 @@ class RunResult:
     members: int
     planned: list[Action] = field(default_factory=list)
     """Dry runs only: every action, in order."""
+    reverse: ReverseTally | None = None
+    """What the campaign → CRM half did (two-way and campaign → CRM syncs)."""
+
+
+WRITE_KINDS = frozenset(
+    {ActionKind.ADD, ActionKind.UPDATE, ActionKind.UNSUBSCRIBE, ActionKind.REMOVE}
+)
+
+
+def _id_key(record_id: str) -> tuple[int, str]:
+    """Zoho ids are numbers: compare them as numbers (same order as the CRM's keyset)."""
+    return (len(record_id), record_id)
 
 
 def _chunks(items: Sequence[Action], size: int) -> Iterable[Sequence[Action]]:
@@ -71,6 +89,8 @@ class SyncRun:
         self.tally = RunTally()
         self.planned: list[Action] = []
         self.members = 0
+        self.failed_ids: list[str] = []
+        self.seen_ids: set[str] = set()
 
     @property
     def batch_size(self) -> int:
@@ -86,7 +106,10 @@ class SyncRun:
 
     async def execute(self) -> RunResult:
         request, settings = self.request, self.request.settings
-        started = self.now()
+        resume = request.resume_from if request.full else None
+        # A resumed run keeps the interrupted run's start: the checkpoint it writes must
+        # not pass anything that run did not read.
+        started = resume.start_time if resume is not None else self.now()
         observed = await self.observe()
         self.members = sum(1 for m in observed.values() if m.status != MemberStatus.ARCHIVED)
         backfill = request.checkpoint.mapping_hash not in ("", settings.mapping_hash)
@@ -99,14 +122,32 @@ class SyncRun:
             settings.module, settings.record_fields, modified_since=modified_since
         ):
             records = await self._with_related(page)
-            await self._apply(planner.plan_records(records))
+            self.seen_ids.update(r.id for r in records)
+            await self._apply(self._plan_page(planner, records, resume))
             newest = max((r.modified_time for r in records), default=None)
             if newest is not None and not full:
                 # Never past the run's start: a record edited during the run is read again.
                 checkpoint.modified_since = min(
                     max(newest, checkpoint.modified_since or newest), started
                 )
+            if full and records and not request.dry_run:
+                # Everything up to the page's last record is confirmed (B5).
+                last = records[-1]
+                checkpoint.resume = ResumePoint(
+                    run_id=request.run_id or (resume.run_id if resume else "run"),
+                    start_time=started,
+                    after_modified_time=last.modified_time,
+                    after_record_id=last.id,
+                    resumed=resume.resumed if resume else 0,
+                )
             await self._report(checkpoint)
+
+        retry = [i for i in request.retry_ids if i not in self.seen_ids]
+        if retry and not full:
+            records = await self._with_related(
+                await self.crm.records_by_id(settings.module, retry, settings.record_fields)
+            )
+            await self._apply(planner.plan_records(records))
 
         deleted = await self.crm.deleted_since(settings.module, request.checkpoint.deleted_since)
         await self._apply(planner.plan_deletions(deleted))
@@ -117,9 +158,30 @@ class SyncRun:
         checkpoint.mapping_hash = settings.mapping_hash
         if full:
             checkpoint.last_full_sync_time = started
+        checkpoint.resume = None
+        checkpoint.failed_record_ids = list(dict.fromkeys(self.failed_ids))[
+            :MAX_FAILED_RECORD_IDS
+        ]
         if not request.dry_run:
             await self._report(checkpoint)
         return RunResult(self.tally, checkpoint, self.members, self.planned)
+
+    def _plan_page(
+        self, planner: Planner, records: list[CrmRecord], resume: ResumePoint | None
+    ) -> list[Action]:
+        """Plan a page. Resuming, records the interrupted run already confirmed are planned
+        too (the claims on emails must be the same as in one uninterrupted pass) but only
+        their still-needed writes are kept; what they counted stays counted."""
+        if resume is None or resume.after_modified_time is None:
+            return planner.plan_records(records)
+        point = (resume.after_modified_time, _id_key(resume.after_record_id))
+        actions: list[Action] = []
+        for record in records:
+            planned = planner.plan_records([record])
+            if (record.modified_time, _id_key(record.id)) <= point:
+                planned = [a for a in planned if a.kind in WRITE_KINDS]
+            actions.extend(planned)
+        return actions
 
     async def _report(self, checkpoint: Checkpoint) -> None:
         if self.on_progress is not None and not self.request.dry_run:
@@ -203,6 +265,8 @@ class SyncRun:
                 "the vendor's answer did not mention it",
             )
             self.tally.count_result(action, result)
+            if result.outcome == WriteOutcome.REJECTED and action.record_id:
+                self.failed_ids.append(action.record_id)
             if result.outcome == WriteOutcome.CREATED:
                 self.members += 1
             elif result.outcome == WriteOutcome.REMOVED:

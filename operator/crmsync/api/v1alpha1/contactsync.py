@@ -22,7 +22,13 @@ from crmsync.api.v1alpha1._base import (
 )
 from crmsync.api.v1alpha1.fieldmapping import FieldPairs
 from crmsync.api.v1alpha1.optoutpolicy import OptOutPolicySpec
-from crmsync.api.v1alpha1.status import Checkpoint, RunSummary, SkippedExport, SyncCounts
+from crmsync.api.v1alpha1.status import (
+    Checkpoint,
+    NotificationChannel,
+    RunSummary,
+    SkippedExport,
+    SyncCounts,
+)
 
 
 class CriterionOperator(StrEnum):
@@ -368,6 +374,8 @@ class ContactSyncStatus(CrdModel):
     """The due time of the last scheduled run (so a due run is never started twice)."""
     last_handled_sync_now: Annotated[str, Field(max_length=64)] = ""
     """The value of the crmsync.dev/sync-now annotation last acted on."""
+    notification_channel: NotificationChannel | None = None
+    """Instant syncs: the CRM notification channel and when it expires."""
 
 
 class ContactSync(Resource):

@@ -110,6 +110,14 @@ class MailboxSyncStatus(CrdModel):
     """Host and user last scanned; a change means a new mailbox whose old mail is not imported."""
     last_capture_time: datetime | None = None
     """When a message was last captured."""
+    last_scan_time: datetime | None = None
+    """When the folders were last scanned."""
+    last_error: Annotated[str, Field(max_length=4000)] = ""
+    """The last error of a scan or a CRM write; empty after a clean scan."""
+    owner_user_id: Annotated[str, Field(max_length=64)] = ""
+    """The CRM user id of spec.owner (the Owner of the captured Notes)."""
+    idle: bool = False
+    """The mailbox is watched with IMAP IDLE (new mail within seconds) besides polling."""
 
 
 class MailboxSync(Resource):

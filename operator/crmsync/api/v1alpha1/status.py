@@ -34,6 +34,13 @@ class SyncCounts(CrdModel):
     """Records not synced for a reason (invalid email, opted out, over the plan limit …)."""
     failed: Count = 0
     """Records the target rejected; retried on the next run."""
+    crm_created: Count = 0
+    """CRM records created from campaign-side subscribers (campaign → CRM flows)."""
+    crm_updated: Count = 0
+    """CRM records given campaign-side values, an email change or a subscription status."""
+    crm_opted_out: Count = 0
+    """CRM records whose opt-out field was set because the member unsubscribed or was
+    cleaned on the campaign side (OptOutPolicy)."""
     skipped_by_reason: dict[str, Count] = Field(default_factory=dict)
     """Skipped and failed records by reason (low-cardinality reason codes)."""
 
@@ -43,6 +50,8 @@ class RunOutcome(StrEnum):
     SUCCEEDED = "Succeeded"
     PARTIAL = "PartiallySucceeded"
     FAILED = "Failed"
+    INTERRUPTED = "Interrupted"
+    """The operator stopped (crash, kill, restart) during the run; the next run resumes it."""
 
 
 class RunTrigger(StrEnum):
@@ -53,6 +62,8 @@ class RunTrigger(StrEnum):
     MANUAL = "Manual"
     FULL_RESYNC = "FullResync"
     SPEC_CHANGE = "SpecChange"
+    RESUMED = "Resumed"
+    """A full run interrupted by an operator crash or restart, continued from its checkpoint."""
 
 
 class RunSummary(CrdModel):
@@ -78,6 +89,28 @@ class RunSummary(CrdModel):
     """The error, when the run failed."""
 
 
+MAX_FAILED_RECORD_IDS = 1000
+
+
+class ResumePoint(CrdModel):
+    """A full run in progress: what the target already confirmed (B5).
+
+    Written after confirmed chunks; a run that was interrupted continues from here: the
+    records up to this point are planned again (their members already hold the values, so
+    nothing is written twice) but not counted again."""
+
+    run_id: Annotated[str, Field(max_length=64)]
+    """The interrupted run."""
+    start_time: datetime
+    """When the interrupted run started (the checkpoint it will write never passes it)."""
+    after_modified_time: datetime | None = None
+    """Records up to this modification time (and record id) were confirmed and counted."""
+    after_record_id: Annotated[str, Field(max_length=64)] = ""
+    """The last confirmed record at ``afterModifiedTime``."""
+    resumed: Annotated[int, Field(ge=0)] = 0
+    """How often the run was resumed after an interruption."""
+
+
 class Checkpoint(CrdModel):
     """Where the next incremental run starts; written only after the target confirmed."""
 
@@ -91,6 +124,15 @@ class Checkpoint(CrdModel):
     """Hash of the field mapping the members were last written with (a change backfills)."""
     spec_hash: Annotated[str, Field(max_length=64)] = ""
     """Hash of the sync options the target was last reconciled with."""
+    campaign_changed_since: datetime | None = None
+    """Campaign → CRM flows: members changed at or after this time are read by the next
+    incremental run (Mailchimp ``since_last_changed``)."""
+    resume: ResumePoint | None = None
+    """A full run that was interrupted continues from here."""
+    failed_record_ids: Annotated[
+        list[Annotated[str, Field(max_length=64)]], Field(max_length=MAX_FAILED_RECORD_IDS)
+    ] = Field(default_factory=list)
+    """CRM records the target rejected; read again by the next incremental run (bounded)."""
 
 
 class SkippedExport(CrdModel):
@@ -100,3 +142,16 @@ class SkippedExport(CrdModel):
     """ConfigMap holding ``skipped.csv`` (email, record id, reason)."""
     records: Count = 0
     """Rows in the export."""
+
+
+class NotificationChannel(CrdModel):
+    """The CRM notification channel of an Instant sync (Z2)."""
+
+    channel_id: Annotated[str, Field(max_length=32)]
+    """The channel id (numeric) subscribed at the CRM."""
+    expires_at: datetime
+    """When the CRM stops delivering; renewed well before."""
+    notify_url: Annotated[str, Field(max_length=2048)] = ""
+    """Where the CRM delivers (the operator's webhook endpoint)."""
+    token_secret: Annotated[str, Field(max_length=253)] = ""
+    """The Secret holding the channel token (never in status)."""

@@ -17,6 +17,7 @@ from crmsync.sim.zoho_crm import (
     records,
     related,
     users,
+    visibility,
     writes,
 )
 from crmsync.sim.zoho_crm.context import CTX_KEY, CrmContext, ctx
@@ -119,6 +120,7 @@ def create_app(data_dir: Path, base_url: str, faults: FaultConfig | None) -> web
             web.post(f"{ADMIN}/tokens/expire", auth.admin_expire_tokens),
             web.get(f"{ADMIN}/notifications", notifications.admin_deliveries),
             web.post(f"{ADMIN}/users", users.admin_save_user),
+            web.post(f"{ADMIN}/users/{{id}}/token", visibility.admin_user_token),
             web.post(f"{ADMIN}/emails/{{module}}/{{id}}", related.admin_capture_email),
         ]
     )

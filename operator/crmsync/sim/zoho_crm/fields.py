@@ -38,6 +38,7 @@ JSON_TYPES: dict[str, str] = {
     "imageupload": "jsonarray",
     "territories": "jsonarray",
     "lookup": "jsonobject",
+    "capture": "jsonobject",
     "ownerlookup": "jsonobject",
     "userlookup": "jsonobject",
     "consent_lookup": "jsonobject",
@@ -371,6 +372,7 @@ NOTES = ModuleDef(
         _f("Note_Title", "text"),
         _f("Note_Content", "textarea", mandatory=True, length=32000),
         _f("Parent_Id", "lookup", read_only=True),
+        _f("$capture", "capture"),
         *SYSTEM_FIELDS[:5],
     ),
 )

@@ -29,6 +29,7 @@ from crmsync.sim.zoho_crm.errors import ZohoError, error_body, invalid_body
 from crmsync.sim.zoho_crm.fields import MODULES, NOTES, ModuleDef, module_for
 from crmsync.sim.zoho_crm.records import MAX_PER_PAGE, record_view, requested_fields
 from crmsync.sim.zoho_crm.store import RecordState, StoredRecord, now_ms, zoho_time
+from crmsync.sim.zoho_crm.visibility import visible_notes
 from crmsync.sim.zoho_crm.writes import (
     RecordError,
     Writer,
@@ -132,13 +133,15 @@ async def get_related(request: web.Request) -> web.Response:
                 items.append({**record_view(target, other, fields), **link})
         return _page(items, page, per_page)
     if name == "Notes":
-        rows = store.select(
-            "module = 'Notes' AND parent_id = ? AND state = 0",
-            (record.id,),
-            "id DESC",
-            per_page + 1,
-            offset,
-        )
+        # Capture notes are filtered by who reads (visibility.py), so page after filtering.
+        rows = visible_notes(
+            request,
+            module,
+            record,
+            store.select(
+                "module = 'Notes' AND parent_id = ? AND state = 0", (record.id,), "id DESC", -1, 0
+            ),
+        )[offset : offset + per_page + 1]
         fields = requested_fields(request, NOTES, required=False)
         return _page([record_view(NOTES, r, fields) for r in rows], page, per_page)
     target = MODULES[name]

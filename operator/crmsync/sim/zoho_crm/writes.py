@@ -136,6 +136,15 @@ def _owner(fd: FieldDef, value: Any, index: int) -> dict[str, Any]:
     return minified_user()
 
 
+def _clean_owner(store: CrmStore, fd: FieldDef, value: Any, index: int) -> dict[str, Any]:
+    """``Owner`` may be any active user of the organisation, as in Zoho."""
+    wanted = _lookup_id(value)
+    user = next((u for u in store.users() if u["id"] == wanted), None)
+    if user is None or user.get("status") != "active":
+        raise _invalid(fd, index)
+    return minified_user(user)
+
+
 CLEANERS: dict[str, Callable[[FieldDef, Any, int], Any]] = {
     **dict.fromkeys(("text", "textarea", "phone", "website", "picklist"), _text),
     "email": _email,
@@ -157,6 +166,8 @@ def clean_value(store: CrmStore, fd: FieldDef, value: Any, index: int) -> Any:
         return None
     if fd.data_type == "lookup":
         return _clean_lookup(store, fd, value, index)
+    if fd.data_type == "ownerlookup":
+        return _clean_owner(store, fd, value, index)
     cleaner = CLEANERS.get(fd.data_type)
     return value if cleaner is None else cleaner(fd, value, index)
 

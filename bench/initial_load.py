@@ -1,0 +1,328 @@
+"""Initial load CRM → Mailchimp: crmsync against a one-member-per-call SDK baseline.
+
+Starts the local vendor servers (``crmsync sim serve``) over a temporary directory, seeds
+N Zoho CRM contacts, and loads them into two fresh Mailchimp audiences, measured in the
+same run, each in a process of its own (so its peak RSS is its own):
+
+- **crmsync**: the operator's own sync engine (``SyncRun`` with the real Zoho CRM and
+  Mailchimp clients, the same code the operator's reconcile loop runs; the kopf process
+  and the Kubernetes control plane around it are left out: they add a few status
+  writes, not work per record);
+- **baseline**: reads the same CRM pages and upserts one member per call with the
+  official ``mailchimp-marketing`` SDK (``client.lists.set_list_member``, its host pointed
+  at the local server with ``client.api_client.host``).
+
+Prints records/s, API calls made against the minimum the vendors' batch limits allow
+(counted by the servers: ``/_admin/counters``), and peak RSS, with the ratios.
+
+    .venv/bin/python bench/initial_load.py [--contacts 100000] [--baseline-limit 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import math
+import os
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+CRM_PAGE = 200
+"""Zoho CRM records per listing call (its maximum)."""
+MAILCHIMP_BATCH = 500
+"""Mailchimp members per batch subscribe call (its maximum)."""
+FIELDS = "Email,First_Name,Last_Name,Email_Opt_Out,Modified_Time"
+
+
+# --- the two contenders (each runs in a child process) ------------------------------
+
+
+async def _crmsync(info: dict[str, Any], list_id: str) -> dict[str, Any]:
+    from crmsync.api.v1alpha1.contactsync import ContactSyncSpec
+    from crmsync.api.v1alpha1.status import Checkpoint
+    from crmsync.engine.settings import SyncSettings
+    from crmsync.providers.factory import Endpoint, open_crm, open_target
+    from crmsync.providers.http import CallStats
+    from crmsync.reconcile.resolve import check_fields
+    from crmsync.runtime.sync import RunRequest, SyncRun
+
+    crm_info, mc_info = info["zoho_crm"], info["mailchimp"]
+    spec = ContactSyncSpec.model_validate(
+        {
+            "crm": {"connectionRef": {"name": "crm"}, "module": "Contacts"},
+            "target": {"connectionRef": {"name": "mailchimp"}, "listId": list_id},
+            "fieldMapping": [
+                {"crmField": "First_Name", "campaignField": "FNAME"},
+                {"crmField": "Last_Name", "campaignField": "LNAME"},
+            ],
+        }
+    )
+    settings = SyncSettings.resolve(spec, mapping=None, policy=None, target_provider="mailchimp")
+    # Mailchimp allows 10 connections per key; no client-side request-rate cap here.
+    crm_endpoint = Endpoint(
+        provider="zoho-crm",
+        credentials={
+            "clientId": crm_info["client_id"],
+            "clientSecret": crm_info["client_secret"],
+            "refreshToken": crm_info["refresh_token"],
+        },
+        api_base_url=crm_info["base_url"],
+        accounts_url=crm_info["base_url"],
+        max_concurrency=10,
+        requests_per_second=1000,
+    )
+    mc_endpoint = Endpoint(
+        provider="mailchimp",
+        credentials={"apiKey": mc_info["api_key"]},
+        api_base_url=mc_info["base_url"],
+        max_concurrency=10,
+        requests_per_second=1000,
+    )
+    stats = CallStats()
+    started = time.perf_counter()
+    async with (
+        open_crm(crm_endpoint, stats) as crm,
+        open_target(mc_endpoint, stats) as target,
+    ):
+        await check_fields(crm, target, settings, list_id, create_missing=True)
+        request = RunRequest(settings, list_id, Checkpoint(), full=True)
+        result = await SyncRun(crm, target, request).execute()
+    elapsed = time.perf_counter() - started
+    counts = result.tally.as_counts()
+    return {
+        "seconds": elapsed,
+        "records": counts.total,
+        "members": result.members,
+        "added": counts.added,
+        "skipped": counts.skipped_duplicate + counts.skipped_ignored,
+        "failed": counts.failed,
+        "client_calls": stats.api_calls,
+    }
+
+
+def _baseline(info: dict[str, Any], list_id: str, limit: int) -> dict[str, Any]:
+    import mailchimp_marketing as MailchimpMarketing  # noqa: N812 - the SDK's documented name
+    from mailchimp_marketing.api_client import ApiClientError
+
+    crm_info, mc_info = info["zoho_crm"], info["mailchimp"]
+    token = httpx.post(
+        f"{crm_info['base_url']}/oauth/v2/token",
+        data={
+            "grant_type": "refresh_token",
+            "client_id": crm_info["client_id"],
+            "client_secret": crm_info["client_secret"],
+            "refresh_token": crm_info["refresh_token"],
+        },
+    ).json()["access_token"]
+    crm = httpx.Client(
+        base_url=f"{crm_info['base_url']}/crm/v8",
+        headers={"Authorization": f"Zoho-oauthtoken {token}"},
+        timeout=60,
+    )
+    client = MailchimpMarketing.Client()
+    client.set_config({"api_key": mc_info["api_key"], "server": "us1"})
+    client.api_client.host = f"{mc_info['base_url']}/3.0"
+    started = time.perf_counter()
+    records = upserts = rejected = 0
+    params: dict[str, Any] = {"fields": FIELDS, "per_page": CRM_PAGE}
+    while True:
+        response = crm.get("/Contacts", params=params)
+        if response.status_code == 204:
+            break
+        body = response.json()
+        for row in body["data"]:
+            records += 1
+            email = (row.get("Email") or "").strip().lower()
+            if not email or row.get("Email_Opt_Out"):
+                continue
+            if limit and upserts >= limit:
+                continue
+            try:
+                client.lists.set_list_member(
+                    list_id,
+                    hashlib.md5(email.encode()).hexdigest(),
+                    {
+                        "email_address": email,
+                        "status_if_new": "subscribed",
+                        "merge_fields": {
+                            "FNAME": row.get("First_Name") or "",
+                            "LNAME": row.get("Last_Name") or "",
+                        },
+                    },
+                )
+            except ApiClientError:
+                rejected += 1
+            upserts += 1
+        if not body["info"].get("more_records") or (limit and upserts >= limit):
+            break
+        params = {
+            "fields": FIELDS,
+            "per_page": CRM_PAGE,
+            "page_token": body["info"]["next_page_token"],
+        }
+    return {
+        "seconds": time.perf_counter() - started,
+        "records": records,
+        "upserts": upserts,
+        "failed": rejected,
+    }
+
+
+def _child(phase: str, info_path: Path, list_id: str, limit: int) -> None:
+    info = json.loads(info_path.read_text())
+    if phase == "crmsync":
+        out = asyncio.run(_crmsync(info, list_id))
+    else:
+        out = _baseline(info, list_id, limit)
+    out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(out), flush=True)
+
+
+# --- the driver ---------------------------------------------------------------------
+
+
+def _counters(base_url: str) -> dict[str, int]:
+    rows = httpx.get(f"{base_url}/_admin/counters").json()["requests"]
+    out: dict[str, int] = {}
+    for row in rows:
+        out[f"{row['method']} {row['route']}"] = out.get(
+            f"{row['method']} {row['route']}", 0
+        ) + int(row["count"])
+    return out
+
+
+def _reset(info: dict[str, Any]) -> None:
+    for vendor in ("zoho_crm", "mailchimp"):
+        httpx.post(f"{info[vendor]['base_url']}/_admin/counters/reset").raise_for_status()
+
+
+def _new_audience(info: dict[str, Any], name: str) -> str:
+    mc = info["mailchimp"]
+    http = httpx.Client(base_url=f"{mc['base_url']}/3.0", auth=("bench", mc["api_key"]))
+    body = {
+        "name": name,
+        "permission_reminder": "You signed up in our CRM.",
+        "email_type_option": False,
+        "contact": {"company": "bench", "address1": "1 Main St", "city": "Madrid",
+                    "state": "M", "zip": "28001", "country": "ES"},
+        "campaign_defaults": {"from_name": "bench", "from_email": "bench@example.com",
+                              "subject": "News", "language": "en"},
+    }  # fmt: skip
+    list_id = str(http.post("/lists", json=body).json()["id"])
+    for tag, label in (("FNAME", "First Name"), ("LNAME", "Last Name")):
+        http.post(
+            f"/lists/{list_id}/merge-fields", json={"tag": tag, "name": label, "type": "text"}
+        )
+    return list_id
+
+
+def _run_phase(
+    phase: str, info: dict[str, Any], info_path: Path, list_id: str, limit: int
+) -> dict[str, Any]:
+    _reset(info)
+    out = subprocess.run(
+        [sys.executable, __file__, "--phase", phase, "--info", str(info_path),
+         "--list-id", list_id, "--baseline-limit", str(limit)],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result["calls"] = {v: _counters(info[v]["base_url"]) for v in ("zoho_crm", "mailchimp")}
+    return result
+
+
+def _total(calls: dict[str, int], prefix: str = "") -> int:
+    return sum(
+        n
+        for route, n in calls.items()
+        if "/oauth/" not in route and "/_admin/" not in route and prefix in route
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--contacts", type=int, default=100_000)
+    parser.add_argument(
+        "--baseline-limit",
+        type=int,
+        default=0,
+        help="baseline upserts at most this many members (0: all; figures are per record)",
+    )
+    parser.add_argument("--phase", choices=("crmsync", "baseline"), help=argparse.SUPPRESS)
+    parser.add_argument("--info", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--list-id", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.phase:
+        _child(args.phase, args.info, args.list_id, args.baseline_limit)
+        return
+
+    with tempfile.TemporaryDirectory(prefix="crmsync-bench-") as tmp:
+        data = Path(tmp)
+        sim = subprocess.Popen(
+            [sys.executable, "-m", "crmsync", "sim", "serve", "--data-dir", str(data / "sim")],
+            stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )  # fmt: skip
+        try:
+            assert sim.stdout is not None
+            info = json.loads(sim.stdout.readline())
+            info_path = data / "info.json"
+            info_path.write_text(json.dumps(info))
+            started = time.perf_counter()
+            subprocess.run(
+                [sys.executable, "-m", "crmsync", "sim", "seed", "--data-dir", str(data / "sim"),
+                 "--contacts", str(args.contacts), "--only", "zoho_crm"],
+                check=True, capture_output=True,
+            )  # fmt: skip
+            print(f"seeded {args.contacts} CRM contacts in {time.perf_counter() - started:.0f} s")
+            ours = _run_phase("crmsync", info, info_path, _new_audience(info, "crmsync"), 0)
+            base = _run_phase(
+                "baseline", info, info_path, _new_audience(info, "baseline"), args.baseline_limit
+            )
+        finally:
+            sim.send_signal(signal.SIGTERM)
+            sim.wait(timeout=30)
+    _report(args.contacts, ours, base)
+
+
+def _report(contacts: int, ours: dict[str, Any], base: dict[str, Any]) -> None:
+    ours_rate = ours["records"] / ours["seconds"]
+    base_rate = base["records"] / base["seconds"]
+    ours_crm, ours_mc = _total(ours["calls"]["zoho_crm"]), _total(ours["calls"]["mailchimp"])
+    base_crm, base_mc = _total(base["calls"]["zoho_crm"]), _total(base["calls"]["mailchimp"])
+    minimum_crm = math.ceil(contacts / CRM_PAGE)
+    minimum_mc = math.ceil(ours["added"] / MAILCHIMP_BATCH)
+    print(f"\ninitial load of {contacts} CRM contacts → Mailchimp (local vendor servers)")
+    print(f"{'':<34}{'crmsync':>14}{'baseline (SDK)':>18}{'ratio':>10}")
+    print(f"{'records/s':<34}{ours_rate:>14.0f}{base_rate:>18.0f}{ours_rate / base_rate:>9.1f}x")
+    print(
+        f"{'wall time (s)':<34}{ours['seconds']:>14.1f}{base['seconds']:>18.1f}"
+        f"{'(baseline: ' + str(base['upserts']) + ' upserts)':>30}"
+    )
+    print(f"{'Mailchimp calls':<34}{ours_mc:>14}{base_mc:>18}{base_mc / max(ours_mc, 1):>9.1f}x")
+    print(f"{'  minimum by batch limit (500)':<34}{minimum_mc:>14}")
+    print(f"{'Zoho CRM calls (excl. OAuth)':<34}{ours_crm:>14}{base_crm:>18}")
+    print(f"{'  minimum by page limit (200)':<34}{minimum_crm:>14}")
+    print(
+        f"{'peak RSS (MiB)':<34}{ours['peak_rss_mib']:>14.0f}{base['peak_rss_mib']:>18.0f}"
+        f"{ours['peak_rss_mib'] / base['peak_rss_mib']:>9.1f}x"
+    )
+    print(
+        f"\ncrmsync: {ours['added']} added, {ours['skipped']} skipped (duplicate/invalid/opted "
+        f"out), {ours['failed']} rejected; baseline: {base['failed']} rejected"
+    )
+    print("crmsync Mailchimp calls by route:")
+    for route, n in sorted(ours["calls"]["mailchimp"].items(), key=lambda kv: -kv[1]):
+        print(f"  {n:>7}  {route}")
+
+
+if __name__ == "__main__":
+    main()

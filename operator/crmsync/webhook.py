@@ -1,0 +1,148 @@
+"""The operator's webhook endpoint: Zoho CRM change notifications wake a sync (Z2).
+
+``POST /notifications/zoho-crm/{namespace}/{name}`` takes the JSON body Zoho CRM sends for
+a notification channel (``channel_id``, ``token``, ``module``, ``operation``, ``ids`` …).
+Zoho signs nothing: the channel's token, echoed in the body, is the only proof, so a
+body whose token is not the one the sync subscribed with is refused (401) and counted.
+An accepted notification marks the sync notified and wakes its loop, which runs an
+incremental pass right away (polling by modification time stays the fallback).
+
+Plain HTTP on ``--webhook-port``; TLS terminates at the Service or ingress in front.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from crmsync import metrics
+
+log = logging.getLogger("crmsync.webhook")
+PATH = "/notifications/zoho-crm/{namespace}/{name}"
+PROVIDER = "zoho-crm"
+MAX_BODY_BYTES = 1024 * 1024
+
+
+class Wakeable(Protocol):
+    """What a notification needs from a sync's loop (its :class:`SyncSignals`)."""
+
+    notified: bool
+
+    def wake_up(self) -> None: ...
+
+
+@dataclass
+class Subscription:
+    token: str
+    channel_id: str
+    signals: Wakeable
+    record_ids: set[str] = field(default_factory=set)
+    """Ids named by notifications since the loop last looked (bounded)."""
+
+
+MAX_PENDING_IDS = 5000
+
+
+@dataclass
+class NotificationServer:
+    """Routes notifications to the syncs registered in this process."""
+
+    port: int = 8443
+    host: str = "0.0.0.0"
+    public_url: str = ""
+    """Base URL the CRM calls (``--webhook-url``); default ``http://127.0.0.1:<port>``."""
+    subscriptions: dict[tuple[str, str], Subscription] = field(default_factory=dict)
+    counters: Counter[str] = field(default_factory=Counter)
+    """``accepted`` / ``rejected_token`` / ``unknown_sync`` / ``bad_request``."""
+    _runner: web.AppRunner | None = None
+
+    def notify_url(self, namespace: str, name: str) -> str:
+        return f"{self.public_url.rstrip('/')}/notifications/zoho-crm/{namespace}/{name}"
+
+    def register(
+        self, namespace: str, name: str, *, token: str, channel_id: str, signals: Wakeable
+    ) -> None:
+        current = self.subscriptions.get((namespace, name))
+        if current is not None and current.token == token and current.signals is signals:
+            current.channel_id = channel_id
+            return
+        self.subscriptions[(namespace, name)] = Subscription(token, channel_id, signals)
+
+    def unregister(self, namespace: str, name: str) -> None:
+        self.subscriptions.pop((namespace, name), None)
+
+    def take_ids(self, namespace: str, name: str) -> set[str]:
+        """Record ids the notifications named since the last call (emptied)."""
+        sub = self.subscriptions.get((namespace, name))
+        if sub is None:
+            return set()
+        ids, sub.record_ids = sub.record_ids, set()
+        return ids
+
+    # -- HTTP ----------------------------------------------------------------------------
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=MAX_BODY_BYTES)
+        app.router.add_post(PATH, self.handle)
+        app.router.add_get("/healthz", self.healthz)
+        return app
+
+    async def start(self) -> None:
+        self._runner = web.AppRunner(self.app(), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        if sockets:
+            self.port = int(sockets[0].getsockname()[1])
+        if not self.public_url:
+            self.public_url = f"http://127.0.0.1:{self.port}"
+        log.info("webhook endpoint listening on %s:%d (%s)", self.host, self.port, self.public_url)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def healthz(self, _: web.Request) -> web.Response:
+        return web.json_response({"ok": True, "counters": dict(self.counters)})
+
+    async def handle(self, request: web.Request) -> web.Response:
+        key = (request.match_info["namespace"], request.match_info["name"])
+        try:
+            body: Any = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = None
+        if not isinstance(body, dict):
+            self.counters["bad_request"] += 1
+            metrics.record_notification(PROVIDER, "malformed_body")
+            return web.json_response({"error": "a JSON object is expected"}, status=400)
+        sub = self.subscriptions.get(key)
+        token = body.get("token")
+        if sub is None:
+            # Not (or no longer) subscribed here; the CRM retries nothing, polling covers it.
+            self.counters["unknown_sync"] += 1
+            metrics.record_notification(PROVIDER, "unknown_sync")
+            return web.json_response({"error": "no such subscription"}, status=404)
+        if not isinstance(token, str) or not hmac.compare_digest(
+            token.encode(), sub.token.encode()
+        ):
+            self.counters["rejected_token"] += 1
+            metrics.record_notification(PROVIDER, "bad_token")
+            log.warning("notification for %s/%s refused: wrong channel token", *key)
+            return web.json_response({"error": "invalid channel token"}, status=401)
+        self.counters["accepted"] += 1
+        metrics.record_notification(PROVIDER)
+        ids = body.get("ids")
+        if isinstance(ids, list) and len(sub.record_ids) < MAX_PENDING_IDS:
+            sub.record_ids.update(str(i) for i in ids[:MAX_PENDING_IDS])
+        sub.signals.notified = True
+        sub.signals.wake_up()
+        return web.json_response({"accepted": True})
