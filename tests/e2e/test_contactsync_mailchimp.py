@@ -162,3 +162,56 @@ def test_unsubscribed_member_is_never_resubscribed(
 
     member = wait_for(handled_and_edited, timeout=120, what="the sync-now run and the edit")
     assert member["status"] == "unsubscribed"
+
+
+def test_connections_show_todays_usage_and_a_spent_budget_stops_the_sync(stack: Stack) -> None:
+    wait_for(
+        lambda: (
+            (stack.get("connection", "mailchimp").get("status") or {})
+            .get("quota", {})
+            .get("requests", 0)
+            > 0
+        ),
+        timeout=90,
+        what="the Mailchimp Connection's quota",
+    )
+    crm = stack.sim.info["zoho_crm"]
+    list_id = MailchimpReader(stack.sim).new_audience("budget")
+    stack.apply(f"""
+apiVersion: crmsync.dev/v1alpha1
+kind: Connection
+metadata: {{name: crm-small-budget}}
+spec:
+  provider: zoho-crm
+  credentialsSecretRef: {{name: zoho-crm}}
+  apiBaseUrl: "{crm["base_url"]}"
+  accountsUrl: "{crm["base_url"]}"
+  rateLimit: {{dailyCreditBudget: 5}}
+---
+apiVersion: crmsync.dev/v1alpha1
+kind: ContactSync
+metadata: {{name: small-budget}}
+spec:
+  crm: {{connectionRef: {{name: crm-small-budget}}, module: Contacts}}
+  target: {{connectionRef: {{name: mailchimp}}, listId: "{list_id}"}}
+  trigger: {{mode: Manual}}
+""")
+    first = stack.wait_run("small-budget", timeout=300)
+    assert first["status"]["lastRun"]["apiCalls"] > 5
+    stack.kube.kubectl(
+        "annotate",
+        "contactsync",
+        "small-budget",
+        "-n",
+        stack.namespace,
+        "crmsync.dev/sync-now=again",
+    )
+
+    def budget_condition() -> dict[str, Any] | None:
+        body = stack.get("contactsync", "small-budget")
+        reasons = {c["reason"] for c in body["status"]["conditions"]}
+        return body if "DailyBudgetExhausted" in reasons else None
+
+    blocked = wait_for(budget_condition, timeout=60, what="the budget condition")
+    assert condition(blocked, "Ready") == "False"
+    assert blocked["status"]["lastRun"]["id"] == first["status"]["lastRun"]["id"], "no second run"

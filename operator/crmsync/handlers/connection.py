@@ -12,7 +12,7 @@ from crmsync.handlers.context import kube
 from crmsync.k8s.api import NotFoundError
 from crmsync.k8s.conditions import condition_status
 from crmsync.k8s.logs import Logger
-from crmsync.reconcile.connection import verify_connection
+from crmsync.reconcile.connection import report_usage, verify_connection
 
 RECHECK_SECONDS = 30.0
 REVERIFY_AFTER = timedelta(minutes=10)
@@ -42,3 +42,4 @@ async def connection_recheck(body: kopf.Body, logger: Logger, **_: Any) -> None:
     not_ready = condition_status(status.get("conditions"), "Ready") != "True"
     if rotated or not_ready or stale:
         await verify_connection(kube(), dict(body), logger)
+    await report_usage(kube(), dict(body))

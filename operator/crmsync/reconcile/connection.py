@@ -17,6 +17,7 @@ from crmsync.k8s.logs import Logger
 from crmsync.providers.factory import Endpoint, open_crm, open_target
 from crmsync.providers.http import AuthError, CallStats, ConfigError, ProviderError
 from crmsync.reconcile.resolve import NotReadyError, load_endpoint
+from crmsync.reconcile.usage import LEDGER
 
 IMAP_TIMEOUT_SECONDS = 20.0
 
@@ -96,3 +97,14 @@ async def verify_connection(kube: KubeApi, body: dict[str, Any], logger: Logger)
     if ready is not True:
         logger.warning("Connection not ready: %s: %s", reason, message)
     return ready is True
+
+
+async def report_usage(kube: KubeApi, body: dict[str, Any]) -> None:
+    """Show today's API usage (requests, 429s) in status.quota when it changed (Z15)."""
+    meta = body["metadata"]
+    key = (meta["namespace"], meta["name"])
+    previous = (body.get("status") or {}).get("quota")
+    LEDGER.restore(key, previous)
+    quota = {**(previous or {}), **LEDGER.today(key).as_quota().to_wire()}
+    if quota != previous:
+        await kube.patch_status("connections", meta["namespace"], meta["name"], {"quota": quota})

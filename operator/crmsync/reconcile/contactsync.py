@@ -48,6 +48,7 @@ from crmsync.reconcile.resolve import (
     check_fields,
     resolve_sync,
 )
+from crmsync.reconcile.usage import LEDGER
 from crmsync.runtime.counting import RunTally, add_counts
 from crmsync.runtime.reverse import campaign_counts, campaign_notifications, execute_flow
 from crmsync.runtime.sync import RunRequest, RunResult
@@ -227,7 +228,22 @@ class ContactSyncReconciler(LiveObject):
         summary = RunSummary(id=run_id, trigger=decision.trigger, start_time=started)
         status = ContactSyncStatus.model_validate(body["status"])
         audience = spec.target.list_id or ""
-        stats = CallStats(observer=metrics.API_OBSERVER)
+        namespace = body["metadata"]["namespace"]
+        crm_key = (namespace, spec.crm.connection_ref.name)
+        budget = crm_conn.connection.spec.rate_limit.daily_credit_budget
+        if budget and LEDGER.today(crm_key).requests >= budget:
+            raise NotReadyError(
+                "DailyBudgetExhausted",
+                f"CRM Connection {crm_key[1]!r} has used its daily budget of {budget} requests (Z15)",
+            )
+        usage = LEDGER.observer(
+            {
+                crm_conn.endpoint.provider: crm_key,
+                target_conn.endpoint.provider: (namespace, spec.target.connection_ref.name),
+            },
+            metrics.API_OBSERVER,
+        )
+        stats = CallStats(observer=usage)
         loud = decision.trigger not in QUIET_TRIGGERS
         if loud:
             await self._event(
