@@ -51,6 +51,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--liveness", default=None, help="e.g. http://0.0.0.0:8080/healthz")
     run.add_argument("--standalone", action="store_true", help="no peering (a single replica)")
+    run.add_argument(
+        "--peering",
+        default="crmsync",
+        metavar="NAME",
+        help="kopf peering object shared by the replicas (ClusterKopfPeering when watching all "
+        "namespaces, KopfPeering per namespace otherwise; created when missing)",
+    )
+    run.add_argument(
+        "--priority",
+        type=int,
+        default=None,
+        help="peering priority: the highest live replica reconciles, the others stand by "
+        "(default: random per process, as equal priorities would pause all of them)",
+    )
     run.add_argument("--verbose", "-v", action="store_true")
     run.add_argument(
         "--metrics-port", type=int, default=9090, help="Prometheus /metrics port (0: off)"
@@ -104,6 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             verbose=args.verbose,
             liveness=args.liveness,
             standalone=args.standalone,
+            peering=args.peering,
+            priority=args.priority,
             metrics_port=args.metrics_port,
             metrics_address=args.metrics_address,
             webhook_port=args.webhook_port,

@@ -13,12 +13,14 @@ from typing import Any, TextIO
 import kopf
 import yaml
 
+from crmsync.api.v1alpha1.connection import Provider
 from crmsync.api.v1alpha1.contactsync import ContactSync, ContactSyncStatus
 from crmsync.engine.plan import Action, ActionKind
 from crmsync.k8s.api import KubeApi
 from crmsync.providers.factory import open_crm, open_target
 from crmsync.providers.http import CallStats
 from crmsync.reconcile.resolve import NotReadyError, check_fields, resolve_sync
+from crmsync.runtime.recordindex import RecordIndex, configmap_name
 from crmsync.runtime.sync import RunRequest, RunResult, SyncRun
 
 ORDER = [ActionKind.ADD, ActionKind.UPDATE, ActionKind.UNSUBSCRIBE, ActionKind.REMOVE,
@@ -55,13 +57,26 @@ async def dry_run(kube: KubeApi, sync: ContactSync) -> tuple[RunResult, CallStat
         checkpoint = ContactSyncStatus.model_validate(live.get("status") or {}).checkpoint
     except LookupError:
         pass  # a sync not applied yet: plan its initial load
+    index = None
+    if target_conn.endpoint.provider == Provider.ZOHO_CAMPAIGNS:
+        name = configmap_name(sync.metadata["name"])
+        try:  # read only: a dry run confirms no writes, so it never changes the index
+            index = RecordIndex.decode(await kube.get_configmap(namespace, name))
+        except LookupError:
+            index = RecordIndex()
     async with (
         open_crm(crm_conn.endpoint, stats) as crm,
         open_target(target_conn.endpoint, stats) as target,
     ):
         await check_fields(crm, target, settings, audience, create_missing=False)
         request = RunRequest(
-            settings, audience, checkpoint, full=True, batch_size=sync.spec.batch_size, dry_run=True
+            settings,
+            audience,
+            checkpoint,
+            full=True,
+            batch_size=sync.spec.batch_size,
+            dry_run=True,
+            record_index=index,
         )
         return await SyncRun(crm, target, request).execute(), stats
 

@@ -6,6 +6,9 @@ list and its own CRM records (selected by a marker in ``Description``)."""
 
 from __future__ import annotations
 
+import json
+import os
+import time
 from typing import Any
 
 import pytest
@@ -17,6 +20,10 @@ from tests.e2e.vendors import CampaignsReader, CrmReader, crm_convert_lead
 pytestmark = pytest.mark.e2e
 
 INITIAL_LOAD = 300
+FULL_LOAD = 5000
+FULL_LOAD_ENV = "CRMSYNC_E2E_CAMPAIGNS_FULL_LOAD"
+"""Issue 4 asks for ≥ 5,000 records. At Zoho's pace (one listsubscribe per contact, 3.4/s)
+that is ≈ 24 minutes, so it runs only when this variable is 1; CI runs the 300 above."""
 NAME_MAPPING = [
     {"crmField": "First_Name", "campaignField": "First Name"},
     {"crmField": "Last_Name", "campaignField": "Last Name"},
@@ -198,3 +205,166 @@ def test_converted_leads_leave_the_list_but_stay_in_all_contacts(
     )
     still = campaigns.contact(stays.email)
     assert still is not None and still["lists"] == {listkey: "active"}
+
+
+def wait_list_statuses(
+    campaigns: CampaignsReader, listkey: str, wanted: dict[str, str], *, timeout: float = 90
+) -> None:
+    """Until each address has the wanted list status (``active``, ``unsub``, ``absent``)."""
+
+    def reached() -> dict[str, str] | None:
+        held = campaigns.list_statuses(listkey)
+        seen = {e: held.get(e, "absent") for e in wanted}
+        return seen if seen == wanted else None
+
+    try:
+        wait_for(reached, timeout=timeout, what=f"list statuses {wanted}")
+    except AssertionError as exc:
+        held = campaigns.list_statuses(listkey)
+        now = {e: held.get(e, "absent") for e in wanted}
+        raise AssertionError(f"{exc}; now {now}") from None
+
+
+def record_index(stack: Stack, name: str) -> dict[str, str]:
+    """The operator's record → email index of a sync (ConfigMap ``<name>-record-index``)."""
+    import base64
+    import gzip
+
+    result = stack.kube.kubectl(
+        "get", "configmap", f"{name}-record-index", "-n", stack.namespace, "-o", "json",
+        check=False,
+    )  # fmt: skip
+    if result.returncode != 0:
+        return {}
+    data = json.loads(result.stdout)["data"]
+    text = gzip.decompress(base64.b64decode(data["index.tsv.gz.b64"])).decode()
+    return {k: e for k, _, e in (line.partition("\t") for line in text.splitlines())}
+
+
+def test_crm_delete_takes_the_contact_off_the_list_but_not_out_of_all_contacts(
+    stack: Stack, syncs: Syncs, crm: CrmReader, campaigns: CampaignsReader
+) -> None:
+    """P5 on Zoho Campaigns: ``getlistsubscribers`` cannot return the ``CRM Record ID``
+    field, so the deleted record's contact is found through the operator's record index;
+    it leaves the list (unsubscribed from it, Archive being the default) and stays in all
+    contacts; onCrmDelete: Keep leaves it on its list."""
+    marker = unique("zc-delete")
+    gone, stays = create_people(crm, "Contacts", marker, 2)
+    lists = {action: campaigns.new_list(f"{marker}-{action}") for action in ("Archive", "Keep")}
+    for action, listkey in lists.items():
+        syncs.apply(
+            f"{marker}-{action.lower()}", campaigns_spec(listkey, marker, onCrmDelete=action)
+        )
+    for listkey in lists.values():
+        wait_list_statuses(campaigns, listkey, {gone.email: "active", stays.email: "active"})
+    archive = f"{marker}-archive"
+    index = wait_for(
+        lambda: (found := record_index(stack, archive)) and len(found) == 2 and found,
+        timeout=30,
+        what="record index written",
+    )
+    assert index == {f"Contacts:{gone.id}": gone.email, f"Contacts:{stays.id}": stays.email}
+
+    crm.delete("Contacts", gone.id)
+    wait_list_statuses(campaigns, lists["Archive"], {gone.email: "unsub", stays.email: "active"})
+    contact = campaigns.contact(gone.email)
+    assert contact is not None, "the contact must stay in all contacts"
+    assert contact["lists"][lists["Archive"]] == "unsub"
+    body = syncs.get(archive)
+    assert sum(h["counts"]["deleted"] for h in body["status"]["history"]) >= 1, body["status"]
+    assert record_index(stack, archive) == {f"Contacts:{stays.id}": stays.email}
+
+    keep = f"{marker}-keep"
+    syncs.wait_run(keep, after=syncs.sync_now(keep))
+    assert campaigns.list_statuses(lists["Keep"])[gone.email] == "active"
+
+
+def test_record_leaving_the_criteria_leaves_the_list(
+    syncs: Syncs, crm: CrmReader, campaigns: CampaignsReader
+) -> None:
+    """B3 on Zoho Campaigns: a record edited so it no longer matches leaves the list (and
+    stays in all contacts, like Z9); one edited to match joins it."""
+    marker = unique("zc-criteria")
+    listkey = campaigns.new_list(marker)
+    leaves, stays, joins = create_people(
+        crm, "Contacts", marker, 3, lambda i: {"Lead_Source": "Trade Show" if i < 2 else "Chat"}
+    )
+    spec = campaigns_spec(listkey, marker)
+    spec["crm"]["criteria"].append(
+        {"field": "Lead_Source", "operator": "equals", "values": ["Trade Show"]}
+    )
+    syncs.apply(marker, spec)
+    wait_list_statuses(
+        campaigns, listkey, {leaves.email: "active", stays.email: "active", joins.email: "absent"}
+    )
+
+    crm.update("Contacts", leaves.id, {"Lead_Source": "Chat"})
+    crm.update("Contacts", joins.id, {"Lead_Source": "Trade Show"})
+    wait_list_statuses(
+        campaigns, listkey, {leaves.email: "unsub", stays.email: "active", joins.email: "active"}
+    )
+    assert campaigns.contact(leaves.email) is not None, "the contact must stay in all contacts"
+    last = syncs.get(marker)["status"]["lastRun"]
+    assert last["trigger"] in ("Poll", "Notification"), last
+
+
+@pytest.mark.skipif(
+    os.environ.get(FULL_LOAD_ENV) != "1",
+    reason=f"≈ 24 min at Zoho's documented pace; set {FULL_LOAD_ENV}=1",
+)
+@pytest.mark.timeout(50 * 60)
+def test_initial_load_of_5000_records_matches_the_target_record_by_record(
+    syncs: Syncs, crm: CrmReader, campaigns: CampaignsReader
+) -> None:
+    """Issue 4's initial load at full size: 5,000 CRM records land on the list (or are
+    skipped with a reason), every contact has its values, and the status counts equal what
+    the list holds. The run keeps Zoho's documented limits (no 2101 lock is hit)."""
+    marker = unique("zc-full")
+    listkey = campaigns.new_list(marker)
+    opted_out = {i for i in range(FULL_LOAD) if i % 50 == 7}
+    duplicates = range(FULL_LOAD - 4, FULL_LOAD)  # same address as records 0-3
+    people = create_people(
+        crm,
+        "Contacts",
+        marker,
+        FULL_LOAD,
+        lambda i: (
+            {"Email_Opt_Out": i in opted_out}
+            | ({"Email": f"{marker}.{i - FULL_LOAD + 4}@example.com"} if i in duplicates else {})
+        ),
+    )
+    started = time.monotonic()
+    syncs.apply(marker, campaigns_spec(listkey, marker))
+
+    def initial_done() -> dict[str, Any] | None:
+        status = syncs.get(marker).get("status") or {}
+        done = [h for h in status.get("history") or [] if h["trigger"] == "Initial"]
+        return {**status, "initial": done[0]} if done and done[0].get("endTime") else None
+
+    status = wait_for(initial_done, timeout=45 * 60, interval=10, what="the initial run")
+    elapsed = time.monotonic() - started
+    initial = status["initial"]
+
+    expected = {
+        p.email: p for i, p in enumerate(people) if i not in opted_out and i not in duplicates
+    }
+    members = campaigns.list_members(listkey)
+    assert set(members) == set(expected)
+    for email, row in members.items():
+        assert row["status"] == "active", row
+        assert row["firstname"] == expected[email].values["First_Name"], row
+        assert row["lastname"] == expected[email].values["Last_Name"], row
+    counts = initial["counts"]
+    assert counts["total"] == FULL_LOAD
+    assert counts["added"] == len(members) == status["members"] == len(expected)
+    assert counts["skippedByReason"] == {
+        "opted_out": len(opted_out),
+        "duplicate_email": len(duplicates),
+    }
+    assert counts["failed"] == 0
+    print(
+        f"\nfull load: {FULL_LOAD} records, {len(members)} contacts, {elapsed:.0f} s "
+        f"end to end, run {initial['startTime']} → {initial['endTime']}, "
+        f"{initial.get('apiCalls')} API calls, {initial.get('retries')} retries, "
+        f"counts {counts}"
+    )

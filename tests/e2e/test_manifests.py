@@ -52,6 +52,13 @@ KOPF_FRAMEWORK: set[Grant] = {
     ("", "namespaces", "watch"),
     # kopf posts Events about handler failures
     ("", "events", "create"),
+    # kopf peering (not --standalone): it watches the peering objects and patches its
+    # keep-alive into their status; cluster-wide or per namespace (KubeApi creates them)
+    *{
+        ("kopf.dev", plural, verb)
+        for plural in ("clusterkopfpeerings", "kopfpeerings")
+        for verb in ("list", "watch", "patch")
+    },
 }
 KOPF_PER_KIND = ("list", "watch", "patch")
 """Watched kinds: kopf lists/watches them and patches annotations and finalizers."""
@@ -108,6 +115,24 @@ def _callers_plurals(method: str) -> set[str]:
             value = re.search(rf"^{constant} = \"(\w+)\"", text, re.M)
             assert value, f"{path}: {method}({constant}, …) not resolved"
             found.add(value.group(1))
+        # ... or a LiveObject's class attribute: self.kube.patch_status(self.plural, …)
+        if re.search(rf"\.{method}\(\s*self\.plural\b", text):
+            found.update(_live_object_plurals())
+    return found
+
+
+def _live_object_plurals() -> set[str]:
+    """``plural = "contactsyncs"`` (or ``= PLURAL``) of each LiveObject subclass."""
+    found: set[str] = set()
+    for path in OPERATOR.rglob("*.py"):
+        text = path.read_text()
+        for value in re.findall(r"^    plural = (\"\w+\"|[A-Z_]+)$", text, re.M):
+            if value.startswith('"'):
+                found.add(value.strip('"'))
+                continue
+            constant = re.search(rf"^{value} = \"(\w+)\"", text, re.M)
+            assert constant, f"{path}: plural = {value} not resolved"
+            found.add(constant.group(1))
     return found
 
 
@@ -136,14 +161,18 @@ def grants_from_code() -> set[Grant]:
                     grants.add(("crmsync.dev", plural + sub, verb))
                 continue
             segments = path.strip('f"').split("/")
-            assert segments[1:3] == ["api", "v1"], path  # core group only, so far
-            resource_at = 5 if segments[3] == "namespaces" else 3
-            resource = segments[resource_at]
-            named = len(segments) > resource_at + 1
+            # /api/v1/... (core group) or /apis/<group>/<version>/...
+            assert segments[1] in ("api", "apis"), path
+            group, rest = (
+                ("", segments[3:]) if segments[1] == "api" else (segments[2], segments[4:])
+            )
+            resource_at = 2 if rest[0] == "namespaces" else 0
+            resource = rest[resource_at]
+            named = len(rest) > resource_at + 1
             verb = ("get" if named else "list") if http == "GET" else VERBS[http]
-            grants.add(("", resource, verb))
+            grants.add((group, resource, verb))
             if "apply-patch" in body:  # server-side apply creates what does not exist yet
-                grants.add(("", resource, "create"))
+                grants.add((group, resource, "create"))
     return grants
 
 
@@ -165,6 +194,7 @@ def test_cluster_role_grants_exactly_what_the_code_calls() -> None:
     assert ("", "secrets", "get") in code
     assert ("crmsync.dev", "contactsyncs/status", "patch") in code
     assert ("crmsync.dev", "connections", "watch") in code
+    assert ("kopf.dev", "clusterkopfpeerings", "create") in code
     assert code - role == set(), f"the code calls what the role does not grant: {code - role}"
     assert role - code == set(), f"the role grants what no code calls: {role - code}"
 
@@ -184,7 +214,8 @@ def test_manifest_crds_are_generated_from_the_models() -> None:
 def test_deployment_is_hardened() -> None:
     docs = [yaml.safe_load((MANIFESTS / "deployment.yaml").read_text())]
     spec = docs[0]["spec"]
-    assert spec["replicas"] == 1
+    # Two replicas under kopf peering (tests/e2e/test_ha.py); never two versions at once.
+    assert spec["replicas"] == 2
     assert spec["strategy"]["type"] == "Recreate"
     pod = spec["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True

@@ -200,3 +200,23 @@ class KubeApi:
             "reportingComponent": FIELD_MANAGER,
         }
         await self._request("POST", f"/api/v1/namespaces/{meta['namespace']}/events", json=body)
+
+    async def ensure_peering(self, name: str, namespace: str = "") -> bool:
+        """Create kopf's peering object unless it exists: a KopfPeering in ``namespace``, or a
+        ClusterKopfPeering. True when it was created (a manifest cannot ship it: the CRD must
+        be established before ``kubectl apply`` knows the kind)."""
+        meta = {"name": name}
+        if namespace:
+            response = await self._client.post(
+                f"/apis/kopf.dev/v1/namespaces/{namespace}/kopfpeerings",
+                json={"apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": meta},
+            )
+        else:
+            response = await self._client.post(
+                "/apis/kopf.dev/v1/clusterkopfpeerings",
+                json={"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering", "metadata": meta},
+            )
+        if response.status_code == 409:
+            return False
+        response.raise_for_status()
+        return True

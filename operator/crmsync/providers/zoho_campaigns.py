@@ -16,6 +16,10 @@ Choices the API forces (docs: https://www.zoho.com/campaigns/help/developers/):
 - **Removing** has no per-contact delete in v1.1: archive = ``listunsubscribe`` (the
   contact leaves the list and stays in all contacts, as Z9 asks); permanent =
   ``contactdonotmail`` (org-wide, never mailed again).
+- **The record link is write-only.** ``listsubscribe`` stores ``CRM Record ID``, but
+  ``getlistsubscribers`` returns only email, names, company, phone, added time and zuid,
+  and v1.1 documents no call reading a contact's custom fields; the operator keeps the
+  record → email link itself (:mod:`crmsync.runtime.recordindex`) for P5 and B3.
 - Failures come as HTTP 200 with ``code`` ≠ "0"; a locked method answers 2101 with a
   ``Retry-After``, which the retry layer honours while it fits its time budget.
 """

@@ -21,6 +21,7 @@ import httpx
 from pydantic import ValidationError
 
 from crmsync import metrics
+from crmsync.api.v1alpha1.connection import Provider
 from crmsync.api.v1alpha1.contactsync import (
     ContactSyncSpec,
     ContactSyncStatus,
@@ -50,6 +51,7 @@ from crmsync.reconcile.resolve import (
 )
 from crmsync.reconcile.usage import LEDGER
 from crmsync.runtime.counting import RunTally, add_counts
+from crmsync.runtime.recordindex import RecordIndex, RecordIndexFullError, configmap_name
 from crmsync.runtime.reverse import campaign_counts, campaign_notifications, execute_flow
 from crmsync.runtime.sync import RunRequest, RunResult
 from crmsync.webhook import NotificationServer
@@ -254,12 +256,18 @@ class ContactSyncReconciler(LiveObject):
             )
 
         last_progress = 0.0
+        index = (
+            await self._load_index(body)
+            if target_conn.endpoint.provider == Provider.ZOHO_CAMPAIGNS
+            else None
+        )
 
         async def progress(tally: RunTally, checkpoint: Checkpoint) -> None:
             nonlocal last_progress
             if time.monotonic() - last_progress < PROGRESS_EVERY_SECONDS:
                 return
             last_progress = time.monotonic()
+            await self._save_index(body, index)
             running = summary.model_copy(
                 update={
                     "counts": tally.as_counts(),
@@ -299,6 +307,7 @@ class ContactSyncReconciler(LiveObject):
                         else None
                     ),
                     retry_ids=tuple(status.checkpoint.failed_record_ids),
+                    record_index=index,
                 )
                 result = await execute_flow(crm, target, request, progress)
         except NotReadyError:
@@ -307,6 +316,8 @@ class ContactSyncReconciler(LiveObject):
             error = f"{type(exc).__name__}: {exc}"
         except (ProviderError, httpx.HTTPError, OSError) as exc:
             error = f"{type(exc).__name__}: {exc}"
+        finally:
+            await self._save_index(body, index)
         await self._record(
             body,
             decision=decision,
@@ -417,6 +428,7 @@ class ContactSyncReconciler(LiveObject):
             patch["lastHandledSyncNow"] = seen.sync_now
         if decision.trigger == RunTrigger.SCHEDULE:
             patch["lastScheduledTime"] = summary.start_time.isoformat()
+        self.logger.info("run %s ended: %s %s", summary.id, summary.outcome, summary.counts)
         _record_metrics(meta, summary, result)
         await self.patch_status(body, patch)
 
@@ -525,6 +537,35 @@ class ContactSyncReconciler(LiveObject):
             )
             return None
         return SkippedExport(config_map=name, records=len(tally.skipped)).to_wire()
+
+    async def _load_index(self, body: dict[str, Any]) -> RecordIndex:
+        """The sync's record → email index (Zoho Campaigns); empty when there is none yet."""
+        meta = body["metadata"]
+        try:
+            data = await self.kube.get_configmap(meta["namespace"], configmap_name(meta["name"]))
+        except LookupError:
+            return RecordIndex()
+        try:
+            return RecordIndex.decode(data)
+        except (ValueError, OSError) as exc:  # corrupt: rebuilt by the next full comparison
+            self.logger.warning("record index unreadable, starting afresh: %s", exc)
+            return RecordIndex(dirty=True)
+
+    async def _save_index(self, body: dict[str, Any], index: RecordIndex | None) -> None:
+        """Best effort, only when it changed: a lost update heals on a later full run."""
+        if index is None or not index.dirty:
+            return
+        meta = body["metadata"]
+        name = configmap_name(meta["name"])
+        try:
+            data = index.encode()
+            await self.kube.apply_configmap(meta["namespace"], name, data, body)
+            index.dirty = False
+        except RecordIndexFullError as exc:
+            index.dirty = False
+            await self._event(body, "Warning", "RecordIndexFull", f"ConfigMap {name}: {exc}")
+        except httpx.HTTPError as exc:
+            self.logger.warning("record index %s not written: %s", name, exc)
 
     async def _event(self, body: dict[str, Any], type_: str, reason: str, message: str) -> None:
         try:

@@ -20,6 +20,7 @@ from crmsync.engine.reverse import ReverseTally
 from crmsync.engine.settings import SyncSettings
 from crmsync.providers.base import AudienceTarget, CrmSource
 from crmsync.runtime.counting import RunTally
+from crmsync.runtime.recordindex import RecordIndex
 
 ProgressCallback = Callable[[RunTally, Checkpoint], Awaitable[None]]
 
@@ -42,6 +43,9 @@ class RunRequest:
     """A full run that was interrupted: records up to its point are not counted again."""
     retry_ids: tuple[str, ...] = ()
     """Records rejected by earlier runs: an incremental run reads them again by id."""
+    record_index: RecordIndex | None = None
+    """Targets whose listing omits the record link field (Zoho Campaigns): the operator's
+    own record → email index; read to link members, updated with confirmed writes."""
 
 
 @dataclass
@@ -102,6 +106,9 @@ class SyncRun:
         async for page in self.target.members(self.request.audience):
             for member in page:
                 observed[member.email] = member
+        if self.request.record_index is not None:
+            field_name = self.request.settings.record_id_field
+            observed = self.request.record_index.annotate(observed, field_name)
         return observed
 
     async def execute(self) -> RunResult:
@@ -265,6 +272,9 @@ class SyncRun:
                 "the vendor's answer did not mention it",
             )
             self.tally.count_result(action, result)
+            if self.request.record_index is not None and action.record_id:
+                key = self.request.settings.record_key(action.record_id)
+                self.request.record_index.note(action, result, key)
             if result.outcome == WriteOutcome.REJECTED and action.record_id:
                 self.failed_ids.append(action.record_id)
             if result.outcome == WriteOutcome.CREATED:
