@@ -236,3 +236,34 @@ def smtp_sink() -> Iterator[Any]:
         yield sink
     finally:
         sink.stop()
+
+
+@pytest.fixture
+def quiet_e2e_syncs(stack: Stack) -> Iterator[None]:
+    """Suspend the e2e namespace's syncs, so every vendor write is the test's own."""
+    syncs = stack.kube.kubectl("get", "contactsync", "-n", "e2e", "-o", "name").stdout.split()
+    for sync in syncs:
+        stack.kube.kubectl(
+            "patch", sync, "-n", "e2e", "--type=merge", "-p", '{"spec":{"suspend":true}}'
+        )
+
+    def quiet(name: str) -> bool:
+        body = stack.get("contactsync", name)
+        generation = body["metadata"]["generation"]
+        for c in (body.get("status") or {}).get("conditions") or []:
+            # Only a condition computed for this generation counts: a stale Suspended=True
+            # from an earlier suspension may sit beside a run that is still writing.
+            if c.get("observedGeneration") != generation:
+                continue
+            if (c["type"], c["status"]) in (("Suspended", "True"), ("Ready", "False")):
+                return True
+        return False
+
+    for sync in syncs:
+        name = sync.split("/")[1]
+        wait_for(lambda name=name: quiet(name), timeout=120, what=f"{sync} suspended")
+    yield
+    for sync in syncs:
+        stack.kube.kubectl(
+            "patch", sync, "-n", "e2e", "--type=merge", "-p", '{"spec":{"suspend":false}}'
+        )

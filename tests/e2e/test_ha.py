@@ -143,6 +143,7 @@ def mailchimp_writes(stack: Stack) -> Counter[tuple[str, str]]:
     )
 
 
+@pytest.mark.usefixtures("quiet_e2e_syncs")  # write counts are read from the shared server
 def test_standby_takes_over_within_30s_without_duplicate_writes(
     stack: Stack, ha_namespace: str, replicas: dict[str, Replica]
 ) -> None:

@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Stack, condition, wait_for
+from tests.e2e.conftest import Stack
 from tests.e2e.vendors import CrmReader, MailchimpReader
 
 pytestmark = pytest.mark.e2e
@@ -37,30 +36,7 @@ def writes(stack: Stack, vendor: str) -> int:
     )
 
 
-@pytest.fixture
-def quiet_operator(stack: Stack) -> Iterator[None]:
-    """Suspend the other syncs so every write to the vendors would be the plan's."""
-    syncs = stack.kube.kubectl("get", "contactsync", "-n", "e2e", "-o", "name").stdout.split()
-    for sync in syncs:
-        stack.kube.kubectl(
-            "patch", sync, "-n", "e2e", "--type=merge", "-p", '{"spec":{"suspend":true}}'
-        )
-    for sync in syncs:
-        wait_for(
-            lambda sync=sync: (
-                condition(stack.get("contactsync", sync.split("/")[1]), "Suspended") == "True"
-            ),
-            timeout=60,
-            what=f"{sync} suspended",
-        )
-    yield
-    for sync in syncs:
-        stack.kube.kubectl(
-            "patch", sync, "-n", "e2e", "--type=merge", "-p", '{"spec":{"suspend":false}}'
-        )
-
-
-@pytest.mark.usefixtures("quiet_operator")
+@pytest.mark.usefixtures("quiet_e2e_syncs")
 def test_plan_prints_the_changes_and_changes_nothing(stack: Stack, tmp_path: Path) -> None:
     mailchimp = MailchimpReader(stack.sim)
     list_id = mailchimp.new_audience("plan only")

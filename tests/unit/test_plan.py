@@ -392,3 +392,18 @@ def test_a_record_read_twice_in_one_run_is_not_its_own_duplicate() -> None:
         settings(), [record("1", "a@x.io", First_Name="A"), record("1", "a@x.io", First_Name="B")]
     )
     assert kinds(actions) == [("add", "a@x.io", "new_record")]
+
+
+def test_records_outside_the_criteria_are_not_counted_even_with_bad_emails() -> None:
+    s = settings(
+        crm={"criteria": [{"field": "Country", "operator": "equals", "values": ["Spain"]}]}
+    )
+    actions = plan(
+        s,
+        [
+            record("1", "not-an-email", Country="France"),
+            record("2", None, Country="Peru"),
+            record("3", "bad", Country="Spain"),
+        ],
+    )
+    assert kinds(actions) == [("skip_ignored", "bad", "invalid_email")]

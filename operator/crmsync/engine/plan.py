@@ -141,13 +141,15 @@ class Planner:
             return None  # P1: only records created or modified after the date take part
         email = normalise_email(record.values.get(s.email_field))
         self._note_email_change(key, email, record.id)
+        member = self.observed.get(email) if email else None
+        # Records outside the criteria are not part of this sync at all: not even their
+        # missing or invalid emails are counted.
+        if not self._takes_part(record, email, member, key):
+            return None
         if not email:
             return Action(ActionKind.SKIP_IGNORED, "", Reason.MISSING_EMAIL, record.id)
         if not EMAIL_PATTERN.match(email):
             return Action(ActionKind.SKIP_IGNORED, email, Reason.INVALID_EMAIL, record.id)
-        member = self.observed.get(email)
-        if not self._takes_part(record, email, member, key):
-            return None
         if self._claimed.get(email) == key:
             return (
                 None  # the same record read again (edited while the run pages by modification time)
