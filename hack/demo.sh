@@ -40,7 +40,8 @@ k() { "$kubectl_bin" "$@"; }
 down 2>/dev/null || true
 mkdir -p "$demo"
 
-echo "== control plane"
+echo "== control plane (fresh each time; the vendor data in .demo/sim is kept)"
+rm -rf "$demo/controlplane"
 "$venv/bin/crmsync" controlplane up --dir "$demo/controlplane" >/dev/null
 export KUBECONFIG="$demo/controlplane/kubeconfig"
 
