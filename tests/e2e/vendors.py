@@ -12,23 +12,26 @@ import httpx
 from tests.simfixture import SimServers
 
 
+def zoho_client(info: dict[str, Any], base_url: str) -> httpx.Client:
+    """An httpx client with a fresh access token from the server's Zoho OAuth endpoint."""
+    token = httpx.post(
+        f"{info.get('accounts_url', info['base_url'])}/oauth/v2/token",
+        data={
+            "grant_type": "refresh_token",
+            "client_id": info["client_id"],
+            "client_secret": info["client_secret"],
+            "refresh_token": info["refresh_token"],
+        },
+    ).json()["access_token"]
+    return httpx.Client(
+        base_url=base_url, headers={"Authorization": f"Zoho-oauthtoken {token}"}, timeout=30
+    )
+
+
 class CrmReader:
     def __init__(self, sim: SimServers) -> None:
         info = sim.info["zoho_crm"]
-        token = httpx.post(
-            f"{info['accounts_url']}/oauth/v2/token",
-            data={
-                "grant_type": "refresh_token",
-                "client_id": info["client_id"],
-                "client_secret": info["client_secret"],
-                "refresh_token": info["refresh_token"],
-            },
-        ).json()["access_token"]
-        self.http = httpx.Client(
-            base_url=f"{info['base_url']}/crm/v8",
-            headers={"Authorization": f"Zoho-oauthtoken {token}"},
-            timeout=30,
-        )
+        self.http = zoho_client(info, f"{info['base_url']}/crm/v8")
 
     def records(self, module: str, fields: str) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
@@ -148,20 +151,7 @@ class CampaignsReader:
     def __init__(self, sim: SimServers) -> None:
         info = sim.info["zoho_campaigns"]
         self.base_url = str(info["base_url"])
-        token = httpx.post(
-            f"{info.get('accounts_url', self.base_url)}/oauth/v2/token",
-            data={
-                "grant_type": "refresh_token",
-                "client_id": info["client_id"],
-                "client_secret": info["client_secret"],
-                "refresh_token": info["refresh_token"],
-            },
-        ).json()["access_token"]
-        self.http = httpx.Client(
-            base_url=f"{self.base_url}/api/v1.1",
-            headers={"Authorization": f"Zoho-oauthtoken {token}"},
-            timeout=30,
-        )
+        self.http = zoho_client(info, f"{self.base_url}/api/v1.1")
 
     def call(self, method: str, params: dict[str, str]) -> dict[str, Any]:
         response = self.http.post(f"/{method}", data={**params, "resfmt": "JSON"})
