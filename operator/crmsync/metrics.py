@@ -159,6 +159,13 @@ NOTIFICATIONS_REJECTED = Counter(
     ["provider", "reason"],
     registry=REGISTRY,
 )
+CAMPAIGN_CHANGES = Counter(
+    "crmsync_campaign_changes",
+    "Campaign-side changes carried to the CRM (M11): new_subscriber, unsubscribed, cleaned,"
+    " resubscribed, profile_updated, email_changed.",
+    [*SYNC, "change"],
+    registry=REGISTRY,
+)
 CHANNEL_EXPIRY = Gauge(
     "crmsync_notification_channel_expiry_timestamp_seconds",
     "When the sync's notification channel at the provider expires, as a Unix time.",
@@ -178,6 +185,7 @@ SYNC_METRICS: tuple[Counter | Gauge | Histogram, ...] = (
     MEMBERS,
     CHECKPOINT,
     CHANNEL_EXPIRY,
+    CAMPAIGN_CHANGES,
 )
 
 
@@ -352,6 +360,13 @@ def record_notification(provider: str, rejected_reason: str = "") -> None:
     NOTIFICATIONS_RECEIVED.labels(provider).inc()
     if rejected_reason:
         NOTIFICATIONS_REJECTED.labels(provider, reason_label(rejected_reason)).inc()
+
+
+def record_campaign_changes(namespace: str, name: str, changes: Mapping[str, int]) -> None:
+    """The campaign-side changes one run carried to the CRM, by kind (bounded labels)."""
+    for change, number in changes.items():
+        if number:
+            CAMPAIGN_CHANGES.labels(namespace, name, str(change)).inc(number)
 
 
 def set_channel_expiry(namespace: str, name: str, provider: str, expires: datetime) -> None:

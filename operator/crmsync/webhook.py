@@ -1,11 +1,18 @@
-"""The operator's webhook endpoint: Zoho CRM change notifications wake a sync (Z2).
+"""The operator's webhook endpoint: vendor change notifications wake a sync (Z2, M9).
 
 ``POST /notifications/zoho-crm/{namespace}/{name}`` takes the JSON body Zoho CRM sends for
 a notification channel (``channel_id``, ``token``, ``module``, ``operation``, ``ids`` …).
 Zoho signs nothing: the channel's token, echoed in the body, is the only proof, so a
 body whose token is not the one the sync subscribed with is refused (401) and counted.
+
+``GET|POST /notifications/mailchimp/{namespace}/{name}/{secret}`` receives a Mailchimp list
+webhook (form fields ``type``, ``fired_at``, ``data[...]``). Mailchimp signs nothing
+either and sends no custom header, so the proof is a random secret path segment kept in
+a Secret the sync owns (Mailchimp's own advice); the GET is Mailchimp's check at
+registration.
+
 An accepted notification marks the sync notified and wakes its loop, which runs an
-incremental pass right away (polling by modification time stays the fallback).
+incremental pass right away (polling stays the fallback).
 
 Plain HTTP on ``--webhook-port``; TLS terminates at the Service or ingress in front.
 """
@@ -26,6 +33,11 @@ from crmsync import metrics
 log = logging.getLogger("crmsync.webhook")
 PATH = "/notifications/zoho-crm/{namespace}/{name}"
 PROVIDER = "zoho-crm"
+MAILCHIMP_PATH = "/notifications/mailchimp/{namespace}/{name}/{secret}"
+MAILCHIMP = "mailchimp"
+MAILCHIMP_EVENT_TYPES = frozenset(
+    {"subscribe", "unsubscribe", "profile", "cleaned", "upemail", "campaign"}
+)
 MAX_BODY_BYTES = 1024 * 1024
 
 
@@ -50,6 +62,16 @@ MAX_PENDING_IDS = 5000
 
 
 @dataclass
+class AudienceHook:
+    """A sync's campaign-side webhook as this process knows it."""
+
+    secret: str
+    signals: Wakeable
+    events: Counter[str] = field(default_factory=Counter)
+    """Event types received since the loop last looked."""
+
+
+@dataclass
 class NotificationServer:
     """Routes notifications to the syncs registered in this process."""
 
@@ -58,6 +80,7 @@ class NotificationServer:
     public_url: str = ""
     """Base URL the CRM calls (``--webhook-url``); default ``http://127.0.0.1:<port>``."""
     subscriptions: dict[tuple[str, str], Subscription] = field(default_factory=dict)
+    audience_hooks: dict[tuple[str, str], AudienceHook] = field(default_factory=dict)
     counters: Counter[str] = field(default_factory=Counter)
     """``accepted`` / ``rejected_token`` / ``unknown_sync`` / ``bad_request``."""
     _runner: web.AppRunner | None = None
@@ -77,6 +100,33 @@ class NotificationServer:
     def unregister(self, namespace: str, name: str) -> None:
         self.subscriptions.pop((namespace, name), None)
 
+    def audience_hook_url(self, namespace: str, name: str, secret: str) -> str:
+        base = self.public_url.rstrip("/")
+        return f"{base}/notifications/mailchimp/{namespace}/{name}/{secret}"
+
+    def register_audience_hook(
+        self, namespace: str, name: str, *, secret: str, signals: Wakeable
+    ) -> None:
+        current = self.audience_hooks.get((namespace, name))
+        if current is not None and current.secret == secret and current.signals is signals:
+            return
+        self.audience_hooks[(namespace, name)] = AudienceHook(secret, signals)
+
+    def has_audience_hook(self, namespace: str, name: str, signals: Wakeable) -> bool:
+        hook = self.audience_hooks.get((namespace, name))
+        return hook is not None and hook.signals is signals
+
+    def unregister_audience_hook(self, namespace: str, name: str) -> None:
+        self.audience_hooks.pop((namespace, name), None)
+
+    def take_audience_events(self, namespace: str, name: str) -> Counter[str]:
+        """Campaign-side event types received since the last call (emptied)."""
+        hook = self.audience_hooks.get((namespace, name))
+        if hook is None:
+            return Counter()
+        events, hook.events = hook.events, Counter()
+        return events
+
     def take_ids(self, namespace: str, name: str) -> set[str]:
         """Record ids the notifications named since the last call (emptied)."""
         sub = self.subscriptions.get((namespace, name))
@@ -90,6 +140,8 @@ class NotificationServer:
     def app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_BODY_BYTES)
         app.router.add_post(PATH, self.handle)
+        app.router.add_get(MAILCHIMP_PATH, self.verify_audience_hook)
+        app.router.add_post(MAILCHIMP_PATH, self.handle_audience_hook)
         app.router.add_get("/healthz", self.healthz)
         return app
 
@@ -145,4 +197,48 @@ class NotificationServer:
             sub.record_ids.update(str(i) for i in ids[:MAX_PENDING_IDS])
         sub.signals.notified = True
         sub.signals.wake_up()
+        return web.json_response({"accepted": True})
+
+    # -- Mailchimp list webhooks ---------------------------------------------------------
+
+    def _audience_hook(self, request: web.Request) -> AudienceHook | web.Response:
+        """The registered hook the request's secret segment proves, or the refusal."""
+        key = (request.match_info["namespace"], request.match_info["name"])
+        hook = self.audience_hooks.get(key)
+        if hook is None:
+            self.counters["unknown_sync"] += 1
+            metrics.record_notification(MAILCHIMP, "unknown_sync")
+            return web.json_response({"error": "no such webhook"}, status=404)
+        if not hmac.compare_digest(request.match_info["secret"].encode(), hook.secret.encode()):
+            self.counters["rejected_token"] += 1
+            metrics.record_notification(MAILCHIMP, "bad_token")
+            log.warning("Mailchimp webhook for %s/%s refused: wrong secret", *key)
+            return web.json_response({"error": "invalid webhook secret"}, status=401)
+        return hook
+
+    async def verify_audience_hook(self, request: web.Request) -> web.Response:
+        """Mailchimp's registration check (a GET that must answer 2xx)."""
+        hook = self._audience_hook(request)
+        if isinstance(hook, web.Response):
+            return hook
+        return web.json_response({"ok": True})
+
+    async def handle_audience_hook(self, request: web.Request) -> web.Response:
+        hook = self._audience_hook(request)
+        if isinstance(hook, web.Response):
+            return hook
+        try:
+            form = await request.post()
+        except ValueError:
+            form = None
+        event_type = str(form.get("type", "")) if form is not None else ""
+        if event_type not in MAILCHIMP_EVENT_TYPES:
+            self.counters["bad_request"] += 1
+            metrics.record_notification(MAILCHIMP, "malformed_body")
+            return web.json_response({"error": "a Mailchimp webhook form is expected"}, status=400)
+        self.counters["accepted"] += 1
+        metrics.record_notification(MAILCHIMP)
+        hook.events[event_type] += 1
+        hook.signals.notified = True
+        hook.signals.wake_up()
         return web.json_response({"accepted": True})

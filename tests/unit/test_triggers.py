@@ -145,3 +145,42 @@ def test_channel_renewed_well_before_it_expires_or_when_the_url_moved() -> None:
     assert renew_at == expires - CHANNEL_RENEW_BEFORE
     assert channel_action(spec(), expires, renew_at) == ChannelAction.SUBSCRIBE
     assert channel_action(spec(), expires, renew_at - timedelta(seconds=1)) == ChannelAction.KEEP
+
+
+def flow_spec(flow: dict[str, Any], *, suspend: bool = False, **trigger: Any) -> ContactSyncSpec:
+    return ContactSyncSpec.model_validate(
+        {
+            "crm": {"connectionRef": {"name": "c"}, "module": "Leads"},
+            "target": {"connectionRef": {"name": "t"}, "listId": "L"},
+            "trigger": trigger,
+            "flow": flow,
+            "suspend": suspend,
+        }
+    )
+
+
+TWO_WAY = {"type": "TwoWay"}
+FROM_CAMPAIGN = {"type": "OneWay", "direction": "CampaignToCrm"}
+TO_CAMPAIGN = {"type": "OneWay", "direction": "CrmToCampaign"}
+
+
+def test_audience_webhook_only_for_instant_syncs_that_read_the_campaign_side() -> None:
+    from crmsync.engine.triggers import ChannelAction, audience_webhook_action
+
+    def action(s: ContactSyncSpec, registered: bool, **kw: bool) -> ChannelAction:
+        options = {"endpoint_ready": True, "target_has_webhooks": True, **kw}
+        return audience_webhook_action(s, registered, **options)
+
+    for flow in (TWO_WAY, FROM_CAMPAIGN):
+        assert action(flow_spec(flow), False) == ChannelAction.SUBSCRIBE
+        assert action(flow_spec(flow), True) == ChannelAction.KEEP
+        assert action(flow_spec(flow), True, url_changed=True) == ChannelAction.SUBSCRIBE
+    assert action(flow_spec(TO_CAMPAIGN), False) == ChannelAction.KEEP
+    assert action(flow_spec(TO_CAMPAIGN), True) == ChannelAction.UNSUBSCRIBE
+    assert action(flow_spec(TWO_WAY, suspend=True), True) == ChannelAction.UNSUBSCRIBE
+    hourly = {"mode": "Scheduled", "schedule": {"frequency": "Hourly"}}
+    assert action(flow_spec(TWO_WAY, **hourly), True) == ChannelAction.UNSUBSCRIBE
+    assert action(flow_spec(TWO_WAY, mode="Manual"), False) == ChannelAction.KEEP
+    # Zoho Campaigns has no list webhooks; an operator without an endpoint holds none.
+    assert action(flow_spec(TWO_WAY), False, target_has_webhooks=False) == ChannelAction.KEEP
+    assert action(flow_spec(TWO_WAY), True, endpoint_ready=False) == ChannelAction.UNSUBSCRIBE

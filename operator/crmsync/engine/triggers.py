@@ -6,7 +6,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from crmsync.api.v1alpha1.contactsync import ContactSyncSpec, TriggerMode
+from crmsync.api.v1alpha1.contactsync import (
+    ContactSyncSpec,
+    FlowDirection,
+    FlowType,
+    TriggerMode,
+)
 from crmsync.api.v1alpha1.status import RunSummary, RunTrigger
 from crmsync.engine.schedule import next_run, parse_duration
 
@@ -121,3 +126,37 @@ def channel_action(
 def channel_renewal(expires_at: datetime) -> datetime:
     """When a channel expiring at ``expires_at`` is renewed."""
     return expires_at - CHANNEL_RENEW_BEFORE
+
+
+# --- campaign-side webhooks (Mailchimp list webhooks) ------------------------------------
+
+
+def reads_campaign_side(spec: ContactSyncSpec) -> bool:
+    """TwoWay, or OneWay CampaignToCrm: the sync carries campaign-side changes to the CRM."""
+    if spec.flow.type == FlowType.TWO_WAY:
+        return True
+    return spec.flow.direction == FlowDirection.CAMPAIGN_TO_CRM
+
+
+def audience_webhook_action(
+    spec: ContactSyncSpec,
+    registered: bool,
+    *,
+    endpoint_ready: bool,
+    target_has_webhooks: bool,
+    url_changed: bool = False,
+) -> ChannelAction:
+    """Instant, unsuspended syncs that read the campaign side hold one list webhook on a
+    platform that has them; every other sync holds none (a registered one is removed)."""
+    wanted = (
+        endpoint_ready
+        and target_has_webhooks
+        and not spec.suspend
+        and TriggerMode(spec.trigger.mode) == TriggerMode.INSTANT
+        and reads_campaign_side(spec)
+    )
+    if not wanted:
+        return ChannelAction.UNSUBSCRIBE if registered else ChannelAction.KEEP
+    if not registered or url_changed:
+        return ChannelAction.SUBSCRIBE
+    return ChannelAction.KEEP

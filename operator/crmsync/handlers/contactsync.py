@@ -9,6 +9,7 @@ import kopf
 from crmsync.api.v1alpha1 import GROUP, VERSION
 from crmsync.handlers.context import OperatorContext, kube
 from crmsync.k8s.logs import Logger
+from crmsync.reconcile.audiencehook import drop_audience_hook
 from crmsync.reconcile.contactsync import (
     SYNC_NOW_ANNOTATION,
     ContactSyncReconciler,
@@ -55,6 +56,8 @@ async def contactsync_sync_now(body: kopf.Body, memo: kopf.Memo, **_: Any) -> No
 @kopf.on.delete(GROUP, VERSION, "contactsyncs", optional=True)
 async def contactsync_deleted(body: kopf.Body, logger: Logger, **_: Any) -> None:
     """Deleting a sync stops it; members and CRM data stay where they are (C3, M12).
-    Its CRM notification channel is unsubscribed (best effort: it expires anyway)."""
+    Its CRM notification channel and its audience webhook are removed (best effort: the
+    channel expires anyway, and deliveries for a gone sync are refused)."""
     await drop_sync_channel(kube(), OperatorContext.webhook, dict(body), logger)
+    await drop_audience_hook(kube(), OperatorContext.webhook, dict(body), logger)
     logger.info("sync deleted; campaign members and CRM records are kept")

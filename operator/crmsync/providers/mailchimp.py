@@ -30,6 +30,7 @@ from typing import Any
 
 import httpx
 
+from crmsync.api.v1alpha1.status import AudienceTag, AudienceView
 from crmsync.engine.records import (
     Member,
     MemberStatus,
@@ -48,6 +49,7 @@ MEMBER_FIELDS = (
     "members.last_changed,members.timestamp_opt,total_items"
 )
 CONTACT_EXISTS = "ERROR_CONTACT_EXISTS"
+WEBHOOK_EVENTS = ("subscribe", "unsubscribe", "profile", "cleaned", "upemail", "campaign")
 BATCH_STATUSES = frozenset(
     {MemberStatus.SUBSCRIBED, MemberStatus.UNSUBSCRIBED, MemberStatus.CLEANED, MemberStatus.PENDING}
 )
@@ -115,6 +117,13 @@ class _Item:
         if status is not None:
             body["status"] = mailchimp_status(status)
         return body
+
+
+@dataclass(frozen=True)
+class ListWebhook:
+    id: str
+    url: str
+    """Carries the receiver's secret path segment: never log it."""
 
 
 class Mailchimp:
@@ -353,6 +362,72 @@ class Mailchimp:
             )
             self._tag_ids[(audience, tag)] = int(created.json()["id"])
         return self._tag_ids[(audience, tag)]
+
+    async def audience_view(self, audience: str, max_tags: int = 50) -> AudienceView:
+        """The audience's name and counts and its tags by size (M13): two calls."""
+        body = await self._list(audience, params={"fields": "id,name,stats"})
+        stats = body.get("stats", {})
+        segments = (
+            await self._get_list_path(
+                audience,
+                "/segments",
+                {
+                    "type": "static",
+                    "count": PAGE_SIZE,
+                    "fields": "segments.name,segments.member_count",
+                },
+            )
+        ).json()
+        tags = sorted(
+            (
+                AudienceTag(
+                    name=str(row.get("name", ""))[:100], members=int(row.get("member_count") or 0)
+                )
+                for row in segments.get("segments", [])
+            ),
+            key=lambda tag: (-tag.members, tag.name),
+        )
+        return AudienceView(
+            list_id=audience,
+            name=str(body.get("name", ""))[:200],
+            subscribed=int(stats.get("member_count") or 0),
+            unsubscribed=int(stats.get("unsubscribe_count") or 0),
+            cleaned=int(stats.get("cleaned_count") or 0),
+            tags=tags[:max_tags],
+            observed_at=datetime.now(UTC),
+        )
+
+    # -- list webhooks: campaign-side changes pushed to the operator ------------------
+
+    async def webhooks(self, audience: str) -> list[ListWebhook]:
+        """The audience's webhooks (``GET /lists/{id}/webhooks``)."""
+        body = (await self._get_list_path(audience, "/webhooks", {})).json()
+        return [
+            ListWebhook(str(row.get("id", "")), str(row.get("url", "")))
+            for row in body.get("webhooks", [])
+        ]
+
+    async def add_webhook(self, audience: str, url: str) -> str:
+        """Register ``url`` for every event type, fired by people and by Mailchimp staff
+        or automations (``sources`` user and admin) but not by API calls: the operator's
+        own writes would otherwise come straight back. Returns the webhook id."""
+        self._http.add_secrets([url])
+        response = await self._http.request(
+            "POST",
+            f"{API}/lists/{audience}/webhooks",
+            json={
+                "url": url,
+                "events": dict.fromkeys(WEBHOOK_EVENTS, True),
+                "sources": {"user": True, "admin": True, "api": False},
+            },
+        )
+        return str(response.json()["id"])
+
+    async def delete_webhook(self, audience: str, webhook_id: str) -> None:
+        """Remove one webhook; one already gone (or its audience) is not an error."""
+        await self._http.request(
+            "DELETE", f"{API}/lists/{audience}/webhooks/{webhook_id}", accept=(404,)
+        )
 
     # -- helpers ---------------------------------------------------------------------
 

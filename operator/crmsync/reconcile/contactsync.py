@@ -27,6 +27,7 @@ from crmsync.api.v1alpha1.contactsync import (
     ContactSyncStatus,
 )
 from crmsync.api.v1alpha1.status import (
+    AudienceView,
     Checkpoint,
     NotificationChannel,
     RunOutcome,
@@ -41,6 +42,8 @@ from crmsync.k8s.conditions import set_condition
 from crmsync.k8s.logs import Logger
 from crmsync.providers.factory import open_crm, open_target
 from crmsync.providers.http import AuthError, CallStats, ConfigError, ProviderError
+from crmsync.providers.mailchimp import Mailchimp
+from crmsync.reconcile.audiencehook import current_hook, reconcile_audience_hook
 from crmsync.reconcile.live import LiveObject
 from crmsync.reconcile.notifications import reconcile_channel
 from crmsync.reconcile.resolve import (
@@ -186,6 +189,7 @@ class ContactSyncReconciler(LiveObject):
             self.logger.warning("not ready: %s: %s", exc.reason, exc.message)
             return now + NOT_READY_RETRY
         renew_at = await self._notifications(body, spec, resolved[0])
+        await self._audience_hook(body, spec, resolved[1])
         if spec.suspend:
             await self._conditions(
                 body,
@@ -286,6 +290,7 @@ class ContactSyncReconciler(LiveObject):
             )
 
         result: RunResult | None = None
+        view: AudienceView | None = None
         error: str = ""
         try:
             async with (
@@ -310,6 +315,8 @@ class ContactSyncReconciler(LiveObject):
                     record_index=index,
                 )
                 result = await execute_flow(crm, target, request, progress)
+                if decision.full and isinstance(target, Mailchimp):
+                    view = await self._audience_view(target, audience)
         except NotReadyError:
             raise
         except (AuthError, ConfigError) as exc:
@@ -327,6 +334,16 @@ class ContactSyncReconciler(LiveObject):
             result=result,
             error=error,
         )
+        if view is not None:
+            await self.patch_status(body, {"audience": view.to_wire()})
+
+    async def _audience_view(self, target: Mailchimp, audience: str) -> AudienceView | None:
+        """Best effort: the audience's counts and tags for status (M13)."""
+        try:
+            return await target.audience_view(audience)
+        except (ProviderError, httpx.HTTPError) as exc:
+            self.logger.warning("audience %s not described: %s", audience, exc)
+            return None
 
     async def _record(
         self,
@@ -407,6 +424,9 @@ class ContactSyncReconciler(LiveObject):
                 counts.added + counts.updated + counts.unsubscribed + counts.deleted + counts.failed
             )
             changed += counts.crm_created + counts.crm_updated
+            if result.reverse is not None:
+                changes = {str(kind): n for kind, n in result.reverse.changes.items()}
+                metrics.record_campaign_changes(meta["namespace"], meta["name"], changes)
             for reason, note in campaign_notifications(result.reverse):
                 await self._event(body, "Normal", reason, note)
             if decision.trigger not in QUIET_TRIGGERS or changed:
@@ -489,6 +509,24 @@ class ContactSyncReconciler(LiveObject):
             )
             return channel_renewal(channel.expires_at)
         return None
+
+    async def _audience_hook(
+        self, body: dict[str, Any], spec: ContactSyncSpec, target_conn: ResolvedConnection
+    ) -> None:
+        """Keep the campaign-side webhook as the spec wants it (Mailchimp list webhooks)."""
+        if self.webhook is None and current_hook(body) is None:
+            return
+        try:
+            async with open_target(target_conn.endpoint, CallStats()) as target:
+                hook = await reconcile_audience_hook(
+                    self.kube, self.webhook, body, spec, target, self.signals
+                )
+        except (ProviderError, httpx.HTTPError, OSError, RuntimeError) as exc:
+            # Polling by since_last_changed still catches every change meanwhile.
+            self.logger.warning("audience webhook not set up: %s", exc)
+            return
+        if hook != current_hook(body):
+            await self.patch_status(body, {"audienceWebhook": hook.to_wire() if hook else None})
 
     # -- status helpers ----------------------------------------------------------------
 

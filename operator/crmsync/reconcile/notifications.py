@@ -8,6 +8,7 @@ notification's token with it. Status shows only the channel id, its expiry and t
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -42,25 +43,38 @@ class ChannelCredentials:
     token: str
 
 
-async def channel_credentials(kube: KubeApi, body: dict[str, Any]) -> ChannelCredentials:
-    """The sync's channel id and token, created once (random) in its own Secret."""
-    meta = body["metadata"]
-    namespace, secret = meta["namespace"], token_secret_name(meta["name"])
+async def owned_secret(
+    kube: KubeApi, body: dict[str, Any], secret: str, make: Callable[[], dict[str, str]]
+) -> dict[str, str]:
+    """The data of a Secret the sync owns, created once from ``make()`` (random values):
+    whoever creates it first wins, so concurrent passes agree on one value."""
+    namespace = body["metadata"]["namespace"]
+    wanted = set(make())
     for _ in range(2):
         try:
             data, _version = await kube.read_secret(namespace, secret)
-            if data.get(TOKEN_KEY) and data.get(CHANNEL_KEY):
-                return ChannelCredentials(data[CHANNEL_KEY], data[TOKEN_KEY])
+            if wanted <= {k for k, v in data.items() if v}:
+                return data
         except NotFoundError:
             pass
-        created = {
+        created = make()
+        if await kube.create_secret(namespace, secret, created, body):
+            return created
+    raise RuntimeError(f"Secret {secret!r} exists without the keys {sorted(wanted)}")
+
+
+async def channel_credentials(kube: KubeApi, body: dict[str, Any]) -> ChannelCredentials:
+    """The sync's channel id and token, created once (random) in its own Secret."""
+
+    def make() -> dict[str, str]:
+        return {
             # Numeric (Zoho's channel_id is a long), below 2^53 so JSON readers keep it exact.
             CHANNEL_KEY: str(10**14 + secrets.randbelow(9 * 10**14)),
             TOKEN_KEY: secrets.token_urlsafe(TOKEN_BYTES),
         }
-        if await kube.create_secret(namespace, secret, created, body):
-            return ChannelCredentials(created[CHANNEL_KEY], created[TOKEN_KEY])
-    raise RuntimeError(f"Secret {secret!r} exists without a channel token")
+
+    data = await owned_secret(kube, body, token_secret_name(body["metadata"]["name"]), make)
+    return ChannelCredentials(data[CHANNEL_KEY], data[TOKEN_KEY])
 
 
 def _channel_of(status: dict[str, Any]) -> NotificationChannel | None:

@@ -23,6 +23,8 @@ from crmsync.api.v1alpha1._base import (
 from crmsync.api.v1alpha1.fieldmapping import FieldPairs
 from crmsync.api.v1alpha1.optoutpolicy import OptOutPolicySpec
 from crmsync.api.v1alpha1.status import (
+    AudienceView,
+    AudienceWebhook,
     Checkpoint,
     NotificationChannel,
     RunSummary,
@@ -376,6 +378,11 @@ class ContactSyncStatus(CrdModel):
     """The value of the crmsync.dev/sync-now annotation last acted on."""
     notification_channel: NotificationChannel | None = None
     """Instant syncs: the CRM notification channel and when it expires."""
+    audience: AudienceView | None = None
+    """Mailchimp targets: the audience and its tags as of the last full comparison (M13)."""
+    audience_webhook: AudienceWebhook | None = None
+    """Instant syncs that read the campaign side (Mailchimp): the list webhook that
+    delivers campaign-side changes within seconds (polling stays the fallback)."""
 
 
 class ContactSync(Resource):

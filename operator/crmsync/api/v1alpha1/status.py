@@ -155,3 +155,46 @@ class NotificationChannel(CrdModel):
     """Where the CRM delivers (the operator's webhook endpoint)."""
     token_secret: Annotated[str, Field(max_length=253)] = ""
     """The Secret holding the channel token (never in status)."""
+
+
+class AudienceTag(CrdModel):
+    name: Annotated[str, Field(max_length=100)]
+    """The tag (a Mailchimp static segment)."""
+    members: Annotated[int, Field(ge=0)] = 0
+    """Members carrying it."""
+
+
+class AudienceView(CrdModel):
+    """The campaign-side audience as it was at the last full comparison (M13): what the
+    Mailchimp extension shows in its Audiences and Segments/Tags modules."""
+
+    list_id: Annotated[str, Field(max_length=128)]
+    """The audience id."""
+    name: Annotated[str, Field(max_length=200)] = ""
+    """The audience's name."""
+    subscribed: Annotated[int, Field(ge=0)] = 0
+    """Subscribed members (all of the audience, not only this sync's)."""
+    unsubscribed: Annotated[int, Field(ge=0)] = 0
+    """Unsubscribed members."""
+    cleaned: Annotated[int, Field(ge=0)] = 0
+    """Cleaned (hard-bounced) members."""
+    tags: Annotated[list[AudienceTag], Field(max_length=50)] = Field(default_factory=list)
+    """The audience's tags with their member counts (at most 50, largest first)."""
+    observed_at: datetime | None = None
+    """When this was read."""
+
+
+class AudienceWebhook(CrdModel):
+    """The campaign-side webhook of an Instant sync that reads the campaign side (Mailchimp
+    list webhooks: subscribe, unsubscribe, profile, upemail, cleaned, campaign)."""
+
+    webhook_id: Annotated[str, Field(max_length=64)]
+    """The webhook's id at the campaign platform."""
+    list_id: Annotated[str, Field(max_length=128)]
+    """The audience it is registered on."""
+    notify_url: Annotated[str, Field(max_length=2048)] = ""
+    """Where the platform delivers, with the secret path segment shown as ``…``."""
+    token_secret: Annotated[str, Field(max_length=253)] = ""
+    """The Secret holding the URL's secret segment (never in status)."""
+    registered_at: datetime | None = None
+    """When the operator registered it."""
