@@ -1,5 +1,6 @@
-"""One sync run: read the audience, stream the CRM through the planner, execute each
-chunk in vendor-sized batches, and return counts and the next checkpoint.
+"""One sync run: read the audience, stream the CRM through the planner, execute the
+actions in full vendor-sized batches (held across CRM pages, see
+:mod:`crmsync.runtime.batching`), and return counts and the next checkpoint.
 
 The checkpoint only moves after the target confirmed a chunk's writes, and never past
 the run's start (records modified while the run reads are read again next time), so a
@@ -19,6 +20,7 @@ from crmsync.engine.records import CrmRecord, Member, MemberStatus, WriteOutcome
 from crmsync.engine.reverse import ReverseTally
 from crmsync.engine.settings import SyncSettings
 from crmsync.providers.base import AudienceTarget, CrmSource
+from crmsync.runtime.batching import PendingPages
 from crmsync.runtime.counting import RunTally
 from crmsync.runtime.recordindex import RecordIndex
 
@@ -46,6 +48,14 @@ class RunRequest:
     record_index: RecordIndex | None = None
     """Targets whose listing omits the record link field (Zoho Campaigns): the operator's
     own record → email index; read to link members, updated with confirmed writes."""
+
+
+@dataclass(frozen=True)
+class PageMark:
+    """The checkpoint as it may be once a CRM page's writes are confirmed."""
+
+    modified_since: datetime | None = None
+    resume: ResumePoint | None = None
 
 
 @dataclass
@@ -125,29 +135,33 @@ class SyncRun:
         checkpoint = request.checkpoint.model_copy()
 
         modified_since = None if full else request.checkpoint.modified_since
+        pending: PendingPages[PageMark] = PendingPages(self.batch_size)
+        read_since = checkpoint.modified_since
         async for page in self.crm.records(
             settings.module, settings.record_fields, modified_since=modified_since
         ):
             records = await self._with_related(page)
             self.seen_ids.update(r.id for r in records)
-            await self._apply(self._plan_page(planner, records, resume))
+            mark = PageMark()
             newest = max((r.modified_time for r in records), default=None)
             if newest is not None and not full:
                 # Never past the run's start: a record edited during the run is read again.
-                checkpoint.modified_since = min(
-                    max(newest, checkpoint.modified_since or newest), started
-                )
+                read_since = min(max(newest, read_since or newest), started)
+                mark = PageMark(modified_since=read_since)
             if full and records and not request.dry_run:
-                # Everything up to the page's last record is confirmed (B5).
                 last = records[-1]
-                checkpoint.resume = ResumePoint(
-                    run_id=request.run_id or (resume.run_id if resume else "run"),
-                    start_time=started,
-                    after_modified_time=last.modified_time,
-                    after_record_id=last.id,
-                    resumed=resume.resumed if resume else 0,
+                mark = PageMark(
+                    resume=ResumePoint(
+                        run_id=request.run_id or (resume.run_id if resume else "run"),
+                        start_time=started,
+                        after_modified_time=last.modified_time,
+                        after_record_id=last.id,
+                        resumed=resume.resumed if resume else 0,
+                    )
                 )
-            await self._report(checkpoint)
+            pending.add(self._plan_page(planner, records, resume), mark)
+            await self._flush(*pending.ready(), checkpoint)
+        await self._flush(*pending.rest(), checkpoint)
 
         retry = [i for i in request.retry_ids if i not in self.seen_ids]
         if retry and not full:
@@ -172,6 +186,19 @@ class SyncRun:
         if not request.dry_run:
             await self._report(checkpoint)
         return RunResult(self.tally, checkpoint, self.members, self.planned)
+
+    async def _flush(
+        self, actions: list[Action], mark: PageMark | None, checkpoint: Checkpoint
+    ) -> None:
+        """Write what is ready; the checkpoint then moves to the last page fully written:
+        everything up to that page's last record is confirmed (B5)."""
+        await self._apply(actions)
+        if mark is not None:
+            if mark.modified_since is not None:
+                checkpoint.modified_since = mark.modified_since
+            if mark.resume is not None:
+                checkpoint.resume = mark.resume
+        await self._report(checkpoint)
 
     def _plan_page(
         self, planner: Planner, records: list[CrmRecord], resume: ResumePoint | None
