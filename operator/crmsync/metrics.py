@@ -117,6 +117,25 @@ CHECKPOINT = Gauge(
     [*SYNC, "checkpoint"],
     registry=REGISTRY,
 )
+CAMPAIGN_ACTIVITY_PASSES = Counter(
+    "crmsync_campaign_activity_passes",
+    "Campaign-activity passes (campaign results back into the CRM), by outcome.",
+    [*SYNC, "outcome"],
+    registry=REGISTRY,
+)
+CAMPAIGN_ACTIVITY_MEMBERS = Counter(
+    "crmsync_campaign_activity_members",
+    "Campaign recipients' CRM Member Status: updated, failed (retried), unmatched (no CRM"
+    " record).",
+    [*SYNC, "result"],
+    registry=REGISTRY,
+)
+CAMPAIGN_ACTIVITY_CAMPAIGNS = Counter(
+    "crmsync_campaign_activity_campaigns",
+    "CRM Campaigns records written for Mailchimp campaigns, by action (created, updated).",
+    [*SYNC, "action"],
+    registry=REGISTRY,
+)
 
 # --- connections and providers --------------------------------------------------------
 
@@ -185,6 +204,9 @@ SYNC_METRICS: tuple[Counter | Gauge | Histogram, ...] = (
     MEMBERS,
     CHECKPOINT,
     CHANNEL_EXPIRY,
+    CAMPAIGN_ACTIVITY_PASSES,
+    CAMPAIGN_ACTIVITY_MEMBERS,
+    CAMPAIGN_ACTIVITY_CAMPAIGNS,
     CAMPAIGN_CHANGES,
 )
 
@@ -349,6 +371,22 @@ def record_run(
         when = _timestamp((checkpoint or {}).get(key))
         if when is not None:
             CHECKPOINT.labels(namespace, name, label).set(when)
+
+
+def record_campaign_activity(
+    namespace: str,
+    name: str,
+    *,
+    outcome: str,
+    members: Mapping[str, int],
+    campaigns: Mapping[str, int],
+) -> None:
+    """One campaign-activity pass: ``members`` by result, ``campaigns`` by action."""
+    CAMPAIGN_ACTIVITY_PASSES.labels(namespace, name, outcome).inc()
+    for result in ("updated", "failed", "unmatched"):
+        CAMPAIGN_ACTIVITY_MEMBERS.labels(namespace, name, result).inc(members.get(result, 0))
+    for action in ("created", "updated"):
+        CAMPAIGN_ACTIVITY_CAMPAIGNS.labels(namespace, name, action).inc(campaigns.get(action, 0))
 
 
 def record_verification(namespace: str, name: str, provider: str, result: str) -> None:

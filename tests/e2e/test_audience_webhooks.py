@@ -226,6 +226,10 @@ def test_webhook_follows_the_spec_suspend_one_way_and_delete(stack: Stack, syncs
         timeout=30,
         what="the webhook removed for a one-way CRM → campaign sync",
     )
+    # ... and gets none on later passes either.
+    after = syncs.wait_run(name, after=syncs.sync_now(name), timeout=60)
+    assert "audienceWebhook" not in after["status"]
+    assert not audience_webhooks(mailchimp, list_id)
     syncs.patch(name, {"flow": {"type": "TwoWay", "direction": None}})
     the_hook(syncs, name)
     assert len(audience_webhooks(mailchimp, list_id)) == 1

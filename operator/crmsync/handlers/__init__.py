@@ -3,6 +3,20 @@
 Importing this package registers every handler.
 """
 
-from crmsync.handlers import connection, contactsync, mailboxsync, metrics, startup
+from crmsync.handlers import (
+    connection,
+    contactsync,
+    emailcampaign,
+    mailboxsync,
+    metrics,
+    startup,
+)
 
-__all__ = ["connection", "contactsync", "mailboxsync", "metrics", "startup"]
+__all__ = [
+    "connection",
+    "contactsync",
+    "emailcampaign",
+    "mailboxsync",
+    "metrics",
+    "startup",
+]

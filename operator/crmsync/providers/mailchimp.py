@@ -31,6 +31,7 @@ from typing import Any
 import httpx
 
 from crmsync.api.v1alpha1.status import AudienceTag, AudienceView
+from crmsync.engine.activity import Action, Recipient, Report
 from crmsync.engine.records import (
     Member,
     MemberStatus,
@@ -428,6 +429,112 @@ class Mailchimp:
         await self._http.request(
             "DELETE", f"{API}/lists/{audience}/webhooks/{webhook_id}", accept=(404,)
         )
+
+    # -- campaigns and reports: campaign activity back into the CRM (Z16, M10) ---------
+
+    async def sent_campaigns(
+        self, audience: str, *, since: datetime | None = None, count: int = 20
+    ) -> list[str]:
+        """Ids of the latest ``count`` campaigns sent to ``audience``, newest first
+        (``GET /campaigns?list_id&status=sent&since_send_time``)."""
+        params: dict[str, Any] = {
+            "list_id": audience,
+            "status": "sent",
+            "sort_field": "send_time",
+            "sort_dir": "DESC",
+            "count": count,
+            "fields": "campaigns.id,total_items",
+        }
+        if since is not None:
+            stamp = since if since.tzinfo else since.replace(tzinfo=UTC)
+            params["since_send_time"] = stamp.isoformat(timespec="seconds")
+        body = (await self._http.request("GET", f"{API}/campaigns", params=params)).json()
+        return [str(row["id"]) for row in body.get("campaigns", [])]
+
+    async def campaign_report(self, campaign_id: str) -> Report:
+        """A sent campaign's report (``GET /reports/{id}``): sends, bounces, unique and
+        total opens and clicks, unsubscribes, abuse reports."""
+        body = (await self._http.request("GET", f"{API}/reports/{campaign_id}")).json()
+        bounces = body.get("bounces") or {}
+        opens = body.get("opens") or {}
+        clicks = body.get("clicks") or {}
+        return Report(
+            campaign_id=str(body.get("id", campaign_id)),
+            title=str(body.get("campaign_title") or body.get("subject_line") or ""),
+            send_time=_time(body.get("send_time")) or datetime.now(UTC),
+            sent=int(body.get("emails_sent") or 0),
+            opens=int(opens.get("unique_opens") or 0),
+            opens_total=int(opens.get("opens_total") or 0),
+            clicks=int(clicks.get("unique_subscriber_clicks") or clicks.get("unique_clicks") or 0),
+            clicks_total=int(clicks.get("clicks_total") or 0),
+            hard_bounces=int(bounces.get("hard_bounces") or 0),
+            soft_bounces=int(bounces.get("soft_bounces") or 0),
+            unsubscribes=int(body.get("unsubscribed") or 0),
+            complaints=int(body.get("abuse_reports") or 0),
+        )
+
+    async def email_activity(
+        self, campaign_id: str, *, since: datetime | None = None
+    ) -> AsyncIterator[list[Recipient]]:
+        """Recipients with their opens, clicks and bounces, 1,000 a page
+        (``GET /reports/{id}/email-activity``); ``since`` limits the activity listed."""
+        params: dict[str, Any] = {
+            "count": PAGE_SIZE,
+            "fields": "emails.email_address,emails.activity,total_items",
+        }
+        if since is not None:
+            stamp = since if since.tzinfo else since.replace(tzinfo=UTC)
+            params["since"] = stamp.isoformat(timespec="seconds")
+        offset = 0
+        while True:
+            response = await self._http.request(
+                "GET",
+                f"{API}/reports/{campaign_id}/email-activity",
+                params={**params, "offset": offset},
+            )
+            body = response.json()
+            rows = body.get("emails", [])
+            page = [
+                Recipient(
+                    email=normalise_email(row.get("email_address")),
+                    actions=tuple(
+                        Action(str(a.get("action", "")), when)
+                        for a in row.get("activity") or []
+                        if (when := _time(a.get("timestamp"))) is not None
+                    ),
+                )
+                for row in rows
+            ]
+            if page:
+                yield page
+            offset += len(rows)
+            if not rows or offset >= int(body.get("total_items") or 0):
+                return
+
+    async def campaign_unsubscribes(self, campaign_id: str) -> list[tuple[str, datetime]]:
+        """(email, when) of everyone who unsubscribed through the campaign
+        (``GET /reports/{id}/unsubscribed``; email-activity does not list them)."""
+        found: list[tuple[str, datetime]] = []
+        offset = 0
+        while True:
+            response = await self._http.request(
+                "GET",
+                f"{API}/reports/{campaign_id}/unsubscribed",
+                params={
+                    "count": PAGE_SIZE,
+                    "offset": offset,
+                    "fields": "unsubscribes.email_address,unsubscribes.timestamp,total_items",
+                },
+            )
+            body = response.json()
+            rows = body.get("unsubscribes", [])
+            for row in rows:
+                when = _time(row.get("timestamp"))
+                if when is not None:
+                    found.append((normalise_email(row.get("email_address")), when))
+            offset += len(rows)
+            if not rows or offset >= int(body.get("total_items") or 0):
+                return found
 
     # -- helpers ---------------------------------------------------------------------
 

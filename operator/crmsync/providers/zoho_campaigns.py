@@ -30,6 +30,7 @@ import asyncio
 import json
 import weakref
 from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -88,6 +89,8 @@ METHOD_PACE: Mapping[str, tuple[float, float]] = {
     # method 500 per 5 min.
     "json/listsubscribe": (3.4, 250),
     "contact/allfields": (0.25, 20),
+    # addlistsubscribersinbulk: 2,000 calls a minute (ten addresses each).
+    "addlistsubscribersinbulk": (25.0, 500),
 }
 DEFAULT_PACE = (1.3, 100)
 SHARED_PACE: weakref.WeakKeyDictionary[
@@ -305,6 +308,91 @@ class ZohoCampaigns:
             code=code,
         )
 
+    # -- campaigns (EmailCampaign, C1) ----------------------------------------------
+
+    async def add_to_list(
+        self, listkey: str, emails: Sequence[str], *, topic_id: str | None = None
+    ) -> list[WriteResult]:
+        """``addlistsubscribersinbulk``, ten addresses a call (bare addresses: the campaign
+        needs recipients, not fields). Zoho refuses a whole call for one bad address, so a
+        refused call is retried address by address to find it. Existing contacts keep their
+        status (an unsubscribed contact is not re-subscribed, and is not mailed)."""
+        self._require_list_key(listkey)
+        results: list[WriteResult] = []
+        for start in range(0, len(emails), self.max_batch):
+            chunk = [normalise_email(e) for e in emails[start : start + self.max_batch]]
+            results += await self._bulk_add(listkey, chunk, topic_id, split=len(chunk) > 1)
+        return results
+
+    async def _bulk_add(
+        self, listkey: str, chunk: list[str], topic_id: str | None, *, split: bool
+    ) -> list[WriteResult]:
+        params = {"listkey": listkey, "emailids": ",".join(chunk)}
+        if topic_id:
+            params["topic_id"] = topic_id
+        body = await self._call("addlistsubscribersinbulk", params, per_contact=True)
+        code = str(envelope(body).get("code", "0"))
+        if code not in CONTACT_REJECTIONS:
+            return [WriteResult(email=e, outcome=WriteOutcome.CREATED) for e in chunk]
+        if split and code != "2302":
+            results: list[WriteResult] = []
+            for email in chunk:
+                results += await self._bulk_add(listkey, [email], topic_id, split=False)
+            return results
+        message = str(envelope(body).get("message", ""))
+        return [_rejected(e, CONTACT_REJECTIONS[code], message) for e in chunk]
+
+    async def create_campaign(
+        self,
+        *,
+        name: str,
+        subject: str,
+        from_email: str,
+        listkey: str,
+        from_name: str | None = None,
+        topic_id: str | None = None,
+        content_url: str | None = None,
+    ) -> str:
+        """``createCampaign`` (a draft); returns the campaign key."""
+        params = {
+            "campaignname": name,
+            "subject": subject,
+            "from_email": from_email,
+            "list_details": json.dumps({listkey: []}),
+        }
+        if from_name:
+            params["from_name"] = from_name
+        if topic_id:
+            params["topicId"] = topic_id
+        if content_url:
+            params["content_url"] = content_url
+        body = await self._call("createCampaign", params)
+        key = str(body.get("campaignKey") or "")
+        if not key:
+            raise self._http.error(ProviderError, "createCampaign answered without a campaignKey")
+        return key
+
+    async def campaign(self, key: str) -> CampaignInfo | None:
+        """``getcampaigndetails``; None when Zoho does not know the key (code 6301)."""
+        body = await self._call("getcampaigndetails", {"campaignkey": key}, allow=("6301",))
+        details = body.get("campaign-details") or []
+        if str(body.get("code")) == "6301" or not details:
+            return None
+        return _campaign_info(details[0], recipients=int(body.get("total_contacts_count") or 0))
+
+    async def recent_campaigns(self, count: int = 100) -> list[CampaignInfo]:
+        """``recentcampaigns``, newest first (every status)."""
+        body = await self._call(
+            "recentcampaigns", {"sort": "desc", "fromindex": "1", "range": str(count)}
+        )
+        return [_campaign_info(row) for row in body.get("recent_campaigns") or []]
+
+    async def send_campaign(self, key: str) -> bool:
+        """``sendcampaign``: True when this call sent it, False when Zoho says it was sent
+        already (code 6600: a campaign key is sent at most once)."""
+        body = await self._call("sendcampaign", {"campaignkey": key}, allow=(ALREADY_SENT,))
+        return str(envelope(body).get("code", "200")) != ALREADY_SENT
+
     def _bucket(self, method: str) -> TokenBucket:
         pace = (
             SHARED_PACE.setdefault(asyncio.get_running_loop(), {}) if self._account else self._pace
@@ -335,6 +423,44 @@ class ZohoCampaigns:
                 ConfigError,
                 "API v1.1 adds and lists contacts only through a mailing list; give a list key",
             )
+
+
+ALREADY_SENT = "6600"
+
+
+@dataclass(frozen=True)
+class CampaignInfo:
+    """One campaign as ``recentcampaigns`` / ``getcampaigndetails`` describe it."""
+
+    key: str
+    name: str
+    status: str
+    subject: str = ""
+    from_email: str = ""
+    created_ms: int = 0
+    sent_ms: int = 0
+    recipients: int = 0
+    """Recipients of a sent campaign (getcampaigndetails' ``total_contacts_count``)."""
+
+
+def _as_int(value: Any) -> int:
+    try:
+        return int(str(value))
+    except ValueError:
+        return 0
+
+
+def _campaign_info(row: Mapping[str, Any], recipients: int = 0) -> CampaignInfo:
+    return CampaignInfo(
+        key=str(row.get("campaign_key", "")),
+        name=str(row.get("campaign_name", "")),
+        status=str(row.get("campaign_status", "")),
+        subject=str(row.get("subject", "")),
+        from_email=str(row.get("from_email", "")),
+        created_ms=_as_int(row.get("created_time", 0)),
+        sent_ms=_as_int(row.get("sent_time", 0)),
+        recipients=recipients,
+    )
 
 
 def _rejected(email: str, reason: str, detail: str = "") -> WriteResult:

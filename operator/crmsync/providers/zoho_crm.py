@@ -45,6 +45,7 @@ EMAILS_PER_SEARCH = 10
 MODIFIED_TIME = "Modified_Time"
 CONVERTED_MODULES = frozenset({"Leads"})
 """Modules with lead conversion: listed with ``converted=both`` so converted records are seen."""
+CAMPAIGNS = "Campaigns"
 
 
 def crm_retry_when(response: httpx.Response) -> bool:
@@ -356,6 +357,98 @@ class ZohoCrm:
             params={"channel_ids": ",".join(channel_ids)},
             accept=(400,),
         )
+
+    # -- campaigns: campaign activity back into the CRM (Z16, C2) ---------------------
+
+    async def campaigns_named(self, name: str, fields: Sequence[str]) -> list[CrmRecord]:
+        """Campaigns records with this ``Campaign_Name`` (``GET /Campaigns/search``)."""
+        params = {
+            **self._listing_params(CAMPAIGNS, fields),
+            "criteria": f"(Campaign_Name:equals:{_criteria_escape(name)})",
+            "per_page": PER_PAGE,
+        }
+        response = await self._http.request("GET", f"{API}/{CAMPAIGNS}/search", params=params)
+        if response.status_code == 204:
+            return []
+        return [self._record(row) for row in response.json().get("data", [])]
+
+    async def save_campaign(self, values: Mapping[str, Any], record_id: str = "") -> WriteResult:
+        """Create a Campaigns record (``POST /Campaigns``) or, given its id, update it
+        (``PUT /Campaigns``); the result carries the record id."""
+        if record_id:
+            return (await self.update_records(CAMPAIGNS, [{**values, "id": record_id}]))[0]
+        return (await self.create_records(CAMPAIGNS, [values]))[0]
+
+    async def campaign_members(
+        self, campaign_id: str, module: str, email_field: str = "Email"
+    ) -> dict[str, tuple[str, str]]:
+        """The campaign's ``module`` related list (``GET /Campaigns/{id}/{module}``), every
+        page: record id → (normalised email, Member_Status)."""
+        found: dict[str, tuple[str, str]] = {}
+        page = 1
+        while True:
+            response = await self._http.request(
+                "GET",
+                f"{API}/{CAMPAIGNS}/{campaign_id}/{module}",
+                params={"fields": email_field, "per_page": PER_PAGE, "page": page},
+            )
+            if response.status_code == 204:
+                return found
+            body = response.json()
+            for row in body.get("data", []):
+                found[str(row["id"])] = (
+                    normalise_email(row.get(email_field)),
+                    str(row.get("Member_Status") or ""),
+                )
+            if not (body.get("info") or {}).get("more_records"):
+                return found
+            page += 1
+
+    async def record_campaigns(self, module: str, record_id: str) -> dict[str, str]:
+        """One lead's or contact's Campaigns related list (``GET /{module}/{id}/Campaigns``),
+        every page: campaign id → Member_Status. A record that is gone (``INVALID_DATA`` for
+        its id) has none."""
+        found: dict[str, str] = {}
+        page = 1
+        while True:
+            response = await self._http.request(
+                "GET",
+                f"{API}/{module}/{record_id}/{CAMPAIGNS}",
+                params={"fields": "Campaign_Name", "per_page": PER_PAGE, "page": page},
+                accept=(400,),
+            )
+            if response.status_code == 400 and _error_code(response) == "INVALID_DATA":
+                return found
+            if response.status_code == 400:
+                raise self._http.error(
+                    ConfigError,
+                    f"GET {API}/{module}/{{id}}/{CAMPAIGNS} failed: {_error_code(response)}",
+                    status=400,
+                    code=_error_code(response),
+                )
+            if response.status_code == 204:
+                return found
+            body = response.json()
+            for row in body.get("data", []):
+                found[str(row["id"])] = str(row.get("Member_Status") or "")
+            if not (body.get("info") or {}).get("more_records"):
+                return found
+            page += 1
+
+    async def set_member_statuses(
+        self, campaign_id: str, module: str, statuses: Mapping[str, str]
+    ) -> dict[str, WriteResult]:
+        """Link records to the campaign with a ``Member_Status`` each
+        (``PUT /Campaigns/{id}/{module}``, 100 a call): record id → its result."""
+        results: dict[str, WriteResult] = {}
+        items = [{"id": rid, "Member_Status": status} for rid, status in statuses.items()]
+        path = f"{API}/{CAMPAIGNS}/{campaign_id}/{module}"
+        for chunk in chunked(items, WRITES_PER_CALL):
+            response = await self._http.request("PUT", path, json={"data": chunk}, accept=(400,))
+            answers = self._per_record_items(response, f"PUT {path}")
+            for item, answer in zip(chunk, answers, strict=True):
+                results[item["id"]] = _write_result({"id": item["id"]}, answer)
+        return results
 
     # -- helpers -------------------------------------------------------------------
 

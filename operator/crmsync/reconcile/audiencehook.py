@@ -78,7 +78,9 @@ async def reconcile_audience_hook(
         return None
     if webhook is None or not isinstance(target, Mailchimp):
         return current
-    if action == ChannelAction.KEEP and current is not None:
+    if action == ChannelAction.KEEP:
+        if current is None:
+            return None
         if webhook.has_audience_hook(namespace, name, signals):
             return current
         # First pass in this process (a restart): the webhook may have been removed at
@@ -89,6 +91,20 @@ async def reconcile_audience_hook(
             return current
     if current is not None and current.list_id != audience:
         await target.delete_webhook(current.list_id, current.webhook_id)
+    return await _register(kube, webhook, body, target, audience, signals)
+
+
+async def _register(
+    kube: KubeApi,
+    webhook: NotificationServer,
+    body: dict[str, Any],
+    target: Mailchimp,
+    audience: str,
+    signals: Wakeable,
+) -> AudienceWebhook:
+    """Register this sync's webhook on ``audience`` (adopting one already there) and
+    remove any other of this sync's webhooks from it."""
+    namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
     secret = await _secret(kube, body)
     # Registered here before Mailchimp is asked: its check GET comes during the request.
     webhook.register_audience_hook(namespace, name, secret=secret, signals=signals)
@@ -105,7 +121,7 @@ async def reconcile_audience_hook(
     return AudienceWebhook(
         webhook_id=webhook_id,
         list_id=audience,
-        notify_url=shown,
+        notify_url=webhook.audience_hook_url(namespace, name, SHOWN_SECRET),
         token_secret=hook_secret_name(name),
         registered_at=datetime.now(UTC),
     )

@@ -43,6 +43,7 @@ from crmsync.k8s.logs import Logger
 from crmsync.providers.factory import open_crm, open_target
 from crmsync.providers.http import AuthError, CallStats, ConfigError, ProviderError
 from crmsync.providers.mailchimp import Mailchimp
+from crmsync.reconcile.activity import campaign_activity
 from crmsync.reconcile.audiencehook import current_hook, reconcile_audience_hook
 from crmsync.reconcile.live import LiveObject
 from crmsync.reconcile.notifications import reconcile_channel
@@ -215,6 +216,14 @@ class ContactSyncReconciler(LiveObject):
             await self._conditions(body, ("Ready", False, exc.reason, exc.message))
             self.logger.warning("not ready: %s: %s", exc.reason, exc.message)
             return now + NOT_READY_RETRY
+        # After a completed run only; its own failures never fail the run. A campaign
+        # sent to the audience (its webhook says so) brings the next pass forward.
+        sent = self.webhook is not None and bool(
+            self.webhook.take_audience_events(meta["namespace"], meta["name"]).get("campaign")
+        )
+        await campaign_activity(
+            self, self._event, spec, decision.trigger, resolved, campaign_sent=sent
+        )
         return datetime.now(UTC)
 
     # -- one run -----------------------------------------------------------------------
@@ -530,18 +539,6 @@ class ContactSyncReconciler(LiveObject):
 
     # -- status helpers ----------------------------------------------------------------
 
-    async def _conditions(
-        self, body: dict[str, Any], *updates: tuple[str, bool | None, str, str]
-    ) -> None:
-        meta = body["metadata"]
-        generation = int(meta.get("generation", 0))
-        current = (body.get("status") or {}).get("conditions") or []
-        conditions = current
-        for type_, value, reason, message in updates:
-            conditions = set_condition(conditions, type_, value, reason, message, generation)
-        if conditions != current:
-            await self.patch_status(body, {"conditions": conditions})
-
     async def _idle(self, body: dict[str, Any], decision: Decision) -> None:
         status = body.get("status") or {}
         updates: list[tuple[str, bool | None, str, str]] = [READY]
@@ -604,9 +601,3 @@ class ContactSyncReconciler(LiveObject):
             await self._event(body, "Warning", "RecordIndexFull", f"ConfigMap {name}: {exc}")
         except httpx.HTTPError as exc:
             self.logger.warning("record index %s not written: %s", name, exc)
-
-    async def _event(self, body: dict[str, Any], type_: str, reason: str, message: str) -> None:
-        try:
-            await self.kube.post_event(body, type_=type_, reason=reason, message=message)
-        except httpx.HTTPError as exc:  # events are best effort
-            self.logger.debug("event not posted: %s", exc)

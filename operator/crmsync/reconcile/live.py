@@ -5,7 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+import httpx
+
 from crmsync.k8s.api import KubeApi
+from crmsync.k8s.conditions import set_condition
+from crmsync.k8s.logs import Logger
 
 
 def resource_version(body: Mapping[str, Any]) -> int:
@@ -23,6 +27,7 @@ class LiveObject:
 
     plural: ClassVar[str]
     kube: KubeApi
+    logger: Logger
     live_body: Mapping[str, Any]
     written: dict[str, Any] | None = None
 
@@ -43,3 +48,21 @@ class LiveObject:
         self.written = await self.kube.patch_status(
             self.plural, meta["namespace"], meta["name"], patch
         )
+
+    async def _conditions(
+        self, body: dict[str, Any], *updates: tuple[str, bool | None, str, str]
+    ) -> None:
+        """Set conditions (for the object's generation); patched only when they changed."""
+        generation = int(body["metadata"].get("generation", 0))
+        current = (body.get("status") or {}).get("conditions") or []
+        conditions = current
+        for type_, value, reason, message in updates:
+            conditions = set_condition(conditions, type_, value, reason, message, generation)
+        if conditions != current:
+            await self.patch_status(body, {"conditions": conditions})
+
+    async def _event(self, body: dict[str, Any], type_: str, reason: str, message: str) -> None:
+        try:
+            await self.kube.post_event(body, type_=type_, reason=reason, message=message)
+        except httpx.HTTPError as exc:  # events are best effort
+            self.logger.debug("event not posted: %s", exc)

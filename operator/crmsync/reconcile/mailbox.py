@@ -31,7 +31,6 @@ from crmsync.api.v1alpha1.mailboxsync import (
 from crmsync.engine.mail import CaptureContext, MailFacts, decide, note_for, parse_message
 from crmsync.engine.schedule import parse_duration
 from crmsync.k8s.api import KubeApi, NotFoundError
-from crmsync.k8s.conditions import set_condition
 from crmsync.k8s.logs import Logger
 from crmsync.providers.factory import open_crm
 from crmsync.providers.http import AuthError, CallStats, ConfigError, ProviderError
@@ -300,24 +299,6 @@ class MailboxReconciler(LiveObject):
             await self.patch_status(body, {"lastError": message[:4000]})
             body = self.snapshot()
         await self._conditions(body, ("Ready", ready, reason, message[:1000]))
-
-    async def _conditions(
-        self, body: dict[str, Any], *updates: tuple[str, bool | None, str, str]
-    ) -> None:
-        generation = int(body["metadata"].get("generation", 0))
-        current = (body.get("status") or {}).get("conditions") or []
-        conditions = current
-        for type_, value, reason, message in updates:
-            conditions = set_condition(conditions, type_, value, reason, message, generation)
-        if conditions != current:
-            await self.patch_status(body, {"conditions": conditions})
-
-    async def _event(self, body: dict[str, Any], type_: str, reason: str, message: str) -> None:
-        try:
-            await self.kube.post_event(body, type_=type_, reason=reason, message=message)
-        except httpx.HTTPError as exc:  # events are best effort
-            self.logger.debug("event not posted: %s", exc)
-
 
 class FolderScan:
     """Scans folders of one pass and keeps the status patch (counts, folder positions)."""

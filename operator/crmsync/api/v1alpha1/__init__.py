@@ -3,6 +3,7 @@
 from crmsync.api.v1alpha1._base import API_VERSION, GROUP, VERSION, Resource
 from crmsync.api.v1alpha1.connection import Connection
 from crmsync.api.v1alpha1.contactsync import ContactSync
+from crmsync.api.v1alpha1.emailcampaign import EmailCampaign
 from crmsync.api.v1alpha1.fieldmapping import FieldMapping
 from crmsync.api.v1alpha1.mailboxsync import MailboxSync
 from crmsync.api.v1alpha1.optoutpolicy import OptOutPolicy
@@ -13,6 +14,7 @@ KINDS: tuple[type[Resource], ...] = (
     FieldMapping,
     OptOutPolicy,
     MailboxSync,
+    EmailCampaign,
 )
 
 __all__ = [
@@ -22,6 +24,7 @@ __all__ = [
     "VERSION",
     "Connection",
     "ContactSync",
+    "EmailCampaign",
     "FieldMapping",
     "MailboxSync",
     "OptOutPolicy",

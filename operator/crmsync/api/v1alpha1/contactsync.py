@@ -20,6 +20,7 @@ from crmsync.api.v1alpha1._base import (
     Resource,
     defaulted,
 )
+from crmsync.api.v1alpha1.activity import CampaignActivitySpec, CampaignActivityStatus
 from crmsync.api.v1alpha1.fieldmapping import FieldPairs
 from crmsync.api.v1alpha1.optoutpolicy import OptOutPolicySpec
 from crmsync.api.v1alpha1.status import (
@@ -350,6 +351,8 @@ class ContactSyncSpec(CrdModel):
     """Records per write call; default: the vendor maximum (Mailchimp 500, Zoho Campaigns 10)."""
     suspend: bool = False
     """Pause: no runs while true; changes made meanwhile are synced on resume (Z11)."""
+    campaign_activity: CampaignActivitySpec | None = None
+    """Campaign results back into the CRM (Z16, C2, M10; Mailchimp audiences): opt in."""
 
 
 class ContactSyncStatus(CrdModel):
@@ -383,6 +386,8 @@ class ContactSyncStatus(CrdModel):
     audience_webhook: AudienceWebhook | None = None
     """Instant syncs that read the campaign side (Mailchimp): the list webhook that
     delivers campaign-side changes within seconds (polling stays the fallback)."""
+    campaign_activity: CampaignActivityStatus | None = None
+    """Campaigns whose activity was brought back into the CRM (spec.campaignActivity)."""
 
 
 class ContactSync(Resource):

@@ -1,0 +1,43 @@
+"""EmailCampaign handlers: event handlers only (no daemon), so no finalizer (C3).
+
+Each create, spec change and operator start runs one pass; a pass that could not finish
+(a Connection not Ready yet, a vendor error) is retried by kopf. Deleting an
+EmailCampaign unlinks it: nothing is deleted in Zoho Campaigns or the CRM, so there is no
+delete handler and nothing blocks ``kubectl delete``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from crmsync.api.v1alpha1 import GROUP, VERSION
+from crmsync.handlers.context import kube
+from crmsync.k8s.logs import Logger
+from crmsync.reconcile.emailcampaign import EmailCampaignReconciler
+
+RETRY_BACKOFF = 5.0
+
+
+async def _pass(body: kopf.Body, logger: Logger) -> None:
+    delay = await EmailCampaignReconciler(kube(), body, logger).reconcile()
+    if delay is not None:
+        raise kopf.TemporaryError("not finished; see status.conditions", delay=delay)
+
+
+@kopf.on.create(GROUP, VERSION, "emailcampaigns", backoff=RETRY_BACKOFF)
+async def emailcampaign_created(body: kopf.Body, logger: Logger, **_: Any) -> None:
+    await _pass(body, logger)
+
+
+@kopf.on.update(GROUP, VERSION, "emailcampaigns", backoff=RETRY_BACKOFF)
+async def emailcampaign_changed(body: kopf.Body, logger: Logger, **_: Any) -> None:
+    """A spec change (spec.action moved on, recipients edited, test emails added)."""
+    await _pass(body, logger)
+
+
+@kopf.on.resume(GROUP, VERSION, "emailcampaigns", backoff=RETRY_BACKOFF)
+async def emailcampaign_resumed(body: kopf.Body, logger: Logger, **_: Any) -> None:
+    """Operator start: finish what an interrupted pass left (never creating or sending twice)."""
+    await _pass(body, logger)
