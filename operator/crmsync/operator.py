@@ -33,7 +33,8 @@ def main_run(
     from crmsync.handlers.context import OperatorContext
     from crmsync.webhook import NotificationServer
 
-    kopf.configure(verbose=verbose)
+    # Object logs carry their [namespace/name]: several syncs share one log.
+    kopf.configure(verbose=verbose, log_prefix=True)
     metrics.serve(metrics_port, metrics_address)
     logging.getLogger("httpx").setLevel(logging.DEBUG if verbose else logging.WARNING)
     webhook = NotificationServer(port=webhook_port, public_url=webhook_url)

@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 import re
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.e2e.conftest import OperatorProcess, Stack, wait_for
-from tests.e2e.syncs import Syncs, create_people, email_of, marked, unique
+from tests.e2e.syncs import Person, Syncs, create_people, email_of, marked, unique
 from tests.e2e.test_twoway_mailchimp import CRM_FIELDS, NAME_MAPPING, events_of, person_event
 from tests.e2e.vendors import CrmReader, MailchimpReader
 
@@ -78,17 +79,39 @@ def metric(operator: OperatorProcess, name: str, **labels: str) -> float:
     return total
 
 
+@dataclass
+class Started:
+    """A sync of this test's own, after its first run."""
+
+    name: str
+    marker: str
+    list_id: str
+    people: list[Person]
+    first: dict[str, Any]
+    crm: CrmReader
+    mailchimp: MailchimpReader
+
+
+def start(stack: Stack, syncs: Syncs, prefix: str, people: int, flow: dict[str, Any]) -> Started:
+    crm, mailchimp = CrmReader(stack.sim), MailchimpReader(stack.sim)
+    marker, name = unique(prefix), unique(prefix)
+    created = create_people(crm, "Contacts", marker, people)
+    list_id = mailchimp.new_audience(name)
+    syncs.apply(name, webhook_spec(list_id, marker, flow))
+    first = syncs.wait_run(name, timeout=120)
+    return Started(name, marker, list_id, created, first, crm, mailchimp)
+
+
+CAMPAIGN_WINS = {"type": "TwoWay", "conflictPolicy": "CampaignWins"}
+
+
 def test_mailchimp_changes_reach_the_crm_within_seconds_through_the_audience_webhook(
     stack: Stack, syncs: Syncs, operator: OperatorProcess
 ) -> None:
-    crm, mailchimp = CrmReader(stack.sim), MailchimpReader(stack.sim)
-    marker, name = unique("hook"), unique("hook")
-    people = create_people(crm, "Contacts", marker, 5)
-    list_id = mailchimp.new_audience(name)
-    syncs.apply(
-        name, webhook_spec(list_id, marker, {"type": "TwoWay", "conflictPolicy": "CampaignWins"})
-    )
-    first = syncs.wait_run(name, timeout=120)
+    started = start(stack, syncs, "hook", 5, CAMPAIGN_WINS)
+    crm, mailchimp, name, marker = started.crm, started.mailchimp, started.name, started.marker
+    list_id, people = started.list_id, started.people
+    first = started.first
     assert first["status"]["lastRun"]["counts"]["added"] == 5, first["status"]["lastRun"]
 
     # The audience and its tags, as the extension's Audiences / Segments-Tags modules show
@@ -166,14 +189,9 @@ def test_mailchimp_changes_reach_the_crm_within_seconds_through_the_audience_web
 def test_the_operators_own_writes_fire_no_webhook_so_nothing_loops(
     stack: Stack, syncs: Syncs
 ) -> None:
-    crm, mailchimp = CrmReader(stack.sim), MailchimpReader(stack.sim)
-    marker, name = unique("noloop"), unique("noloop")
-    people = create_people(crm, "Contacts", marker, 3)
-    list_id = mailchimp.new_audience(name)
-    syncs.apply(
-        name, webhook_spec(list_id, marker, {"type": "TwoWay", "conflictPolicy": "CampaignWins"})
-    )
-    syncs.wait_run(name, timeout=120)
+    started = start(stack, syncs, "noloop", 3, CAMPAIGN_WINS)
+    crm, mailchimp, name = started.crm, started.mailchimp, started.name
+    list_id, people = started.list_id, started.people
     prefix = the_hook(syncs, name)["notifyUrl"].removesuffix("…")
     delivered = len(deliveries(mailchimp, prefix))
 
@@ -194,14 +212,9 @@ def test_the_operators_own_writes_fire_no_webhook_so_nothing_loops(
 
 
 def test_webhook_follows_the_spec_suspend_one_way_and_delete(stack: Stack, syncs: Syncs) -> None:
-    crm, mailchimp = CrmReader(stack.sim), MailchimpReader(stack.sim)
-    marker, name = unique("hooklife"), unique("hooklife")
-    people = create_people(crm, "Contacts", marker, 2)
-    list_id = mailchimp.new_audience(name)
-    syncs.apply(
-        name, webhook_spec(list_id, marker, {"type": "OneWay", "direction": "CampaignToCrm"})
-    )
-    syncs.wait_run(name, timeout=120)
+    started = start(stack, syncs, "hooklife", 2, {"type": "OneWay", "direction": "CampaignToCrm"})
+    mailchimp, name = started.mailchimp, started.name
+    list_id, people = started.list_id, started.people
     first = the_hook(syncs, name)
     assert [w["id"] for w in audience_webhooks(mailchimp, list_id)] == [first["webhookId"]]
 

@@ -210,6 +210,9 @@ class ContactSyncReconciler(LiveObject):
                 renew_at or now + timedelta(hours=1),
             )
         self.signals.notified = False
+        # Resolved: Ready now, not only once the run (perhaps hours long) has ended.
+        await self._conditions(body, READY)
+        body = self.snapshot()
         try:
             await self.run(body, spec, decision, seen, resolved)
         except NotReadyError as exc:
