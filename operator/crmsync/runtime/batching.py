@@ -3,9 +3,11 @@
 The CRM reads 200 records a page, Mailchimp takes 500 members a call: written page by page,
 every call would be at most 200 wide (504 calls for 100,000 records instead of 200). So the
 actions of several pages wait here until their member writes fill whole batches. Each
-page leaves a *mark* (the checkpoint as it may be once that page is written); a flush
-hands back the longest prefix of actions that fills whole batches and the mark of the
-last page that prefix completes, so a checkpoint never passes a write still waiting (B5).
+record leaves a *mark* (the checkpoint as it may be once its action is written: the
+planner makes at most one action a record); a flush hands back the longest prefix of
+actions that fills whole batches and the mark of the last record that prefix completes, so
+a checkpoint never passes a write still waiting, and the counts reported with it are those
+of exactly the records before it (B5).
 """
 
 from __future__ import annotations
@@ -28,14 +30,14 @@ class PendingPages(Generic[Mark]):
     size: int
     actions: list[Action] = field(default_factory=list)
     marks: deque[tuple[int, Mark]] = field(default_factory=deque)
-    """(number of actions held once the page was added, the page's mark), oldest first."""
+    """(number of actions held once the record was added, its mark), oldest first."""
 
     def add(self, actions: Sequence[Action], mark: Mark) -> None:
         self.actions.extend(actions)
         self.marks.append((len(self.actions), mark))
 
     def ready(self) -> tuple[list[Action], Mark | None]:
-        """What fills whole batches now (may be nothing) and the last page mark it completes."""
+        """What fills whole batches now (may be nothing) and the last mark it completes."""
         cut, writes = 0, 0
         for index, action in enumerate(self.actions):
             if action.kind in BATCHED_KINDS:

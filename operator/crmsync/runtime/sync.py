@@ -52,10 +52,11 @@ class RunRequest:
 
 @dataclass(frozen=True)
 class PageMark:
-    """The checkpoint as it may be once a CRM page's writes are confirmed."""
+    """The checkpoint as it may be once a CRM record's write is confirmed."""
 
     modified_since: datetime | None = None
-    resume: ResumePoint | None = None
+    resume_after: tuple[datetime, str] | None = None
+    """A full run: (modified time, id) of the record; everything up to it is written."""
 
 
 @dataclass
@@ -105,6 +106,7 @@ class SyncRun:
         self.members = 0
         self.failed_ids: list[str] = []
         self.seen_ids: set[str] = set()
+        self.started = now()
 
     @property
     def batch_size(self) -> int:
@@ -127,6 +129,7 @@ class SyncRun:
         # A resumed run keeps the interrupted run's start: the checkpoint it writes must
         # not pass anything that run did not read.
         started = resume.start_time if resume is not None else self.now()
+        self.started = started
         observed = await self.observe()
         self.members = sum(1 for m in observed.values() if m.status != MemberStatus.ARCHIVED)
         backfill = request.checkpoint.mapping_hash not in ("", settings.mapping_hash)
@@ -142,24 +145,19 @@ class SyncRun:
         ):
             records = await self._with_related(page)
             self.seen_ids.update(r.id for r in records)
-            mark = PageMark()
-            newest = max((r.modified_time for r in records), default=None)
-            if newest is not None and not full:
-                # Never past the run's start: a record edited during the run is read again.
-                read_since = min(max(newest, read_since or newest), started)
-                mark = PageMark(modified_since=read_since)
-            if full and records and not request.dry_run:
-                last = records[-1]
-                mark = PageMark(
-                    resume=ResumePoint(
-                        run_id=request.run_id or (resume.run_id if resume else "run"),
-                        start_time=started,
-                        after_modified_time=last.modified_time,
-                        after_record_id=last.id,
-                        resumed=resume.resumed if resume else 0,
+            for record in records:
+                # Each record leaves its mark: a checkpoint never passes a record whose
+                # write is still held, and counts and checkpoint stay in step (B5).
+                mark = PageMark()
+                if not full:
+                    # Never past the run's start: a record edited during the run is read again.
+                    read_since = min(
+                        max(record.modified_time, read_since or record.modified_time), started
                     )
-                )
-            pending.add(self._plan_page(planner, records, resume), mark)
+                    mark = PageMark(modified_since=read_since)
+                elif not request.dry_run:
+                    mark = PageMark(resume_after=(record.modified_time, record.id))
+                pending.add(self._plan_page(planner, [record], resume), mark)
             await self._flush(*pending.ready(), checkpoint)
         await self._flush(*pending.rest(), checkpoint)
 
@@ -180,9 +178,7 @@ class SyncRun:
         if full:
             checkpoint.last_full_sync_time = started
         checkpoint.resume = None
-        checkpoint.failed_record_ids = list(dict.fromkeys(self.failed_ids))[
-            :MAX_FAILED_RECORD_IDS
-        ]
+        checkpoint.failed_record_ids = list(dict.fromkeys(self.failed_ids))[:MAX_FAILED_RECORD_IDS]
         if not request.dry_run:
             await self._report(checkpoint)
         return RunResult(self.tally, checkpoint, self.members, self.planned)
@@ -190,14 +186,21 @@ class SyncRun:
     async def _flush(
         self, actions: list[Action], mark: PageMark | None, checkpoint: Checkpoint
     ) -> None:
-        """Write what is ready; the checkpoint then moves to the last page fully written:
-        everything up to that page's last record is confirmed (B5)."""
+        """Write what is ready; the checkpoint then moves to the last record written:
+        everything up to it is confirmed (B5)."""
         await self._apply(actions)
         if mark is not None:
             if mark.modified_since is not None:
                 checkpoint.modified_since = mark.modified_since
-            if mark.resume is not None:
-                checkpoint.resume = mark.resume
+            if mark.resume_after is not None:
+                request, resume = self.request, self.request.resume_from
+                checkpoint.resume = ResumePoint(
+                    run_id=request.run_id or (resume.run_id if resume else "run"),
+                    start_time=self.started,
+                    after_modified_time=mark.resume_after[0],
+                    after_record_id=mark.resume_after[1],
+                    resumed=resume.resumed if resume else 0,
+                )
         await self._report(checkpoint)
 
     def _plan_page(
