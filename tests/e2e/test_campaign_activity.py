@@ -1,12 +1,15 @@
 """Campaign activity back into the CRM, end to end (issue 7 point 4; Z16, C2, M10): a
-Mailchimp ContactSync with ``campaignActivity`` enabled; a campaign created and sent
-through Mailchimp's API; made-up recipient activity; the CRM Campaigns record and each
-contact's Member Status read back straight from the vendors' APIs."""
+Mailchimp or Zoho Campaigns ContactSync with ``campaignActivity`` enabled; a campaign
+created and sent through the provider's own API; made-up recipient activity; the CRM
+Campaigns record and each contact's Member Status read back straight from the vendors'
+APIs."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.e2e.conftest import Stack, wait_for
@@ -55,23 +58,28 @@ def simulate(mailchimp: MailchimpReader, campaign_id: str, **rates: Any) -> dict
 
 
 def expected_statuses(mailchimp: MailchimpReader, campaign_id: str) -> dict[str, str]:
-    """Each recipient's Member Status worked out here from Mailchimp's raw report."""
-    activity = mailchimp.http.get(
-        f"/reports/{campaign_id}/email-activity", params={"count": 1000}
-    ).json()["emails"]
+    """Each recipient's Member Status worked out here from Mailchimp's raw report: everyone
+    from sent-to (email-activity lists only recipients with activity)."""
+    get = mailchimp.http.get
+    sent_to = get(f"/reports/{campaign_id}/sent-to", params={"count": 1000}).json()["sent_to"]
+    activity = get(f"/reports/{campaign_id}/email-activity", params={"count": 1000}).json()
     unsubscribed = {
-        u["email_address"]
-        for u in mailchimp.http.get(f"/reports/{campaign_id}/unsubscribed").json()["unsubscribes"]
+        u["email_address"].lower()
+        for u in get(f"/reports/{campaign_id}/unsubscribed").json()["unsubscribes"]
     }
+    done: dict[str, set[str]] = {
+        r["email_address"].lower(): {"bounce"} if r["status"] in ("hard", "soft") else set()
+        for r in sent_to
+    }
+    for row in activity["emails"]:
+        done[row["email_address"].lower()].update(a["action"] for a in row["activity"])
     out: dict[str, str] = {}
-    for row in activity:
-        done = {a["action"] for a in row["activity"]}
-        email = row["email_address"].lower()
+    for email, actions in done.items():
         out[email] = (
-            "Opted Out" if row["email_address"] in unsubscribed or "unsub" in done
-            else "Responded" if "click" in done
-            else "Opened" if "open" in done
-            else "Bounced" if "bounce" in done
+            "Opted Out" if email in unsubscribed or "unsub" in actions
+            else "Responded" if "click" in actions
+            else "Opened" if "open" in actions
+            else "Bounced" if "bounce" in actions
             else "Sent"
         )  # fmt: skip
     return out
@@ -189,6 +197,7 @@ def test_campaign_results_reach_the_crm_idempotently_and_incrementally(
     [tracked] = status["campaigns"]
     assert tracked["campaignId"] == campaign_id and tracked["title"] == title
     assert tracked["membersUpdated"] == 8 and tracked["membersUnmatched"] == 0
+    assert tracked["recipientsWritten"] is True  # everyone, with activity or not
     check_crm_campaign(crm, mailchimp, tracked, list_id)
     expected = expected_statuses(mailchimp, campaign_id)
     assert set(expected) == set(contacts)
@@ -221,13 +230,47 @@ def test_campaign_results_reach_the_crm_idempotently_and_incrementally(
     assert found.status_code == 200 and len(found.json()["data"]) == 1
 
 
-def test_a_zoho_campaigns_target_reports_the_pass_as_failed_without_failing_the_run(
-    stack: Stack, syncs: Syncs
-) -> None:
-    crm = CrmReader(stack.sim)
+ZOHO_LISTS = [
+    ("sentcontacts", "Sent"), ("senthardbounce", "Bounced"), ("sentsoftbounce", "Bounced"),
+    ("openedcontacts", "Opened"), ("clickedcontacts", "Responded"),
+    ("optoutcontacts", "Opted Out"), ("spamcontacts", "Opted Out"),
+]  # fmt: skip
+
+
+def zoho_expected(campaigns: CampaignsReader, key: str) -> dict[str, str]:
+    """Each recipient's Member Status from Zoho Campaigns' own recipient lists."""
+    out: dict[str, str] = {}
+    for action, status in ZOHO_LISTS:
+        body = campaigns.call(
+            "getcampaignrecipientsdata", {"campaignkey": key, "action": action, "range": "500"}
+        )
+        for row in body.get("list_of_details") or []:
+            out[row["contactemailaddress"].lower()] = status
+    return out
+
+
+def zoho_send(campaigns: CampaignsReader, listkey: str, name: str) -> str:
+    """createCampaign and sendcampaign through Zoho Campaigns' API."""
+    created = campaigns.call(
+        "createCampaign",
+        {
+            "campaignname": name,
+            "subject": f"{name}: news",
+            "from_email": "news@example.com",
+            "list_details": json.dumps({listkey: []}),
+        },
+    )
+    key = str(created["campaignKey"])
+    campaigns.call("sendcampaign", {"campaignkey": key})
+    return key
+
+
+def test_zoho_campaigns_results_reach_the_crm_incrementally(stack: Stack, syncs: Syncs) -> None:
+    crm, campaigns = CrmReader(stack.sim), CampaignsReader(stack.sim)
     marker, name = unique("actzc"), unique("activity-zc")
-    create_people(crm, "Contacts", marker, 1)
-    listkey = CampaignsReader(stack.sim).new_list(name)
+    people = create_people(crm, "Contacts", marker, 8)
+    contacts = {p.email.lower(): p.id for p in people}
+    listkey = campaigns.new_list(name)
     syncs.apply(
         name,
         {
@@ -241,13 +284,48 @@ def test_a_zoho_campaigns_target_reports_the_pass_as_failed_without_failing_the_
             "campaignActivity": {"enabled": True},
         },
     )
+    first = syncs.wait_run(name, timeout=60)
+    assert first["status"]["lastRun"]["counts"]["added"] == 8, first["status"]["lastRun"]
 
-    def reported() -> dict[str, Any] | None:
-        status = syncs.get(name).get("status") or {}
-        return status if status.get("campaignActivity") else None
+    title = unique("Zoho spring")
+    key = zoho_send(campaigns, listkey, title)
+    response = httpx.post(
+        f"{campaigns.base_url}/_admin/zoho_campaigns/campaigns/{key}/simulate",
+        json={"seed": 5, "open_rate": 0.6, "click_rate": 0.4, "hard_bounce_rate": 0.12,
+              "soft_bounce_rate": 0.0, "unsubscribe_rate": 0.15, "complaint_rate": 0.0},
+    )  # fmt: skip
+    assert response.status_code == 200, response.text
 
-    status = wait_for(reported, timeout=60, what=f"{name} campaign activity reported")
-    assert status["lastRun"]["outcome"] == "Succeeded", status["lastRun"]
-    assert status["campaignActivity"]["outcome"] == "Failed"
-    assert "Mailchimp" in status["campaignActivity"]["message"]
-    assert events_of(stack, name, "CampaignActivityFailed")
+    status = activity_pass(syncs, name)
+    [tracked] = status["campaigns"]
+    assert tracked["campaignId"] == key and tracked["title"] == title
+    assert tracked["membersUpdated"] == 8 and tracked["recipientsWritten"] is True
+    report = campaigns.call("campaignreports", {"campaignkey": key})["campaign-reports"][0]
+    record = crm.http.get(f"/Campaigns/{tracked['crmCampaignId']}").json()["data"][0]
+    assert record["Campaign_Name"] == title and record["Num_sent"] == 8
+    assert record["Description"].startswith(f"Zoho Campaigns campaign {key} (list {listkey})")
+    assert f"opens: {report['opens_count']} unique" in record["Description"]
+    assert tracked["summary"]["hardBounces"] == int(report["hardbounce_count"])
+    assert tracked["summary"]["unsubscribes"] == int(report["unsub_count"])
+    expected = zoho_expected(campaigns, key)
+    assert set(expected) == set(contacts)
+    assert member_statuses(crm, contacts, tracked["crmCampaignId"]) == expected
+    assert len(set(expected.values())) > 2
+    assert events_of(stack, name, "CampaignActivity")
+
+    # Nothing new: no CRM write. New opens: only they are written, statuses only move up.
+    writes = crm_writes(stack)
+    again = activity_pass(syncs, name)
+    assert crm_writes(stack) == writes and again["campaigns"][0]["membersUpdated"] == 8
+    response = httpx.post(
+        f"{campaigns.base_url}/_admin/zoho_campaigns/campaigns/{key}/simulate",
+        json={"seed": 6, "open_rate": 1.0, "click_rate": 0.0, "hard_bounce_rate": 0.0,
+              "soft_bounce_rate": 0.0, "unsubscribe_rate": 0.0, "complaint_rate": 0.0},
+    )  # fmt: skip
+    assert response.status_code == 200, response.text
+    later = activity_pass(syncs, name)
+    assert later["campaigns"][0]["crmCampaignId"] == tracked["crmCampaignId"]
+    assert later["campaigns"][0]["membersUpdated"] > 8
+    assert member_statuses(crm, contacts, tracked["crmCampaignId"]) == zoho_expected(
+        campaigns, key
+    )

@@ -334,3 +334,122 @@ def test_a_restart_between_vendor_calls_and_status_never_creates_or_sends_twice(
     assert details(campaigns, key)["campaign-details"][0]["sent_time"] == sent_time
     assert sendcampaign_calls(stack) - sends_before == 1  # Zoho said Sent: not called again
     assert "CampaignAdopted" in event_reasons(stack, marker, ns)
+
+
+# --- C2: the responses back into the CRM ------------------------------------------------------
+
+
+def activity_after(stack: Stack, name: str, namespace: str, before: str | None) -> dict[str, Any]:
+    """status.activity once a pass newer than ``before`` (lastPassTime) has ended."""
+
+    def passed() -> dict[str, Any] | None:
+        body = stack.kube.get_json("emailcampaign", name, "-n", namespace)
+        activity = (body.get("status") or {}).get("activity") or {}
+        return activity if activity.get("lastPassTime") not in (None, before) else None
+
+    activity = wait_for(passed, timeout=30, what=f"an activity pass of {name}")
+    assert activity["outcome"] == "Succeeded", activity
+    return activity
+
+
+def member_statuses_by_email(crm: CrmReader, marker: str, crm_campaign: str) -> dict[str, str]:
+    """(module, email) → Member_Status of this test's leads and contacts for the campaign."""
+    out: dict[str, str] = {}
+    for module in ("Leads", "Contacts"):
+        for record in crm.records(module, "Email,Description"):
+            if record.get("Description") != marker or not record.get("Email"):
+                continue
+            response = crm.http.get(f"/{module}/{record['id']}/Campaigns")
+            rows = response.json()["data"] if response.status_code == 200 else []
+            status = next((r["Member_Status"] for r in rows if r["id"] == crm_campaign), "")
+            out[f"{module}:{record['Email'].lower()}"] = status
+    return out
+
+
+def test_a_sent_campaign_brings_its_responses_back_into_the_crm(stack: Stack) -> None:
+    crm, campaigns = CrmReader(stack.sim), CampaignsReader(stack.sim)
+    marker, ns = unique("ecact"), stack.namespace
+    expected = people(crm, marker)
+    listkey = campaigns.new_list(unique("ecact-list"))
+    stack.apply(campaign_manifest(marker, campaign_spec(marker, listkey, action="Send")))
+    body = wait_for(lambda: state_is(stack, marker, "Sent", ns), timeout=30, what="Sent")
+    key = body["status"]["campaignKey"]
+
+    # Right after the send: a CRM Campaigns record, every recipient Sent.
+    first = activity_after(stack, marker, ns, None)
+    [tracked] = first["campaigns"]
+    assert tracked["campaignId"] == key and tracked["recipientsWritten"] is True
+    assert tracked["summary"]["sent"] == 4 and tracked["membersUnmatched"] == 0
+    record = crm.http.get(f"/Campaigns/{tracked['crmCampaignId']}").json()["data"][0]
+    assert record["Campaign_Name"] == f"crmsync e2e {marker}" and record["Num_sent"] == 4
+    assert record["Description"].startswith(f"Zoho Campaigns campaign {key} (list {listkey})")
+    statuses = member_statuses_by_email(crm, marker, tracked["crmCampaignId"])
+    # Each recipient's record is Sent; the contact sharing lead 0's address is that person too.
+    sent = {f"{module}:{email}" for email, module in expected.items()}
+    sent.add(f"Contacts:{marker}.0@example.com")
+    assert {k for k, v in statuses.items() if v == "Sent"} == sent
+    assert {k for k, v in statuses.items() if v != "Sent"} <= {
+        f"Contacts:noreply@{marker}.example.com", f"Leads:{marker}.optout@example.com"
+    }  # not recipients: no status
+
+    # People respond; crmsync.dev/sync-now brings a pass at once.
+    response = httpx.post(
+        f"{campaigns.base_url}/_admin/zoho_campaigns/campaigns/{key}/simulate",
+        json={"seed": 3, "open_rate": 1.0, "click_rate": 0.5, "hard_bounce_rate": 0.0,
+              "soft_bounce_rate": 0.0, "unsubscribe_rate": 0.3, "complaint_rate": 0.0},
+    )  # fmt: skip
+    assert response.status_code == 200, response.text
+    stack.kube.kubectl(
+        "annotate", "emailcampaign", marker, "-n", ns, "--overwrite",
+        f"crmsync.dev/sync-now={time.time()}",
+    )  # fmt: skip
+    later = activity_after(stack, marker, ns, first["lastPassTime"])
+    [tracked] = later["campaigns"]
+    report = campaigns.call("campaignreports", {"campaignkey": key})["campaign-reports"][0]
+    assert tracked["summary"]["opens"] == int(report["opens_count"]) == 4
+    assert tracked["summary"]["clicks"] == int(report["unique_clicks_count"])
+    assert tracked["summary"]["unsubscribes"] == int(report["unsub_count"])
+    after = member_statuses_by_email(crm, marker, tracked["crmCampaignId"])
+    responded = {
+        row["contactemailaddress"].lower()
+        for action in ("clickedcontacts", "optoutcontacts")
+        for row in campaigns.call(
+            "getcampaignrecipientsdata", {"campaignkey": key, "action": action}
+        ).get("list_of_details") or []
+    }
+    for who in sent:
+        email = who.split(":", 1)[1]
+        assert after[who] in (("Responded", "Opted Out") if email in responded else ("Opened",))
+    assert "CampaignActivity" in event_reasons(stack, marker, ns)
+
+
+def test_the_connection_timer_carries_the_periodic_activity_passes(stack: Stack) -> None:
+    crm, campaigns = CrmReader(stack.sim), CampaignsReader(stack.sim)
+    marker, ns = unique("ecper"), stack.namespace
+    people(crm, marker)
+    listkey = campaigns.new_list(unique("ecper-list"))
+    spec = campaign_spec(marker, listkey, action="Send", activity={"interval": "1s"})
+    stack.apply(campaign_manifest(marker, spec))
+    body = wait_for(lambda: state_is(stack, marker, "Sent", ns), timeout=30, what="Sent")
+    key = body["status"]["campaignKey"]
+    first = activity_after(stack, marker, ns, None)
+    response = httpx.post(
+        f"{campaigns.base_url}/_admin/zoho_campaigns/campaigns/{key}/simulate",
+        json={"seed": 4, "open_rate": 1.0, "click_rate": 0.0, "hard_bounce_rate": 0.0,
+              "soft_bounce_rate": 0.0, "unsubscribe_rate": 0.0, "complaint_rate": 0.0},
+    )  # fmt: skip
+    assert response.status_code == 200, response.text
+
+    # No change to the object, no annotation: the zoho-campaigns Connection's 30 s recheck
+    # timer finds the sent campaign due and runs its pass.
+    def opened() -> dict[str, Any] | None:
+        status = stack.kube.get_json("emailcampaign", marker, "-n", ns).get("status") or {}
+        activity = status.get("activity") or {}
+        [tracked] = activity.get("campaigns") or [{}]
+        passed = activity.get("lastPassTime") != first["lastPassTime"]
+        return activity if passed and tracked.get("summary", {}).get("opens") == 4 else None
+
+    activity = wait_for(opened, timeout=45, what="a periodic activity pass")
+    assert activity["outcome"] == "Succeeded" and activity["campaigns"][0]["membersUpdated"] >= 9
+    statuses = member_statuses_by_email(crm, marker, activity["campaigns"][0]["crmCampaignId"])
+    assert sorted(s for s in statuses.values() if s) == ["Opened"] * 5

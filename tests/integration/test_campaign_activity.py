@@ -16,9 +16,16 @@ from crmsync.engine.records import MemberStatus, MemberWrite, WriteOutcome
 from crmsync.providers.factory import Endpoint, open_crm, open_target
 from crmsync.providers.http import CallStats, ProviderError
 from crmsync.providers.mailchimp import Mailchimp
+from crmsync.providers.zoho_campaigns import ZohoCampaigns
 from crmsync.providers.zoho_crm import ZohoCrm
 from crmsync.runtime.activity import ActivityRequest, run_activity_pass
-from tests.integration.conftest import FAST_RETRIES, mailchimp_admin, unique, zoho_admin
+from tests.integration.conftest import (
+    FAST_RETRIES,
+    mailchimp_admin,
+    route_calls,
+    unique,
+    zoho_admin,
+)
 from tests.integration.test_mailchimp_client import new_audience
 from tests.simfixture import SimServers
 
@@ -70,33 +77,51 @@ def simulate(sim: SimServers, campaign_id: str, **rates: Any) -> dict[str, int]:
     return dict(response.json()["generated"])
 
 
+def all_pages(admin: httpx.Client, path: str, key: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    while True:
+        page = admin.get(path, params={"count": 1000, "offset": len(rows)}).json()
+        rows += page[key]
+        if not page[key] or len(rows) >= page["total_items"]:
+            return rows
+
+
 def expected_statuses(sim: SimServers, campaign_id: str) -> dict[str, str]:
-    """Each recipient's Member Status from Mailchimp's raw report, worked out here."""
+    """Each recipient's Member Status from Mailchimp's raw report, worked out here: the
+    recipients from sent-to (email-activity lists only those with activity)."""
     with mailchimp_admin(sim) as admin:
-        emails: list[dict[str, Any]] = []
-        while True:
-            page = admin.get(
-                f"/reports/{campaign_id}/email-activity",
-                params={"count": 1000, "offset": len(emails)},
-            ).json()
-            emails += page["emails"]
-            if not page["emails"] or len(emails) >= page["total_items"]:
-                break
+        sent_to = all_pages(admin, f"/reports/{campaign_id}/sent-to", "sent_to")
+        emails = all_pages(admin, f"/reports/{campaign_id}/email-activity", "emails")
         unsubscribed = {
             u["email_address"]
             for u in admin.get(f"/reports/{campaign_id}/unsubscribed").json()["unsubscribes"]
         }
-    out: dict[str, str] = {}
+    done: dict[str, set[str]] = {row["email_address"]: set() for row in sent_to}
+    for row in sent_to:
+        if row["status"] in ("hard", "soft"):
+            done[row["email_address"]].add("bounce")
     for row in emails:
-        done = {a["action"] for a in row["activity"]}
-        out[row["email_address"]] = (
-            "Opted Out" if row["email_address"] in unsubscribed or "unsub" in done
-            else "Responded" if "click" in done
-            else "Opened" if "open" in done
-            else "Bounced" if "bounce" in done
+        done.setdefault(row["email_address"], set()).update(a["action"] for a in row["activity"])
+    out: dict[str, str] = {}
+    for email, actions in done.items():
+        out[email] = (
+            "Opted Out" if email in unsubscribed or "unsub" in actions
+            else "Responded" if "click" in actions
+            else "Opened" if "open" in actions
+            else "Bounced" if "bounce" in actions
             else "Sent"
         )  # fmt: skip
     return out
+
+
+def mailchimp_reads(sim: SimServers, report: str) -> int:
+    """GETs of ``/reports/{campaign_id}/<report>`` the Mailchimp server counted."""
+    rows: list[dict[str, Any]] = sim.counters("mailchimp")["requests"]
+    return sum(
+        r["count"]
+        for r in rows
+        if r["method"] == "GET" and r["route"] == f"/3.0/reports/{{campaign_id}}/{report}"
+    )
 
 
 def report_json(sim: SimServers, campaign_id: str) -> dict[str, Any]:
@@ -168,8 +193,14 @@ async def test_sent_campaigns_report_activity_and_unsubscribes(
         assert report.complaints == raw["abuse_reports"]
         assert report.send_time.tzinfo is not None
 
+        everyone = [r async for page in client.sent_to(first) for r in page]
+        assert sorted(r.email for r in everyone) == sorted(emails)
+        bounced = {r.email for r in everyone if r.reached == "Bounced"}
+        assert len(bounced) == report.hard_bounces + report.soft_bounces > 0
+        assert {r.reached for r in everyone} == {"Sent", "Bounced"}
         recipients = [r async for page in client.email_activity(first) for r in page]
-        assert sorted(r.email for r in recipients) == sorted(emails)
+        assert {r.email for r in recipients} < set(emails)  # only those with activity
+        assert all(r.actions for r in recipients)
         actions = [a for r in recipients for a in r.actions]
         assert sum(a.action == "open" for a in actions) == generated["open"]
         later = max(a.timestamp for a in actions)
@@ -182,16 +213,22 @@ async def test_sent_campaigns_report_activity_and_unsubscribes(
         assert {e for e, _ in unsubscribes} <= set(emails)
 
 
-async def test_email_activity_pages_past_a_thousand_recipients(
+async def test_sent_to_and_email_activity_page_past_a_thousand_recipients(
     sim: SimServers, mailchimp_endpoint: Endpoint
 ) -> None:
     audience = new_audience(sim)
     async with mailchimp(mailchimp_endpoint) as client:
         emails = await fill_audience(client, audience, unique("big"), 1005)
         campaign = send_campaign(sim, audience, unique("big"))
-        pages = [page async for page in client.email_activity(campaign)]
+        assert [page async for page in client.email_activity(campaign)] == []  # no activity
+        pages = [page async for page in client.sent_to(campaign)]
         assert [len(p) for p in pages] == [1000, 5]
         assert {r.email for p in pages for r in p} == set(emails)
+        assert {r.reached for p in pages for r in p} == {"Sent"}
+        simulate(sim, campaign, seed=1, open_rate=1.0, click_rate=0.0, hard_bounce_rate=0.0,
+                 soft_bounce_rate=0.0, unsubscribe_rate=0.0)  # fmt: skip
+        pages = [page async for page in client.email_activity(campaign)]
+        assert [len(p) for p in pages] == [1000, 5]
 
 
 # --- Zoho CRM ----------------------------------------------------------------------------
@@ -248,7 +285,8 @@ async def test_a_pass_brings_activity_back_then_writes_nothing_then_only_news(
     async with mailchimp(mailchimp_endpoint) as mc, crm(crm_endpoint) as zc:
         await fill_audience(mc, audience, prefix, 30, [*ids, *([""] * 5)])
         campaign = send_campaign(sim, audience, unique("Pass"))
-        simulate(sim, campaign, seed=11, open_rate=0.5, click_rate=0.2, unsubscribe_rate=0.1)
+        simulate(sim, campaign, seed=11, open_rate=0.5, click_rate=0.2, unsubscribe_rate=0.1,
+                 hard_bounce_rate=0.1)  # fmt: skip
 
         def request(previous: CampaignActivityStatus | None) -> ActivityRequest:
             return ActivityRequest(
@@ -260,19 +298,23 @@ async def test_a_pass_brings_activity_back_then_writes_nothing_then_only_news(
                 previous=previous,
             )
 
+        sent_to_reads = mailchimp_reads(sim, "sent-to")
         first = await run_activity_pass(zc, mc, request(None))
         assert first.status.outcome == "Succeeded", first.status.message
         assert first.tally.crm_created == 1 and first.tally.members_updated == 25
         assert first.tally.members_unmatched == 5
+        assert mailchimp_reads(sim, "sent-to") == sent_to_reads + 1
         [tracked] = first.status.campaigns
+        assert tracked.recipients_written
         assert tracked.campaign_id == campaign and tracked.crm_campaign_id
         raw = report_json(sim, campaign)
         assert tracked.summary.opens == raw["opens"]["unique_opens"]
         assert tracked.summary.unsubscribes == raw["unsubscribed"]
         statuses = await zc.campaign_members(tracked.crm_campaign_id, "Contacts")
-        assert set(statuses) == set(ids)
+        assert set(statuses) == set(ids)  # everyone, with activity or not
         expected = expected_statuses(sim, campaign)
         assert {email: s for email, s in statuses.values()} == {e: expected[e] for e in emails[:25]}
+        assert {"Sent", "Bounced"} <= {s for _, s in statuses.values()}
 
         second = await run_activity_pass(zc, mc, request(first.status))
         assert second.tally.members_updated == 0 and second.tally.crm_updated == 0
@@ -280,9 +322,11 @@ async def test_a_pass_brings_activity_back_then_writes_nothing_then_only_news(
         assert second.status.campaigns[0].activity_since == tracked.activity_since
 
         simulate(sim, campaign, seed=12, open_rate=0.9, click_rate=0.5)
+        sent_to_reads = mailchimp_reads(sim, "sent-to")
         third = await run_activity_pass(zc, mc, request(second.status))
         assert third.tally.campaigns_read == 1 and third.tally.crm_updated == 1
         assert third.tally.members_updated > 0
+        assert mailchimp_reads(sim, "sent-to") == sent_to_reads  # everyone was written once
         after = await zc.campaign_members(tracked.crm_campaign_id, "Contacts")
         expected = expected_statuses(sim, campaign)
         assert {email: s for email, s in after.values()} == {e: expected[e] for e in emails[:25]}
@@ -383,3 +427,158 @@ async def test_refused_writes_keep_the_checkpoint_and_are_retried(
         expected = expected_statuses(sim, campaign)
         assert {email: s for email, s in statuses.values()} == {e: expected[e] for e in emails[1:]}
         assert third.status.campaigns[0].activity_since >= tracked.activity_since
+
+
+# --- Zoho Campaigns: the same pass, another provider --------------------------------------
+
+ZC = "zoho_campaigns"
+RECIPIENTS_ROUTE = "/api/v1.1/getcampaignrecipientsdata"
+
+
+def campaigns(endpoint: Endpoint) -> ZohoCampaigns:
+    client = open_target(endpoint, CallStats(), FAST_RETRIES)
+    assert isinstance(client, ZohoCampaigns)
+    return client
+
+
+def new_list(sim: SimServers) -> str:
+    with zoho_admin(sim, ZC) as admin:
+        body = admin.post(
+            "/api/v1.1/addlistandcontacts",
+            data={"listname": unique("list"), "signupform": "private", "mode": "newlist",
+                  "resfmt": "JSON"},
+        ).json()  # fmt: skip
+    assert body["code"] == "0", body
+    return str(body["listkey"])
+
+
+async def zoho_campaign(client: ZohoCampaigns, listkey: str, emails: list[str], name: str) -> str:
+    """Members on the list, then createCampaign and sendcampaign: Zoho Campaigns' API."""
+    results = await client.upsert(
+        listkey, [MemberWrite(email=e, values={}, status_if_new=MemberStatus.SUBSCRIBED) for e in emails]
+    )
+    assert all(r.outcome is not WriteOutcome.REJECTED for r in results), results
+    key = await client.create_campaign(
+        name=name, subject=f"{name} news", from_email="news@crmsync.dev", listkey=listkey
+    )
+    assert await client.send_campaign(key)
+    return key
+
+
+def zoho_simulate(sim: SimServers, key: str, **rates: Any) -> dict[str, str]:
+    with zoho_admin(sim, ZC) as admin:
+        response = admin.post(f"/_admin/zoho_campaigns/campaigns/{key}/simulate", json=rates)
+        response.raise_for_status()
+        return dict(response.json())
+
+
+def zoho_expected(sim: SimServers, key: str) -> dict[str, str]:
+    """Each recipient's Member Status from Zoho Campaigns' raw recipient lists."""
+    order = [
+        ("sentcontacts", "Sent"), ("senthardbounce", "Bounced"), ("sentsoftbounce", "Bounced"),
+        ("openedcontacts", "Opened"), ("clickedcontacts", "Responded"),
+        ("optoutcontacts", "Opted Out"), ("spamcontacts", "Opted Out"),
+    ]  # fmt: skip
+    out: dict[str, str] = {}
+    with zoho_admin(sim, ZC) as admin:
+        for action, status in order:
+            body = admin.post(
+                "/api/v1.1/getcampaignrecipientsdata",
+                data={"campaignkey": key, "action": action, "range": "1000", "resfmt": "JSON"},
+            ).json()
+            for row in body.get("list_of_details") or []:
+                out[row["contactemailaddress"].lower()] = status
+    return out
+
+
+async def test_zoho_campaigns_report_lists_and_recipients(
+    sim: SimServers, campaigns_endpoint: Endpoint
+) -> None:
+    listkey, other = new_list(sim), new_list(sim)
+    prefix = unique("zcr")
+    emails = [f"{prefix}.{i}@example.com" for i in range(20)]
+    async with campaigns(campaigns_endpoint) as client:
+        key = await zoho_campaign(client, listkey, emails, unique("Zoho report"))
+        elsewhere = await zoho_campaign(client, other, emails[:3], unique("Other list"))
+        counts = zoho_simulate(sim, key, seed=4, open_rate=0.6, click_rate=0.5,
+                               hard_bounce_rate=0.1, unsubscribe_rate=0.1)  # fmt: skip
+        recent = dict(await client.recent_sent_campaigns(20))
+        assert {key, elsewhere} <= set(recent)
+        assert await client.campaign_lists(key) == [listkey]
+        assert await client.campaign_lists(elsewhere) == [other]
+        report = await client.campaign_report(key)
+        assert report.source == "Zoho Campaigns" and report.campaign_id == key
+        assert report.sent == int(counts["emails_sent_count"]) == 20
+        assert report.opens == int(counts["opens_count"]) > 0
+        assert report.clicks == int(counts["unique_clicks_count"])
+        assert report.hard_bounces == int(counts["hardbounce_count"]) > 0
+        assert report.unsubscribes == int(counts["unsub_count"])
+        assert abs(report.send_time.timestamp() * 1000 - recent[key]) < 1000
+        assert sorted(await client.campaign_recipients(key, "sentcontacts")) == sorted(emails)
+        opened = await client.campaign_recipients(key, "openedcontacts")
+        assert len(opened) == report.opens
+
+
+async def test_a_zoho_campaigns_pass_brings_results_back_then_only_moved_lists(
+    sim: SimServers, crm_endpoint: Endpoint, campaigns_endpoint: Endpoint
+) -> None:
+    listkey, other = new_list(sim), new_list(sim)
+    prefix = unique("zpass")
+    emails = [f"{prefix}.{i}@example.com" for i in range(24)]
+    ids = create_contacts(sim, emails[:20])  # four recipients have no CRM record
+    async with campaigns(campaigns_endpoint) as zcamp, crm(crm_endpoint) as zc:
+        key = await zoho_campaign(zcamp, listkey, emails, unique("Zoho pass"))
+        await zoho_campaign(zcamp, other, emails[:2], unique("Not this list"))
+        zoho_simulate(sim, key, seed=9, open_rate=0.5, click_rate=0.4, hard_bounce_rate=0.1,
+                      soft_bounce_rate=0.05, unsubscribe_rate=0.1, complaint_rate=0.05)  # fmt: skip
+
+        def request(previous: CampaignActivityStatus | None) -> ActivityRequest:
+            return ActivityRequest(
+                audience=listkey,
+                module="Contacts",
+                email_field="Email",
+                record_id_field="CRM Record ID",
+                spec=CampaignActivitySpec(enabled=True),
+                previous=previous,
+                # The record index knows half of them; the others are found by email.
+                record_links={e: f"Contacts:{i}" for e, i in zip(emails[:10], ids, strict=False)},
+            )
+
+        first = await run_activity_pass(zc, zcamp, request(None))
+        assert first.status.outcome == "Succeeded", first.status.message
+        [tracked] = first.status.campaigns  # the other list's campaign is not this sync's
+        assert tracked.campaign_id == key and tracked.recipients_written
+        assert first.tally.crm_created == 1 and first.tally.members_updated == 20
+        assert first.tally.members_unmatched == 4
+        record = (await zc.records_by_id("Campaigns", [tracked.crm_campaign_id],
+                                         ("Description", "Num_sent")))[0]  # fmt: skip
+        assert str(record.values["Description"]).startswith(
+            f"Zoho Campaigns campaign {key} (list {listkey})"
+        )
+        assert record.values["Num_sent"] == 24
+        statuses = await zc.campaign_members(tracked.crm_campaign_id, "Contacts")
+        expected = zoho_expected(sim, key)
+        assert {e: s for e, s in statuses.values()} == {e: expected[e] for e in emails[:20]}
+        assert len({s for _, s in statuses.values()}) > 2
+
+        calls = route_calls(sim, ZC, "POST", RECIPIENTS_ROUTE)
+        second = await run_activity_pass(zc, zcamp, request(first.status))
+        assert second.tally.campaigns_read == 0 and second.tally.members_updated == 0
+        assert second.tally.crm_updated == 0
+        assert route_calls(sim, ZC, "POST", RECIPIENTS_ROUTE) == calls  # counts unchanged
+
+        zoho_simulate(sim, key, seed=10, open_rate=0.9, click_rate=0.0, hard_bounce_rate=0.0,
+                      soft_bounce_rate=0.0, unsubscribe_rate=0.0, complaint_rate=0.0)  # fmt: skip
+        third = await run_activity_pass(zc, zcamp, request(second.status))
+        assert third.tally.campaigns_read == 1 and third.tally.crm_updated == 1
+        assert third.tally.members_updated > 0
+        # Only the opened list moved: one page and the empty page that ends it.
+        assert route_calls(sim, ZC, "POST", RECIPIENTS_ROUTE) == calls + 2
+        after = await zc.campaign_members(tracked.crm_campaign_id, "Contacts")
+        expected = zoho_expected(sim, key)
+        assert {e: s for e, s in after.values()} == {e: expected[e] for e in emails[:20]}
+        assert all(rank(after[k][1]) >= rank(statuses[k][1]) for k in statuses)
+
+        fresh = await run_activity_pass(zc, zcamp, request(None))  # status lost
+        assert fresh.tally.crm_created == 0 and fresh.tally.members_updated == 0
+        assert fresh.status.campaigns[0].crm_campaign_id == tracked.crm_campaign_id

@@ -176,6 +176,7 @@ def tracked(**values: object) -> CampaignActivityRecord:
         "activity_since": T0 + timedelta(hours=1),
         "summary": report(sent=10, opens=4).summary(),
         "members_updated": 10,
+        "recipients_written": True,
     }
     return CampaignActivityRecord.model_validate({**base, **values})
 
@@ -188,6 +189,15 @@ def test_activity_is_read_first_time_after_failures_and_when_counts_move() -> No
     assert engine.needs_activity_read(
         report(sent=10, opens=4), tracked(summary=CampaignSummary(sent=10))
     )
+    # Not everyone written once yet (a refused write of a recipient without activity).
+    assert engine.needs_activity_read(report(sent=10, opens=4), tracked(recipients_written=False))
+
+
+def test_the_whole_recipient_list_is_read_until_everyone_was_written_once() -> None:
+    assert engine.full_read(None)
+    assert engine.full_read(tracked(recipients_written=False))
+    assert not engine.full_read(tracked())
+    assert not engine.full_read(tracked(members_failed=2))  # activity since the checkpoint
 
 
 def test_reads_start_a_little_before_the_checkpoint() -> None:
@@ -203,6 +213,90 @@ def test_first_read_writes_everyone_later_reads_only_new_activity() -> None:
     people = [Recipient("a@x.org"), Recipient("b@x.org", acts(("open", 2)))]
     assert engine.candidates(people, first_read=True) == people
     assert engine.candidates(people, first_read=False) == [people[1]]
+    # A status read without a time (a Zoho Campaigns list whose count moved) is news too.
+    opened = Recipient("c@x.org", reached="Opened")
+    assert engine.candidates([*people, opened], first_read=False) == [people[1], opened]
+
+
+@pytest.mark.parametrize(
+    ("recipient", "status"),
+    [
+        (Recipient("a@x.org", reached="Sent"), "Sent"),
+        (Recipient("a@x.org", reached="Bounced"), "Bounced"),  # sent-to status hard/soft
+        (Recipient("a@x.org", acts(("open", 1)), reached="Bounced"), "Opened"),
+        (Recipient("a@x.org", acts(("bounce", 1)), reached="Sent"), "Bounced"),
+        (Recipient("a@x.org", reached="Opted Out"), "Opted Out"),
+        (Recipient("a@x.org", acts(("spam", 1))), "Opted Out"),
+    ],
+)
+def test_a_status_read_without_a_time_counts_like_activity(
+    recipient: Recipient, status: str
+) -> None:
+    assert recipient.status() == status
+
+
+def test_reads_merge_into_one_recipient_per_email() -> None:
+    everyone = [Recipient("a@x.org", reached="Sent"), Recipient("b@x.org", reached="Bounced")]
+    activity = [Recipient("a@x.org", acts(("open", 1))), Recipient("c@x.org", acts(("click", 2)))]
+    merged = engine.merge_recipients(everyone, activity, [Recipient("a@x.org", acts(("open", 1)))])
+    assert [r.email for r in merged] == ["a@x.org", "b@x.org", "c@x.org"]
+    by_email = {r.email: r for r in merged}
+    assert by_email["a@x.org"] == Recipient("a@x.org", acts(("open", 1)), "Sent")
+    assert by_email["a@x.org"].status() == "Opened"
+    assert by_email["b@x.org"].status() == "Bounced"
+    lists = engine.merge_recipients(
+        [Recipient("d@x.org", reached="Sent")],
+        [Recipient("d@x.org", reached="Responded")],
+        [Recipient("d@x.org", reached="Opened")],
+    )
+    assert lists == [Recipient("d@x.org", reached="Responded")]
+
+
+# --- Zoho Campaigns: counts per kind of response are the change signal ----------------------
+
+
+def zoho(**counts: int) -> Report:
+    return Report("k3y", "Spring", T0, source=engine.ZOHO_CAMPAIGNS, **counts)
+
+
+def test_zoho_reads_every_non_empty_recipient_list_first() -> None:
+    lists = engine.zoho_lists_to_read(zoho(sent=10, opens=4, hard_bounces=1, complaints=1), None)
+    assert lists == [
+        ("sentcontacts", "Sent"),
+        ("openedcontacts", "Opened"),
+        ("senthardbounce", "Bounced"),
+        ("spamcontacts", "Opted Out"),
+    ]
+
+
+def test_zoho_reads_again_only_the_lists_whose_counts_moved() -> None:
+    before = zoho(sent=10, opens=4)
+    seen = tracked(summary=before.summary())
+    assert engine.zoho_lists_to_read(before, seen) == []
+    moved = zoho(sent=10, opens=6, clicks=2, unsubscribes=1, soft_bounces=1)
+    assert engine.zoho_lists_to_read(moved, seen) == [
+        ("openedcontacts", "Opened"),
+        ("clickedcontacts", "Responded"),
+        ("sentsoftbounce", "Bounced"),
+        ("optoutcontacts", "Opted Out"),
+    ]
+    # A write left to retry, or not everyone written yet: every list again.
+    assert ("sentcontacts", "Sent") in engine.zoho_lists_to_read(before, tracked(members_failed=1))
+    assert ("sentcontacts", "Sent") in engine.zoho_lists_to_read(
+        before, tracked(recipients_written=False)
+    )
+
+
+def test_a_zoho_campaigns_record_names_its_provider_and_list() -> None:
+    write = engine.campaign_record_write(zoho(sent=5, opens=2), "list9", None)
+    assert write is not None
+    text = write.values["Description"]
+    assert text.startswith("Zoho Campaigns campaign k3y (list list9)")
+    assert "unopened: 3" in text
+    assert engine.is_ours(write.values, "k3y", engine.ZOHO_CAMPAIGNS)
+    assert not engine.is_ours(write.values, "k3y")  # not a Mailchimp campaign's record
+    found = engine.pick_record([("5", write.values)], "k3y", engine.ZOHO_CAMPAIGNS)
+    assert found is not None and found[0] == "5"
 
 
 def test_member_writes_only_move_up_and_are_idempotent() -> None:
@@ -320,3 +414,39 @@ def test_a_campaign_sent_to_the_audience_brings_the_pass_forward() -> None:
     assert not engine.pass_due(spec, "Poll", recent, T0)
     assert engine.pass_due(spec, "Notification", recent, T0, campaign_sent=True)
     assert not engine.pass_due(CampaignActivitySpec(), "Poll", None, T0, campaign_sent=True)
+
+
+def test_zoho_campaigns_links_come_from_the_record_index_of_the_synced_module() -> None:
+    from crmsync.reconcile.activity import links_from_index
+
+    entries = {"Contacts:1": "a@x.org", "Leads:7": "a@x.org", "Contacts:2": "b@x.org"}
+    assert links_from_index(entries, "Contacts") == {"a@x.org": "Contacts:1", "b@x.org": "Contacts:2"}
+    assert links_from_index(entries, "Leads") == {"a@x.org": "Leads:7"}
+
+
+# --- EmailCampaign (C2): on once sent -------------------------------------------------------
+
+
+def test_an_email_campaign_brings_activity_back_once_sent_and_then_per_interval() -> None:
+    from crmsync.api.v1alpha1.emailcampaign import EmailCampaignActivity
+
+    on = EmailCampaignActivity()
+    assert on.enabled and on.interval == "15m"
+    recent = T0 - timedelta(minutes=5)
+
+    def due(spec: EmailCampaignActivity = on, sent: datetime | None = T0 - timedelta(hours=1),
+            last: datetime | None = recent, **kw: bool) -> bool:  # fmt: skip
+        return engine.email_campaign_pass_due(
+            spec, sent, last, T0, requested=kw.get("requested", False),
+            periodic=kw.get("periodic", True),
+        )  # fmt: skip
+
+    assert not due(sent=None)  # not sent yet
+    assert not due(EmailCampaignActivity(enabled=False), requested=True)
+    assert due(last=None)  # right after the send
+    assert due(requested=True)  # crmsync.dev/sync-now
+    assert due(periodic=False)  # a handler pass: operator start, a change
+    assert not due()  # the timer, 5 minutes after the last pass
+    assert due(last=T0 - timedelta(minutes=15))
+    assert not due(sent=T0 - timedelta(days=31), last=T0 - timedelta(hours=2))  # settled
+    assert due(sent=T0 - timedelta(days=31), last=T0 - timedelta(hours=2), requested=True)

@@ -407,3 +407,47 @@ def test_records_outside_the_criteria_are_not_counted_even_with_bad_emails() -> 
         ],
     )
     assert kinds(actions) == [("skip_ignored", "bad", "invalid_email")]
+
+
+def zoho_campaigns_settings(**spec: Any) -> SyncSettings:
+    body: dict[str, Any] = {
+        "crm": {"connectionRef": {"name": "crm"}, "module": "Leads", **spec.pop("crm", {})},
+        "target": {"connectionRef": {"name": "zc"}, "listId": "L1"},
+        **spec,
+    }
+    return SyncSettings.resolve(
+        ContactSyncSpec.model_validate(body),
+        mapping=None,
+        policy=None,
+        target_provider="zoho-campaigns",
+    )
+
+
+def zc_member(email: str, rid: str, status: MemberStatus) -> Member:
+    return Member(email=email, status=status, values={"CRM Record ID": f"Leads:{rid}"})
+
+
+def test_a_zoho_campaigns_member_already_off_the_list_is_not_removed_again() -> None:
+    """Leaving the list unsubscribes from it (the contact stays in all contacts): on the
+    next full comparison that member is off the list already, and removing it again would
+    count it as deleted once more each time."""
+    s = zoho_campaigns_settings(
+        crm={"criteria": [{"field": "Country", "operator": "equals", "values": ["Spain"]}]}
+    )
+    records = [record("1", "a@x.io", Country="France"), record("2", "b@x.io", Country="France")]
+    observed = [
+        zc_member("a@x.io", "1", MemberStatus.SUBSCRIBED),
+        zc_member("b@x.io", "2", MemberStatus.UNSUBSCRIBED),
+    ]
+    actions = plan(s, records, observed, full=True)
+    assert kinds(actions) == [("remove", "a@x.io", "left_criteria")]
+
+
+def test_a_zoho_campaigns_member_of_a_deleted_record_already_off_the_list_is_left() -> None:
+    s = zoho_campaigns_settings()
+    observed = [
+        zc_member("a@x.io", "1", MemberStatus.SUBSCRIBED),
+        zc_member("b@x.io", "2", MemberStatus.UNSUBSCRIBED),
+    ]
+    actions = plan(s, [], observed, full=True)
+    assert kinds(actions) == [("remove", "a@x.io", "crm_deleted")]

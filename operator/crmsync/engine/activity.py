@@ -1,17 +1,22 @@
-"""Campaign activity back into the CRM (Z16, C2, M10): PURE decisions.
+"""Campaign activity back into the CRM (Z16, C2, M10): PURE decisions, the same for every
+campaign provider.
 
-Inputs are what the vendors said (a Mailchimp campaign's report and its recipients'
-activity) and what the CRM holds (the Campaigns record, each linked lead/contact's
-``Member_Status``); outputs are the CRM writes, each with its reason, and the next
-checkpoint. No I/O here: :mod:`crmsync.runtime.activity` reads and writes.
+Inputs are what the vendors said — a sent campaign's :class:`Report` and its recipients
+as :class:`Recipient` values, whichever provider (Mailchimp or Zoho Campaigns) they were
+read from (the adapters are in :mod:`crmsync.runtime.activity`) — and what the CRM holds
+(the Campaigns record, each linked lead/contact's ``Member_Status``); outputs are the CRM
+writes, each with its reason, what to read next time and the next checkpoint. No I/O
+here.
 
-**The Campaigns record.** Per Mailchimp campaign, one record in the CRM ``Campaigns``
-module. Standard fields only: ``Campaign_Name`` (the Mailchimp title, else the subject
+**The Campaigns record.** Per sent campaign, one record in the CRM ``Campaigns`` module.
+Standard fields only: ``Campaign_Name`` (the campaign's title or name, else the subject
 line), ``Type`` = Email, ``Status`` = Complete (the mailing has gone out), ``Start_Date``
 = the send date, ``Num_sent`` (Zoho's own "Num sent" field) = emails sent, and
-``Description`` = the whole summary (delivered, unique and total opens and clicks, hard and
-soft bounces, unsubscribes, complaints) with the Mailchimp campaign id on its first line,
-which is how a record is recognised again when status has lost track of it. Zoho has no
+``Description`` = the whole summary (delivered, unique and total opens and clicks,
+unopened, hard and soft bounces, unsubscribes, complaints) with the provider and campaign
+id on its first line (``Mailchimp campaign <id> (audience <id>)``, ``Zoho Campaigns
+campaign <key> (list <key>)``), which is how a record is recognised again when status has
+lost track of it. Zoho has no
 standard fields for opens, clicks or bounces; custom fields would need the
 ``settings.fields`` create scope and an admin profile on every customer's CRM and count
 against the edition's custom-field quota, while the per-person response is already
@@ -22,16 +27,25 @@ record is created and then left to CRM users; crmsync owns ``Num_sent`` and
 **Member Status** on the record's Campaigns related list, from Zoho's standard picklist
 (Planned, Invited, Sent, Received, Opened, Responded, Bounced, Opted Out): sent → Sent,
 bounced (hard or soft) → Bounced, opened → Opened, clicked → Responded (Zoho's word for a
-reaction to the campaign; "Clicked" is not a standard value), unsubscribed → Opted Out.
+reaction to the campaign; "Clicked" is not a standard value), unsubscribed or marked as
+spam (a complaint: the person is not mailed again) → Opted Out.
 A status only moves up, in this order: Planned/Invited < Sent/Received < Bounced < Opened
 < Responded/Clicked < Opted Out/Unsubscribed. An open proves delivery, so it outranks a
 (soft) bounce; an unsubscribe is the strongest answer and what CRM users must see.
 
-**Incremental.** Each campaign keeps a checkpoint: the latest activity whose CRM writes
-were confirmed. The next pass reads ``email-activity?since=`` the checkpoint minus
-:data:`READ_OVERLAP` (events Mailchimp records late are not lost; what is read twice
-compares equal and is not written), and only when the report's counts changed since the
-last confirmed pass (or a write failed), so a quiet campaign costs one report call.
+**Every recipient once, then only news.** Until each recipient of a campaign has been
+written once (:attr:`CampaignActivityRecord.recipients_written`), a pass reads the whole
+recipient list (Mailchimp ``sent-to``, Zoho Campaigns ``sentcontacts``) so everyone gets at
+least Sent (or Bounced); afterwards only activity is read, and only when the report's
+counts changed since the last confirmed pass (or a write failed), so a quiet campaign
+costs one report call.
+
+**Incremental, per provider.** Mailchimp activity has times: each campaign keeps a
+checkpoint, the latest activity whose CRM writes were confirmed, and the next read is
+``email-activity?since=`` the checkpoint minus :data:`READ_OVERLAP` (events recorded late
+are not lost; what is read twice compares equal and is not written). Zoho Campaigns'
+recipient lists have no times: the report's count per kind of response is the change
+signal, and only the lists whose counts moved are read again (:func:`moved_counts`).
 """
 
 from __future__ import annotations
@@ -47,6 +61,7 @@ from crmsync.api.v1alpha1.activity import (
     CampaignActivitySpec,
     CampaignSummary,
 )
+from crmsync.api.v1alpha1.emailcampaign import ACTIVITY_DAYS, EmailCampaignActivity
 from crmsync.api.v1alpha1.status import RunTrigger
 from crmsync.engine.schedule import parse_duration
 
@@ -56,8 +71,10 @@ MEMBER_MODULES = ("Leads", "Contacts")
 NAME_LENGTH = 120
 """Zoho's ``Campaign_Name`` length."""
 READ_OVERLAP = timedelta(minutes=10)
-MARKER = "Mailchimp campaign"
-"""The first words of the Description crmsync writes, followed by the campaign id."""
+MAILCHIMP = "Mailchimp"
+ZOHO_CAMPAIGNS = "Zoho Campaigns"
+SCOPE_WORDS = {MAILCHIMP: "audience", ZOHO_CAMPAIGNS: "list"}
+"""Provider → what its campaigns are sent to, as the Description names it."""
 CAMPAIGN_FIELDS = ("Campaign_Name", "Type", "Status", "Start_Date", "Num_sent", "Description")
 OWNED_FIELDS = ("Num_sent", "Description")
 """Fields crmsync keeps up to date after creating the record."""
@@ -74,8 +91,9 @@ ACTION_STATUS = {
     "open": OPENED,
     "click": RESPONDED,
     "unsub": OPTED_OUT,
+    "spam": OPTED_OUT,
 }
-"""Mailchimp activity ``action`` → Zoho CRM ``Member_Status``."""
+"""Activity ``action`` (Mailchimp's words; ``spam`` is a complaint) → ``Member_Status``."""
 RANK = {
     "": 0,
     "Planned": 0,
@@ -117,12 +135,36 @@ def pass_due(
     return now - last_pass >= parse_duration(spec.interval)
 
 
+def email_campaign_pass_due(
+    spec: EmailCampaignActivity,
+    sent_time: datetime | None,
+    last_pass: datetime | None,
+    now: datetime,
+    *,
+    requested: bool,
+    periodic: bool,
+) -> bool:
+    """Whether an EmailCampaign's activity pass runs: once sent, and enabled; at once when
+    asked (``requested``: a new sync-now annotation), never run yet or on a handler pass
+    (operator start, a change); from the Connection's timer (``periodic``) at most once
+    per ``interval`` and for :data:`ACTIVITY_DAYS` days after the send."""
+    if not spec.enabled or sent_time is None:
+        return False
+    if requested or last_pass is None or not periodic:
+        return True
+    if now - sent_time > timedelta(days=ACTIVITY_DAYS):
+        return False
+    return now - last_pass >= parse_duration(spec.interval)
+
+
 # --- what the vendors said -----------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Report:
-    """A sent Mailchimp campaign and its report (``GET /reports/{id}``)."""
+    """A sent campaign and its report (Mailchimp ``GET /reports/{id}``, Zoho Campaigns
+    ``campaignreports``); counts a provider does not give are its nearest (Zoho counts
+    unique opens and clicks only, so the totals equal them)."""
 
     campaign_id: str
     title: str
@@ -138,6 +180,8 @@ class Report:
     soft_bounces: int = 0
     unsubscribes: int = 0
     complaints: int = 0
+    source: str = MAILCHIMP
+    """The provider: :data:`MAILCHIMP` or :data:`ZOHO_CAMPAIGNS`."""
 
     @property
     def delivered(self) -> int:
@@ -169,17 +213,38 @@ class Action:
 
 @dataclass(frozen=True)
 class Recipient:
-    """One recipient of a campaign with the activity read (since the checkpoint)."""
+    """One recipient of a campaign with what was read about them: timed activity (since
+    the checkpoint) and/or a status read without a time (``reached``)."""
 
     email: str
     """Normalised."""
     actions: tuple[Action, ...] = ()
+    reached: str = ""
+    """A Member Status known without a time: Mailchimp ``sent-to`` (Sent, or Bounced for a
+    hard or soft bounce), the Zoho Campaigns recipient list the person is on (Sent,
+    Bounced, Opened, Responded, Opted Out). Empty: only what ``actions`` say."""
 
     def status(self) -> str:
         """The Member Status this activity means on its own (at least Sent)."""
-        return max(
-            (ACTION_STATUS.get(a.action, SENT) for a in self.actions), key=rank, default=SENT
-        )
+        statuses = [ACTION_STATUS.get(a.action, SENT) for a in self.actions]
+        return max([*statuses, self.reached or SENT], key=rank)
+
+
+def merge_recipients(*reads: Iterable[Recipient]) -> list[Recipient]:
+    """One :class:`Recipient` per email from several reads (sent-to, email-activity,
+    unsubscribes; Zoho's lists per action): actions joined without duplicates, the
+    furthest ``reached`` kept. Order: first seen."""
+    merged: dict[str, Recipient] = {}
+    for read in reads:
+        for r in read:
+            held = merged.get(r.email)
+            if held is None:
+                merged[r.email] = r
+                continue
+            actions = held.actions + tuple(a for a in r.actions if a not in held.actions)
+            reached = max(held.reached, r.reached, key=rank) if r.reached else held.reached
+            merged[r.email] = Recipient(r.email, actions, reached)
+    return list(merged.values())
 
 
 def merge_unsubscribes(
@@ -187,28 +252,29 @@ def merge_unsubscribes(
 ) -> list[Recipient]:
     """Add ``/reports/{id}/unsubscribed`` rows as ``unsub`` actions (Mailchimp's
     email-activity lists opens, clicks and bounces only); no duplicates."""
-    extra: dict[str, list[Action]] = {}
-    for email, when in unsubscribes:
-        extra.setdefault(email, []).append(Action("unsub", when))
-    merged: list[Recipient] = []
-    for r in recipients:
-        adds = [a for a in extra.pop(r.email, []) if a not in r.actions]
-        merged.append(Recipient(r.email, r.actions + tuple(adds)) if adds else r)
-    merged.extend(Recipient(email, tuple(actions)) for email, actions in extra.items())
-    return merged
+    return merge_recipients(
+        recipients, [Recipient(email, (Action("unsub", when),)) for email, when in unsubscribes]
+    )
 
 
 # --- the Campaigns record ------------------------------------------------------------------
 
 
+def marker(source: str, campaign_id: str) -> str:
+    """How the Description crmsync writes begins: provider and campaign id."""
+    return f"{source} campaign {campaign_id} "
+
+
 def description(report: Report, audience: str) -> str:
     """The summary as the record's Description; stable text (no times of our own), so an
     unchanged report compares equal."""
+    scope = SCOPE_WORDS.get(report.source, "list")
     return (
-        f"{MARKER} {report.campaign_id} (audience {audience}), "
+        f"{marker(report.source, report.campaign_id)}({scope} {audience}), "
         f"sent {report.send_time.isoformat(timespec='seconds')}.\n"
         f"Sent: {report.sent}; delivered: {report.delivered}; "
         f"opens: {report.opens} unique ({report.opens_total} total); "
+        f"unopened: {max(report.delivered - report.opens, 0)}; "
         f"clicks: {report.clicks} unique ({report.clicks_total} total); "
         f"hard bounces: {report.hard_bounces}; soft bounces: {report.soft_bounces}; "
         f"unsubscribes: {report.unsubscribes}; complaints: {report.complaints}.\n"
@@ -216,10 +282,10 @@ def description(report: Report, audience: str) -> str:
     )
 
 
-def is_ours(values: Mapping[str, Any], campaign_id: str) -> bool:
+def is_ours(values: Mapping[str, Any], campaign_id: str, source: str = MAILCHIMP) -> bool:
     """Whether a CRM Campaigns record is the one crmsync made for ``campaign_id``."""
     first = str(values.get("Description") or "").split("\n", 1)[0]
-    return first.startswith(f"{MARKER} {campaign_id} ")
+    return first.startswith(marker(source, campaign_id))
 
 
 class RecordReason(StrEnum):
@@ -269,10 +335,12 @@ def _differs(current: Any, wanted: Any) -> bool:
 
 
 def pick_record(
-    candidates: Iterable[tuple[str, Mapping[str, Any]]], campaign_id: str
+    candidates: Iterable[tuple[str, Mapping[str, Any]]],
+    campaign_id: str,
+    source: str = MAILCHIMP,
 ) -> tuple[str, Mapping[str, Any]] | None:
     """Among Campaigns records found by name, the one crmsync made for this campaign."""
-    ours = [c for c in candidates if is_ours(c[1], campaign_id)]
+    ours = [c for c in candidates if is_ours(c[1], campaign_id, source)]
     return min(ours, key=lambda c: (len(c[0]), c[0])) if ours else None
 
 
@@ -280,11 +348,18 @@ def pick_record(
 
 
 def needs_activity_read(report: Report, tracked: CampaignActivityRecord | None) -> bool:
-    """Whether recipients' activity must be read: never read yet, a write was left to
-    retry, or the report's counts moved since the last confirmed pass."""
-    if tracked is None or tracked.members_failed:
+    """Whether recipients' activity must be read: not every recipient written once yet, a
+    write was left to retry, or the report's counts moved since the last confirmed pass."""
+    if tracked is None or tracked.members_failed or not tracked.recipients_written:
         return True
     return report.summary() != tracked.summary
+
+
+def full_read(tracked: CampaignActivityRecord | None) -> bool:
+    """Whether the whole recipient list is read (and every recipient is a candidate):
+    until each recipient was written once; also while writes are left to retry, for the
+    providers whose activity has no times (Zoho Campaigns)."""
+    return tracked is None or not tracked.recipients_written
 
 
 def read_since(tracked: CampaignActivityRecord | None) -> datetime | None:
@@ -292,6 +367,47 @@ def read_since(tracked: CampaignActivityRecord | None) -> datetime | None:
     if tracked is None or tracked.activity_since is None:
         return None
     return tracked.activity_since - READ_OVERLAP
+
+
+SUMMARY_FIELDS = (
+    "sent", "opens", "clicks", "hard_bounces", "soft_bounces", "unsubscribes", "complaints"
+)  # fmt: skip
+"""Report counts that say recipients moved (``delivered`` follows from the bounces)."""
+
+
+def moved_counts(report: Report, tracked: CampaignActivityRecord | None) -> set[str]:
+    """The summary counts that differ from those of the last confirmed pass; all of them
+    (the non-zero ones) on a full read or while a write is left to retry. Zoho Campaigns
+    reads again exactly the recipient lists behind these counts."""
+    now = report.summary()
+    if tracked is None or full_read(tracked) or tracked.members_failed:
+        return {name for name in SUMMARY_FIELDS if getattr(now, name)}
+    return {
+        name for name in SUMMARY_FIELDS if getattr(now, name) != getattr(tracked.summary, name)
+    }
+
+
+ZOHO_RECIPIENT_LISTS: dict[str, tuple[str, str]] = {
+    "sent": ("sentcontacts", SENT),
+    "hard_bounces": ("senthardbounce", BOUNCED),
+    "soft_bounces": ("sentsoftbounce", BOUNCED),
+    "opens": ("openedcontacts", OPENED),
+    "clicks": ("clickedcontacts", RESPONDED),
+    "unsubscribes": ("optoutcontacts", OPTED_OUT),
+    "complaints": ("spamcontacts", OPTED_OUT),
+}
+"""Summary count → the Zoho Campaigns recipient list behind it (``getcampaignrecipientsdata``
+``action``) and the Member Status its people reach. ``unopenedcontacts`` and
+``unsentcontacts`` add nothing: unopened people are Sent, unsent ones were never sent."""
+
+
+def zoho_lists_to_read(
+    report: Report, tracked: CampaignActivityRecord | None
+) -> list[tuple[str, str]]:
+    """(action, Member Status) of the Zoho Campaigns recipient lists to read: those whose
+    count moved (all non-empty ones on a full read or a retry), in a fixed order."""
+    moved = moved_counts(report, tracked)
+    return [ZOHO_RECIPIENT_LISTS[name] for name in SUMMARY_FIELDS if name in moved]
 
 
 # --- Member Status -------------------------------------------------------------------------
@@ -335,8 +451,9 @@ class MemberPlan:
 
 def candidates(recipients: Iterable[Recipient], *, first_read: bool) -> list[Recipient]:
     """Recipients that may need a write: all on the first read (everyone was sent the
-    campaign), afterwards only those with activity since the checkpoint."""
-    return [r for r in recipients if first_read or r.actions]
+    campaign), afterwards only those with activity read (since the checkpoint, or on a
+    recipient list whose count moved)."""
+    return [r for r in recipients if first_read or r.actions or r.reached]
 
 
 RELATED_PAGE = 200

@@ -313,14 +313,30 @@ class Planner:
             if email is None or email in self._claimed or email in self._decided:
                 continue
             self._decided.add(email)
-            if (action := self._deletion(email, record.id)) is not None:
+            action = self._deletion(email, record.id)
+            if action is not None and self._removal_needed(action):
                 actions.append(action)
         return actions
+
+    def _removal_needed(self, action: Action) -> bool:
+        """Where removing only takes a member off the list (Zoho Campaigns), a member
+        already off it is left alone: removed again it would count as deleted on every
+        full comparison."""
+        if action.kind != ActionKind.REMOVE or action.permanent:
+            return True
+        if not self.settings.removal_leaves_list:
+            return True
+        member = self.observed.get(action.email)
+        return member is not None and member.status in ACTIVE_STATUSES
 
     def finish(self) -> list[Action]:
         """Members that left (criteria, conversion, email change) and, in a full run, members
         whose CRM record is gone (or, in Mirror mode, that no CRM record holds)."""
-        actions = [a for email, a in sorted(self._leaving.items()) if email not in self._claimed]
+        actions = [
+            a
+            for email, a in sorted(self._leaving.items())
+            if email not in self._claimed and self._removal_needed(a)
+        ]
         self._decided.update(self._leaving)
         if not self.full:
             return actions
@@ -329,7 +345,8 @@ class Planner:
                 continue
             key = member.values.get(self.settings.record_id_field, "")
             if key.startswith(f"{self.settings.module}:") and key not in self._seen_record_keys:
-                if (action := self._deletion(email, key.partition(":")[2])) is not None:
+                action = self._deletion(email, key.partition(":")[2])
+                if action is not None and self._removal_needed(action):
                     actions.append(action)
             elif (
                 self.settings.sync_mode == SyncMode.MIRROR

@@ -72,6 +72,9 @@ class SyncSettings:
     conflict_policy: ConflictPolicy = ConflictPolicy.CRM_WINS
     fingerprint_field: str = ""
     """Two-way syncs: campaign field holding the fingerprint of the last synced values."""
+    removal_leaves_list: bool = False
+    """Zoho Campaigns: removing a member only takes it off the list (it stays in all
+    contacts, unsubscribed from the list), so one already off the list needs nothing."""
 
     @classmethod
     def resolve(
@@ -117,6 +120,7 @@ class SyncSettings:
             campaign_to_crm=two_way or spec.flow.direction == FlowDirection.CAMPAIGN_TO_CRM,
             conflict_policy=ConflictPolicy(spec.flow.conflict_policy),
             fingerprint_field=SYNC_FINGERPRINT_FIELD_MAILCHIMP if two_way else "",
+            removal_leaves_list=target_provider == "zoho-campaigns",
         )
 
     @property

@@ -1,4 +1,6 @@
-"""Connection handlers: verify on every change, and re-verify on a timer (rotation)."""
+"""Connection handlers: verify on every change, and re-verify on a timer (rotation). The
+timer of a zoho-campaigns Connection also carries the periodic campaign-activity passes of
+the sent EmailCampaigns that use it (C2)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from crmsync.k8s.api import NotFoundError
 from crmsync.k8s.conditions import condition_status
 from crmsync.k8s.logs import Logger
 from crmsync.reconcile.connection import report_usage, verify_connection
+from crmsync.reconcile.emailcampaign import sent_campaigns_activity
 
 RECHECK_SECONDS = 30.0
 REVERIFY_AFTER = timedelta(minutes=10)
@@ -43,3 +46,4 @@ async def connection_recheck(body: kopf.Body, logger: Logger, **_: Any) -> None:
     if rotated or not_ready or stale:
         await verify_connection(kube(), dict(body), logger)
     await report_usage(kube(), dict(body))
+    await sent_campaigns_activity(kube(), dict(body), logger)

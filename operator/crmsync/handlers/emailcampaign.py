@@ -15,6 +15,7 @@ import kopf
 from crmsync.api.v1alpha1 import GROUP, VERSION
 from crmsync.handlers.context import kube
 from crmsync.k8s.logs import Logger
+from crmsync.reconcile.activity import SYNC_NOW_ANNOTATION
 from crmsync.reconcile.emailcampaign import EmailCampaignReconciler
 
 RETRY_BACKOFF = 5.0
@@ -41,3 +42,15 @@ async def emailcampaign_changed(body: kopf.Body, logger: Logger, **_: Any) -> No
 async def emailcampaign_resumed(body: kopf.Body, logger: Logger, **_: Any) -> None:
     """Operator start: finish what an interrupted pass left (never creating or sending twice)."""
     await _pass(body, logger)
+
+
+@kopf.on.event(GROUP, VERSION, "emailcampaigns")
+async def emailcampaign_sync_now(body: kopf.Body, logger: Logger, **_: Any) -> None:
+    """A pending ``crmsync.dev/sync-now`` on a sent campaign: its activity pass now (C2).
+    kopf leaves every ``crmsync.dev/`` annotation out of its diff (its own storage uses
+    that prefix), so on.update never sees this change. Not retried: the Connection's
+    timer also acts on a pending request."""
+    wanted = body.metadata.annotations.get(SYNC_NOW_ANNOTATION, "")
+    status = body.get("status") or {}
+    if wanted and wanted != status.get("activityRequested", "") and status.get("state") == "Sent":
+        await EmailCampaignReconciler(kube(), body, logger).activity_pass()

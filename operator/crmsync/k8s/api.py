@@ -82,6 +82,11 @@ class KubeApi:
     async def get_custom(self, plural: str, namespace: str, name: str) -> dict[str, Any]:
         return await self._request("GET", self.custom_path(plural, namespace, name))
 
+    async def list_custom(self, plural: str, namespace: str) -> list[dict[str, Any]]:
+        """Every object of a kind in a namespace (one page: the kinds are small)."""
+        body = await self._request("GET", self.custom_path(plural, namespace))
+        return [dict(item) for item in body.get("items") or []]
+
     async def patch_status(
         self, plural: str, namespace: str, name: str, status: dict[str, Any]
     ) -> dict[str, Any]:

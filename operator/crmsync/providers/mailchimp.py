@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 
 from crmsync.api.v1alpha1.status import AudienceTag, AudienceView
-from crmsync.engine.activity import Action, Recipient, Report
+from crmsync.engine.activity import BOUNCED, SENT, Action, Recipient, Report
 from crmsync.engine.records import (
     Member,
     MemberStatus,
@@ -477,24 +477,17 @@ class Mailchimp:
         self, campaign_id: str, *, since: datetime | None = None
     ) -> AsyncIterator[list[Recipient]]:
         """Recipients with their opens, clicks and bounces, 1,000 a page
-        (``GET /reports/{id}/email-activity``); ``since`` limits the activity listed."""
-        params: dict[str, Any] = {
-            "count": PAGE_SIZE,
-            "fields": "emails.email_address,emails.activity,total_items",
-        }
+        (``GET /reports/{id}/email-activity``); ``since`` limits the activity listed.
+        Mailchimp may leave out recipients without activity: :meth:`sent_to` is the
+        recipient list."""
+        params: dict[str, Any] = {"fields": "emails.email_address,emails.activity,total_items"}
         if since is not None:
             stamp = since if since.tzinfo else since.replace(tzinfo=UTC)
             params["since"] = stamp.isoformat(timespec="seconds")
-        offset = 0
-        while True:
-            response = await self._http.request(
-                "GET",
-                f"{API}/reports/{campaign_id}/email-activity",
-                params={**params, "offset": offset},
-            )
-            body = response.json()
-            rows = body.get("emails", [])
-            page = [
+        async for rows in self._pages(
+            f"{API}/reports/{campaign_id}/email-activity", "emails", params
+        ):
+            yield [
                 Recipient(
                     email=normalise_email(row.get("email_address")),
                     actions=tuple(
@@ -505,36 +498,46 @@ class Mailchimp:
                 )
                 for row in rows
             ]
-            if page:
-                yield page
-            offset += len(rows)
-            if not rows or offset >= int(body.get("total_items") or 0):
-                return
+
+    async def sent_to(self, campaign_id: str) -> AsyncIterator[list[Recipient]]:
+        """Everyone the campaign was sent to, 1,000 a page (``GET /reports/{id}/sent-to``):
+        ``reached`` is Sent, or Bounced for status ``hard``/``soft``."""
+        params = {"fields": "sent_to.email_address,sent_to.status,total_items"}
+        async for rows in self._pages(f"{API}/reports/{campaign_id}/sent-to", "sent_to", params):
+            yield [
+                Recipient(
+                    email=normalise_email(row.get("email_address")),
+                    reached=BOUNCED if row.get("status") in ("hard", "soft") else SENT,
+                )
+                for row in rows
+            ]
 
     async def campaign_unsubscribes(self, campaign_id: str) -> list[tuple[str, datetime]]:
         """(email, when) of everyone who unsubscribed through the campaign
         (``GET /reports/{id}/unsubscribed``; email-activity does not list them)."""
-        found: list[tuple[str, datetime]] = []
+        params = {"fields": "unsubscribes.email_address,unsubscribes.timestamp,total_items"}
+        path = f"{API}/reports/{campaign_id}/unsubscribed"
+        return [
+            (normalise_email(row.get("email_address")), when)
+            async for rows in self._pages(path, "unsubscribes", params)
+            for row in rows
+            if (when := _time(row.get("timestamp"))) is not None
+        ]
+
+    async def _pages(
+        self, path: str, key: str, params: Mapping[str, Any]
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """Mailchimp's count/offset paging: the non-empty pages of ``key`` rows."""
         offset = 0
         while True:
-            response = await self._http.request(
-                "GET",
-                f"{API}/reports/{campaign_id}/unsubscribed",
-                params={
-                    "count": PAGE_SIZE,
-                    "offset": offset,
-                    "fields": "unsubscribes.email_address,unsubscribes.timestamp,total_items",
-                },
-            )
-            body = response.json()
-            rows = body.get("unsubscribes", [])
-            for row in rows:
-                when = _time(row.get("timestamp"))
-                if when is not None:
-                    found.append((normalise_email(row.get("email_address")), when))
+            query = {**params, "count": PAGE_SIZE, "offset": offset}
+            body = (await self._http.request("GET", path, params=query)).json()
+            rows: list[dict[str, Any]] = body.get(key, [])
+            if rows:
+                yield rows
             offset += len(rows)
             if not rows or offset >= int(body.get("total_items") or 0):
-                return found
+                return
 
     # -- helpers ---------------------------------------------------------------------
 

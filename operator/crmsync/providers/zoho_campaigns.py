@@ -31,11 +31,12 @@ import json
 import weakref
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
+from crmsync.engine.activity import ZOHO_CAMPAIGNS, Report
 from crmsync.engine.records import (
     Member,
     MemberStatus,
@@ -393,6 +394,94 @@ class ZohoCampaigns:
         body = await self._call("sendcampaign", {"campaignkey": key}, allow=(ALREADY_SENT,))
         return str(envelope(body).get("code", "200")) != ALREADY_SENT
 
+    # -- campaign results back into the CRM (Z16, C2) -----------------------------
+
+    async def recent_sent_campaigns(self, limit: int = 20) -> list[tuple[str, int]]:
+        """(campaign key, sent time in ms) of the organisation's latest sent campaigns,
+        newest first (``recentsentcampaigns``; every list's)."""
+        await self._bucket("recentsentcampaigns").acquire()
+        response = await self._http.request(
+            "GET", f"{API}/recentsentcampaigns", params={"limit": str(limit), "resfmt": "JSON"}
+        )
+        body: dict[str, Any] = response.json()
+        code = str(envelope(body).get("code", "0"))
+        if code not in ("0", "200"):
+            if code in NO_CAMPAIGNS:
+                return []
+            raise self._http.error(
+                CALL_ERRORS.get(code, ConfigError),
+                f"recentsentcampaigns failed with code {code}: {body.get('message', '')}",
+                code=code,
+            )
+        rows = body.get("recent_sent_campaigns") or []
+        found = [(str(r.get("campaign_key", "")), _as_int(r.get("sent_time", 0))) for r in rows]
+        return sorted((f for f in found if f[0]), key=lambda f: -f[1])
+
+    async def campaign_lists(self, key: str) -> list[str]:
+        """The list keys a campaign was sent to (``getcampaigndetails``'
+        ``associated_mailing_lists``); empty for an unknown key."""
+        body = await self._call("getcampaigndetails", {"campaignkey": key}, allow=("6301",))
+        return [
+            str(row.get("listkey", ""))
+            for row in body.get("associated_mailing_lists") or []
+            if row.get("listkey")
+        ]
+
+    async def campaign_report(self, key: str) -> Report:
+        """A sent campaign's report (``campaignreports``): sent, hard and soft bounces,
+        unique opens and clicks, unsubscribes, complaints (Zoho counts unique people only,
+        so the totals equal them)."""
+        body = await self._call("campaignreports", {"campaignkey": key})
+        counts = (body.get("campaign-reports") or [{}])[0]
+        details = (body.get("campaign-details") or [{}])[0]
+        sent_ms = _as_int(details.get("sent_time", 0))
+        opens = _as_int(counts.get("opens_count", 0))
+        clicks = _as_int(counts.get("unique_clicks_count", 0))
+        return Report(
+            campaign_id=key,
+            title=str(
+                details.get("campaign_name")
+                or counts.get("campaign_name")
+                or details.get("subject")
+                or ""
+            ),
+            send_time=datetime.fromtimestamp(sent_ms / 1000, UTC) if sent_ms else datetime.now(UTC),
+            sent=_as_int(counts.get("emails_sent_count", 0)),
+            opens=opens,
+            opens_total=opens,
+            clicks=clicks,
+            clicks_total=clicks,
+            hard_bounces=_as_int(counts.get("hardbounce_count", 0)),
+            soft_bounces=_as_int(counts.get("softbounce_count", 0)),
+            unsubscribes=_as_int(counts.get("unsub_count", 0)),
+            complaints=_as_int(counts.get("complaints_count") or counts.get("spams_count") or 0),
+            source=ZOHO_CAMPAIGNS,
+        )
+
+    async def campaign_recipients(self, key: str, action: str) -> list[str]:
+        """The normalised emails of a sent campaign's recipients of one kind
+        (``getcampaignrecipientsdata`` with ``action`` = sentcontacts, openedcontacts,
+        clickedcontacts, optoutcontacts, spamcontacts, senthardbounce, sentsoftbounce, …),
+        every page (``fromindex``/``range``, until an empty page)."""
+        emails: list[str] = []
+        start = 1
+        while True:
+            body = await self._call(
+                "getcampaignrecipientsdata",
+                {"campaignkey": key, "action": action, "fromindex": str(start),
+                 "range": str(PAGE_SIZE)},
+                allow=NO_RECIPIENTS,
+            )  # fmt: skip
+            rows = body.get("list_of_details") or []
+            if str(envelope(body).get("code", "0")) in NO_RECIPIENTS or not rows:
+                return emails
+            emails += [
+                normalise_email(row.get("contactemailaddress"))
+                for row in rows
+                if normalise_email(row.get("contactemailaddress"))
+            ]
+            start += len(rows)
+
     def _bucket(self, method: str) -> TokenBucket:
         pace = (
             SHARED_PACE.setdefault(asyncio.get_running_loop(), {}) if self._account else self._pace
@@ -426,6 +515,10 @@ class ZohoCampaigns:
 
 
 ALREADY_SENT = "6600"
+NO_CAMPAIGNS = ("6101",)
+"""``recentsentcampaigns``: "No campaign was sent"."""
+NO_RECIPIENTS = ("6303", "6302")
+"""``getcampaignrecipientsdata``: no recipients of that kind ("There are no contacts…")."""
 
 
 @dataclass(frozen=True)

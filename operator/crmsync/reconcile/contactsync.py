@@ -225,7 +225,13 @@ class ContactSyncReconciler(LiveObject):
             self.webhook.take_audience_events(meta["namespace"], meta["name"]).get("campaign")
         )
         await campaign_activity(
-            self, self._event, spec, decision.trigger, resolved, campaign_sent=sent
+            self,
+            self._event,
+            spec,
+            decision.trigger,
+            resolved,
+            campaign_sent=sent,
+            record_index=self._load_index,
         )
         return datetime.now(UTC)
 

@@ -10,6 +10,10 @@ right after it, so a crash in between makes the next pass look the campaign up (
 name recorded with the intent, created since) instead of creating a second one;
 ``sendRequestedTime`` is written before ``sendcampaign``, and a send is only made while Zoho
 reports the campaign unsent (and Zoho refuses a second send of one key, code 6600).
+
+Once sent, each pass ends with the campaign-activity pass (C2,
+:func:`crmsync.reconcile.activity.email_campaign_activity`); :meth:`activity_pass` is the
+periodic one, called from the zoho-campaigns Connection's recheck timer.
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ from crmsync.providers.factory import open_crm, open_target
 from crmsync.providers.http import CallStats, ProviderError
 from crmsync.providers.zoho_campaigns import CampaignInfo, ZohoCampaigns
 from crmsync.providers.zoho_crm import ZohoCrm
+from crmsync.reconcile.activity import email_campaign_activity
 from crmsync.reconcile.live import LiveObject
 from crmsync.reconcile.resolve import NotReadyError, ready_connection
 
@@ -132,6 +137,9 @@ class EmailCampaignReconciler(LiveObject):
             assert isinstance(target, ZohoCampaigns)  # ready_connection checked the provider
             async with target as campaigns, open_crm(crm_conn.endpoint, stats) as crm:
                 await self._steps(spec, campaigns, crm)
+                await email_campaign_activity(
+                    self, self._event, spec, campaigns, crm, periodic=False
+                )
         except (ProviderError, httpx.HTTPError, OSError) as exc:
             message = f"{type(exc).__name__}: {exc}"[:4000]
             self.logger.warning("email campaign pass failed: %s", message)
@@ -141,6 +149,35 @@ class EmailCampaignReconciler(LiveObject):
                 await self._event(self.snapshot(), "Warning", "CampaignError", message)
             return RETRY_SECONDS
         return None
+
+    async def activity_pass(self) -> None:
+        """The periodic campaign-activity pass of a sent EmailCampaign (when due); its
+        failures are its own (status.activity, a Warning Event), never the campaign's."""
+        meta = self.live_body["metadata"]
+        try:
+            self.live_body = await self.kube.get_custom(PLURAL, meta["namespace"], meta["name"])
+            spec = EmailCampaignSpec.model_validate(self.live_body["spec"])
+        except (NotFoundError, ValidationError):
+            return
+        status = EmailCampaignStatus.model_validate(self.live_body.get("status") or {})
+        if status.state != CampaignState.SENT or not spec.activity.enabled:
+            return
+        try:
+            crm_conn = await ready_connection(
+                self.kube, meta["namespace"], spec.recipients.connection_ref.name,
+                (Provider.ZOHO_CRM,), "CRM",
+            )  # fmt: skip
+            campaigns_conn = await ready_connection(
+                self.kube, meta["namespace"], spec.target.connection_ref.name,
+                (Provider.ZOHO_CAMPAIGNS,), "campaign",
+            )  # fmt: skip
+        except NotReadyError:
+            return  # the next tick tries again
+        stats = CallStats()
+        target = open_target(campaigns_conn.endpoint, stats)
+        assert isinstance(target, ZohoCampaigns)
+        async with target as campaigns, open_crm(crm_conn.endpoint, stats) as crm:
+            await email_campaign_activity(self, self._event, spec, campaigns, crm, periodic=True)
 
     async def _steps(self, spec: EmailCampaignSpec, campaigns: ZohoCampaigns, crm: ZohoCrm) -> None:
         desired = Desired(
@@ -388,3 +425,22 @@ def _module_of(selection: Selection) -> dict[str, str]:
             out[email] = module
         start += count
     return out
+
+
+async def sent_campaigns_activity(kube: KubeApi, connection: Mapping[str, Any], logger: Logger) -> None:
+    """The periodic activity passes (C2) of the sent EmailCampaigns whose campaign
+    Connection is ``connection``: its recheck timer carries them, because a timer on
+    EmailCampaign itself would make kopf add a finalizer (C3 wants none)."""
+    meta = connection["metadata"]
+    if (connection.get("spec") or {}).get("provider") != Provider.ZOHO_CAMPAIGNS:
+        return
+    for item in await kube.list_custom(PLURAL, meta["namespace"]):
+        target = (item.get("spec") or {}).get("target") or {}
+        if (target.get("connectionRef") or {}).get("name") != meta["name"]:
+            continue
+        if (item.get("status") or {}).get("state") != CampaignState.SENT:
+            continue
+        try:
+            await EmailCampaignReconciler(kube, item, logger).activity_pass()
+        except (ProviderError, httpx.HTTPError, OSError) as exc:  # the next tick tries again
+            logger.warning("activity pass of %s failed: %s", item["metadata"]["name"], exc)

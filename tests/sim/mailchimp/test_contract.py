@@ -143,6 +143,11 @@ def test_campaigns_reports_and_batches(checked: CheckedClient, mailchimp: LocalM
     call("GET", f"/reports/{campaign['id']}/email-activity")
     call("GET", f"/reports/{campaign['id']}/email-activity/{md5(addresses[0])}")
     call("GET", f"/reports/{campaign['id']}/unsubscribed")
+    sent_to = call("GET", f"/reports/{campaign['id']}/sent-to", params={"count": 1000}).json()
+    assert sent_to["total_items"] == len(sent_to["sent_to"]) == 20
+    assert {r["email_address"] for r in sent_to["sent_to"]} == set(addresses)
+    call("GET", f"/reports/{campaign['id']}/sent-to", params={"count": 5, "offset": 15})
+    call("GET", f"/reports/{campaign['id']}/sent-to/{md5(addresses[0])}")
     call("GET", f"/lists/{list_id}/members/{md5(addresses[0])}/activity")
     call("GET", f"/lists/{list_id}/members/{md5(addresses[0])}/activity-feed")
     operations = [

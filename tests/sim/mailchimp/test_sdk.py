@@ -204,7 +204,15 @@ def test_sdk_campaign_send_and_reports(sdk: Any, mailchimp: LocalMailchimp) -> N
     assert report["clicks"]["clicks_total"] == simulated["click"]
     assert report["unsubscribed"] == simulated["unsub"]
     activity = sdk.reports.get_email_activity_for_campaign(campaign["id"], count=1000)
-    assert activity["total_items"] == 40
+    # Only recipients with activity; everyone sent the campaign is in sent-to.
+    assert 0 < activity["total_items"] == len(activity["emails"]) < 40
+    assert all(e["activity"] for e in activity["emails"])
+    sent_to = sdk.reports.get_campaign_recipients(campaign["id"], count=1000)
+    assert sent_to["total_items"] == 40
+    assert {r["email_address"] for r in sent_to["sent_to"]} == set(addresses)
+    bounced = [r for r in sent_to["sent_to"] if r["status"] in ("hard", "soft")]
+    assert len(bounced) == report["bounces"]["hard_bounces"] + report["bounces"]["soft_bounces"]
+    assert sum(r["open_count"] for r in sent_to["sent_to"]) == simulated["open"]
     actions = [a["action"] for e in activity["emails"] for a in e["activity"]]
     assert actions.count("open") == simulated["open"]
     opener = next(e for e in activity["emails"] if e["activity"])

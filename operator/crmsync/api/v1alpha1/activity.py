@@ -1,5 +1,6 @@
 """Campaign activity back into the CRM (Z16, C2, M10): the opt-in spec block of a
-ContactSync and what its status reports about the campaigns brought back."""
+ContactSync (and of an EmailCampaign) and what status reports about the campaigns brought
+back, from Mailchimp audiences and Zoho Campaigns lists alike."""
 
 from __future__ import annotations
 
@@ -16,10 +17,10 @@ MAX_TRACKED_CAMPAIGNS = 20
 
 
 class CampaignActivitySpec(CrdModel):
-    """Bring the results of campaigns sent to the synced audience back into the CRM: one
-    record in the CRM Campaigns module per campaign with its summary, and each recipient's
-    Member Status on the Campaigns related list of its lead or contact (Mailchimp
-    audiences)."""
+    """Bring the results of campaigns sent to the synced audience or list back into the
+    CRM: one record in the CRM Campaigns module per campaign with its summary, and each
+    recipient's Member Status on the Campaigns related list of its lead or contact
+    (Mailchimp audiences and Zoho Campaigns lists)."""
 
     enabled: bool = False
     """Opt in: off unless true."""
@@ -31,7 +32,7 @@ class CampaignActivitySpec(CrdModel):
 
 
 class CampaignSummary(CrdModel):
-    """A campaign's report as Mailchimp counts it; opens and clicks are unique people."""
+    """A campaign's report as its provider counts it; opens and clicks are unique people."""
 
     sent: Count = 0
     """Emails sent."""
@@ -55,15 +56,22 @@ class CampaignActivityRecord(CrdModel):
     """One campaign brought back into the CRM."""
 
     campaign_id: Annotated[str, Field(max_length=64)]
-    """The Mailchimp campaign id."""
+    """The Mailchimp campaign id or Zoho Campaigns campaign key."""
     crm_campaign_id: Annotated[str, Field(max_length=64)] = ""
     """The id of its record in the CRM Campaigns module."""
     title: Annotated[str, Field(max_length=256)] = ""
-    """The campaign's name in the CRM (Mailchimp title, else subject line)."""
+    """The campaign's name in the CRM (Mailchimp title or Zoho Campaigns name, else subject
+    line)."""
     send_time: datetime | None = None
-    """When Mailchimp sent it."""
+    """When it was sent."""
     activity_since: datetime | None = None
-    """Checkpoint: the latest activity the CRM confirmed; the next pass reads from here."""
+    """Checkpoint (Mailchimp): the latest activity the CRM confirmed; the next pass reads
+    from here. Zoho Campaigns activity has no times: the summary's counts are its
+    checkpoint."""
+    recipients_written: bool = False
+    """Every recipient was written once (at least Sent, or Bounced): the whole recipient
+    list (Mailchimp sent-to, Zoho Campaigns sentcontacts) is read until then, and
+    afterwards only activity."""
     summary: CampaignSummary = Field(default_factory=CampaignSummary)
     """The summary the CRM record holds."""
     members_updated: Count = 0

@@ -21,6 +21,19 @@ What Zoho Campaigns' API v1.1 cannot do, and what crmsync does instead:
   without ``spec.content`` the campaign is created without content, and a template must be
   chosen in Zoho Campaigns before sending (Zoho refuses to send without content).
 
+**Responses back into the CRM (C2).** Once sent, the campaign's results are brought back
+like a ContactSync's campaign activity (one engine, :mod:`crmsync.engine.activity`): a
+record in the CRM Campaigns module with the summary (sent, delivered, opened/unopened,
+clicked, hard and soft bounces, unsubscribes, complaints), each recipient lead's and
+contact's Member Status on its Campaigns related list (Sent, Bounced, Opened, Responded,
+Opted Out), and the same summary in ``status.activity``. On by default (``spec.activity``
+turns it off or changes its interval): a pass right after the send, then on every
+handler pass (operator start, any change, the ``crmsync.dev/sync-now`` annotation) and
+periodically — the zoho-campaigns Connection's recheck timer carries the passes of the
+EmailCampaigns sent through it that are due, at most once per ``interval``, for
+:data:`ACTIVITY_DAYS` days after the send (a timer on EmailCampaign itself would make kopf
+add a finalizer, see below).
+
 Deleting an EmailCampaign *unlinks* it (C3): nothing is deleted in Zoho Campaigns (the
 campaign, sent or not, and the list members stay) or in the CRM. crmsync adds no
 finalizer of its own because there is nothing to clean up remotely; its handlers are
@@ -41,11 +54,13 @@ from crmsync.api.v1alpha1._base import (
     Conditions,
     ConnectionRef,
     CrdModel,
+    Duration,
     FieldName,
     KindInfo,
     PrinterColumn,
     Resource,
 )
+from crmsync.api.v1alpha1.activity import CampaignActivityStatus
 from crmsync.api.v1alpha1.contactsync import Criterion
 from crmsync.api.v1alpha1.status import SkippedExport
 
@@ -60,6 +75,9 @@ TOTAL_RECIPIENT_LIMIT = 400_000
 MAX_TEST_EMAILS = 5
 """Zoho: a test email goes to at most five addresses at once."""
 MAX_SKIPPED_IN_STATUS = 20
+ACTIVITY_DAYS = 30
+"""Periodic activity passes stop this many days after the send (opens and clicks have long
+settled); a handler pass or the sync-now annotation still brings a pass."""
 
 
 class CampaignAction(StrEnum):
@@ -128,6 +146,17 @@ class CampaignContent(CrdModel):
     """A public http(s) URL of the HTML content (at most 300,000 characters, Zoho's limit)."""
 
 
+class EmailCampaignActivity(CrdModel):
+    """Bringing the sent campaign's responses back into the CRM (C2): the CRM Campaigns
+    record with the summary, each recipient's Member Status, status.activity."""
+
+    enabled: bool = True
+    """On unless false."""
+    interval: Duration = "15m"
+    """Least time between two periodic passes (for 30 days after the send); the operator
+    start, a spec change and the crmsync.dev/sync-now annotation bring one at once."""
+
+
 class EmailCampaignSpec(CrdModel):
     """The declared campaign: recipients × list × message × the step it should be at."""
 
@@ -182,6 +211,8 @@ class EmailCampaignSpec(CrdModel):
     action: CampaignAction = CampaignAction.DRAFT
     """Draft (prepare), Review (prepared, waiting for the go-ahead), Send (send exactly
     once; then only Cancel is accepted) or Cancel (never send; final)."""
+    activity: EmailCampaignActivity = Field(default_factory=EmailCampaignActivity)
+    """Once sent, bring the responses back into the CRM (on by default)."""
 
 
 class CampaignState(StrEnum):
@@ -282,6 +313,11 @@ class EmailCampaignStatus(CrdModel):
     """The test-email request, when spec.testEmails is set."""
     last_error: Annotated[str, Field(max_length=4000)] = ""
     """The last error; empty after a clean pass."""
+    activity: CampaignActivityStatus | None = None
+    """The responses brought back into the CRM (C2): last pass, outcome, and the campaign's
+    summary, CRM Campaigns record and members updated/unmatched."""
+    activity_requested: Annotated[str, Field(max_length=128)] = ""
+    """The crmsync.dev/sync-now annotation value the last activity pass acted on."""
 
 
 class EmailCampaign(Resource):
@@ -299,6 +335,9 @@ class EmailCampaign(Resource):
             PrinterColumn("Skipped", ".status.recipients.skipped", type="integer"),
             PrinterColumn("Campaign Key", ".status.campaignKey", priority=1),
             PrinterColumn("Sent", ".status.sentTime", type="date", priority=1),
+            PrinterColumn(
+                "Opens", ".status.activity.campaigns[0].summary.opens", type="integer", priority=1
+            ),
             PrinterColumn("Age", ".metadata.creationTimestamp", type="date"),
         ),
     )

@@ -81,17 +81,31 @@ def get_report(call: rest.Call) -> rest.Reply:
     return rest.Reply(_report(call.db, row, doc))
 
 
+RECIPIENTS_SQL = (
+    " FROM campaign_activity a JOIN members m ON m.list_id = a.list_id AND m.hash = a.hash"
+    " WHERE a.campaign_id = ? AND a.action = 'sent'"
+)
+"""The campaign's recipients: its ``sent`` rows (written by ``actions/send``)."""
+
+
 def _email_activity(call: rest.Call, only_hash: str | None) -> tuple[list[dict[str, Any]], int]:
+    """The list lists only recipients with activity (since ``since``): Mailchimp may leave
+    the others out, and ``sent-to`` is the list of everyone sent the campaign. One
+    member's entry (``only_hash``) is given with or without activity."""
     row, doc = _sent_campaign(call.db, call.params["campaign_id"])
     list_id = doc["recipients"]["list_id"]
-    recipients_sql = (
-        " FROM campaign_activity a JOIN members m ON m.list_id = a.list_id AND m.hash = a.hash"
-        " WHERE a.campaign_id = ? AND a.action = 'sent'"
-    )
+    since = normalise_timestamp(call.query["since"]) if call.query.get("since") else ""
+    recipients_sql = RECIPIENTS_SQL
     args: list[Any] = [row["id"]]
     if only_hash:
         recipients_sql += " AND a.hash = ?"
         args.append(only_hash)
+    else:
+        recipients_sql += (
+            " AND EXISTS (SELECT 1 FROM campaign_activity b WHERE b.campaign_id = a.campaign_id"
+            " AND b.hash = a.hash AND b.action != 'sent' AND b.timestamp >= ?)"
+        )
+        args.append(since)
     page = rest.Page.of(call)
     recipients = call.db.execute(
         f"SELECT a.hash, m.email{recipients_sql} ORDER BY a.id{page.sql}", args
@@ -100,7 +114,6 @@ def _email_activity(call: rest.Call, only_hash: str | None) -> tuple[list[dict[s
     actions: dict[str, list[dict[str, Any]]] = defaultdict(list)
     hashes = [r["hash"] for r in recipients]
     if hashes:
-        since = normalise_timestamp(call.query["since"]) if call.query.get("since") else ""
         marks = ",".join("?" * len(hashes))
         for act in call.db.execute(
             "SELECT * FROM campaign_activity WHERE campaign_id = ? AND action != 'sent'"
@@ -140,6 +153,73 @@ def get_member_email_activity(call: rest.Call) -> rest.Reply:
     if not emails:
         raise errors.not_found()
     return rest.Reply(emails[0])
+
+
+def _sent_to(call: rest.Call, only_hash: str | None) -> tuple[list[dict[str, Any]], int]:
+    """Everyone the campaign was sent to, with the delivery status (``sent``, or ``hard``
+    / ``soft`` for a bounce), the open count and the last open."""
+    row, _ = _sent_campaign(call.db, call.params["campaign_id"])
+    query = RECIPIENTS_SQL
+    args: list[Any] = [row["id"]]
+    if only_hash:
+        query += " AND a.hash = ?"
+        args.append(only_hash)
+    page = rest.Page.of(call)
+    recipients = call.db.execute(
+        f"SELECT a.hash, a.list_id, m.email, m.doc{query} ORDER BY a.id{page.sql}", args
+    ).fetchall()
+    total = call.db.execute(f"SELECT COUNT(*){query}", args).fetchone()[0]
+    bounces: dict[str, str] = {}
+    opens: dict[str, tuple[int, str]] = {}
+    hashes = [r["hash"] for r in recipients]
+    if hashes:
+        marks = ",".join("?" * len(hashes))
+        for act in call.db.execute(
+            "SELECT hash, action, type, COUNT(*) AS n, MAX(timestamp) AS last"
+            " FROM campaign_activity WHERE campaign_id = ? AND action IN ('bounce', 'open')"
+            f" AND hash IN ({marks}) GROUP BY hash, action, type",
+            [row["id"], *hashes],
+        ):
+            if act["action"] == "open":
+                opens[act["hash"]] = (int(act["n"]), str(act["last"]))
+            elif act["type"] == "hard" or act["hash"] not in bounces:
+                bounces[act["hash"]] = "hard" if act["type"] == "hard" else "soft"
+    items = []
+    for r in recipients:
+        member = load(r["doc"])
+        count, last = opens.get(r["hash"], (0, ""))
+        items.append(
+            {
+                "email_id": r["hash"],
+                "email_address": r["email"],
+                "merge_fields": member.get("merge_fields", {}),
+                "vip": bool(member.get("vip", False)),
+                "status": bounces.get(r["hash"], "sent"),
+                "open_count": count,
+                "last_open": last,
+                "absplit_group": "",
+                "gmt_offset": 0,
+                "campaign_id": row["id"],
+                "list_id": r["list_id"],
+                "list_is_active": True,
+                "_links": [],
+            }
+        )
+    return items, total
+
+
+def get_sent_to(call: rest.Call) -> rest.Reply:
+    items, total = _sent_to(call, None)
+    return rest.Reply(
+        rest.collection("sent_to", items, total, campaign_id=call.params["campaign_id"])
+    )
+
+
+def get_sent_to_member(call: rest.Call) -> rest.Reply:
+    items, _ = _sent_to(call, member_hash(call.params["subscriber_hash"]))
+    if not items:
+        raise errors.not_found()
+    return rest.Reply(items[0])
 
 
 def get_unsubscribed(call: rest.Call) -> rest.Reply:
@@ -267,6 +347,8 @@ ROUTES = [
     rest.get(REPORT, get_report),
     rest.get(f"{REPORT}/email-activity", get_email_activity),
     rest.get(f"{REPORT}/email-activity/{{subscriber_hash}}", get_member_email_activity),
+    rest.get(f"{REPORT}/sent-to", get_sent_to),
+    rest.get(f"{REPORT}/sent-to/{{subscriber_hash}}", get_sent_to_member),
     rest.get(f"{REPORT}/unsubscribed", get_unsubscribed),
     rest.get("/lists/{list_id}/members/{subscriber_hash}/activity", get_member_activity),
     rest.get("/lists/{list_id}/members/{subscriber_hash}/activity-feed", get_member_activity_feed),
