@@ -240,15 +240,24 @@ def smtp_sink() -> Iterator[Any]:
 
 @pytest.fixture
 def quiet_e2e_syncs(stack: Stack) -> Iterator[None]:
-    """Suspend the e2e namespace's syncs, so every vendor write is the test's own."""
-    syncs = stack.kube.kubectl("get", "contactsync", "-n", "e2e", "-o", "name").stdout.split()
-    for sync in syncs:
-        stack.kube.kubectl(
-            "patch", sync, "-n", "e2e", "--type=merge", "-p", '{"spec":{"suspend":true}}'
-        )
+    """Suspend the e2e namespace's syncs, so every vendor write is the test's own. A sync
+    an earlier test deleted (``--wait=false``) may vanish meanwhile: it writes nothing more."""
+    syncs: list[str] = []
+    for sync in stack.kube.kubectl("get", "contactsync", "-n", "e2e", "-o", "name").stdout.split():
+        patched = stack.kube.kubectl(
+            "patch", sync, "-n", "e2e", "--type=merge", "-p", '{"spec":{"suspend":true}}',
+            check=False,
+        )  # fmt: skip
+        if patched.returncode == 0:
+            syncs.append(sync)
+        elif "NotFound" not in patched.stderr:
+            raise AssertionError(f"suspending {sync} failed:\n{patched.stderr}")
 
     def quiet(name: str) -> bool:
-        body = stack.get("contactsync", name)
+        try:
+            body = stack.get("contactsync", name)
+        except AssertionError:  # deleted meanwhile (kubectl: NotFound)
+            return True
         generation = body["metadata"]["generation"]
         for c in (body.get("status") or {}).get("conditions") or []:
             # Only a condition computed for this generation counts: a stale Suspended=True
@@ -265,5 +274,6 @@ def quiet_e2e_syncs(stack: Stack) -> Iterator[None]:
     yield
     for sync in syncs:
         stack.kube.kubectl(
-            "patch", sync, "-n", "e2e", "--type=merge", "-p", '{"spec":{"suspend":false}}'
-        )
+            "patch", sync, "-n", "e2e", "--type=merge", "-p", '{"spec":{"suspend":false}}',
+            check=False,
+        )  # fmt: skip
