@@ -24,7 +24,8 @@ from crmsync.runtime.recordindex import RecordIndex, configmap_name
 from crmsync.runtime.sync import RunRequest, RunResult, SyncRun
 
 ORDER = [ActionKind.ADD, ActionKind.UPDATE, ActionKind.UNSUBSCRIBE, ActionKind.REMOVE,
-         ActionKind.SKIP_DUPLICATE, ActionKind.SKIP_IGNORED, ActionKind.UNCHANGED]  # fmt: skip
+         ActionKind.CRM_OPT_OUT, ActionKind.SKIP_DUPLICATE, ActionKind.SKIP_IGNORED,
+         ActionKind.UNCHANGED]  # fmt: skip
 
 
 def _kube() -> KubeApi:

@@ -142,25 +142,26 @@ def test_unsubscribed_member_is_never_resubscribed(
     record = linked_record(crm_contacts, members)
     email = record["Email"].strip().lower()
     mailchimp.set_status(list_id, email, "unsubscribed")
-    CrmReader(stack.sim).update("Contacts", record["id"], {"First_Name": "StillUnsubscribed"})
+    crm = CrmReader(stack.sim)
+    crm.update("Contacts", record["id"], {"First_Name": "StillUnsubscribed"})
     asked = f"resubscribe-check-{time.time_ns()}"
     stack.kube.kubectl(
         "annotate", "contactsync", "initial-load", "-n", stack.namespace, "--overwrite",
         f"crmsync.dev/sync-now={asked}",
     )  # fmt: skip
 
-    def handled_and_edited() -> dict[str, Any] | None:
+    def handled_and_opted_out() -> dict[str, Any] | None:
         # A notification or poll run may pick the edit up first; either way the sync-now
-        # request must be handled and the edit must arrive without a resubscription.
+        # request must be handled, and the unsubscribe reaches the CRM (Z17: campaign
+        # unsubscribes set Email_Opt_Out by default) instead of the edit reaching the member.
         status = stack.get("contactsync", "initial-load")["status"]
-        member = mailchimp.members(list_id)[email]
-        done = (
-            status.get("lastHandledSyncNow") == asked
-            and member["merge_fields"]["FNAME"] == "StillUnsubscribed"
-        )
-        return member if done else None
+        response = crm.http.get(f"/Contacts/{record['id']}", params={"fields": "Email_Opt_Out"})
+        opted_out = response.json()["data"][0]["Email_Opt_Out"] is True
+        done = status.get("lastHandledSyncNow") == asked and opted_out
+        return status if done else None
 
-    member = wait_for(handled_and_edited, timeout=120, what="the sync-now run and the edit")
+    wait_for(handled_and_opted_out, timeout=120, what="the sync-now run and the CRM opt-out")
+    member = mailchimp.members(list_id)[email]
     assert member["status"] == "unsubscribed"
 
 

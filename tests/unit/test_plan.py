@@ -120,8 +120,11 @@ def test_cleared_crm_value(update_empty: bool, expected: str) -> None:
 
 
 def test_unsubscribed_member_is_updated_but_never_resubscribed() -> None:
+    """With ``campaignUnsubscribe: Ignore`` (else the CRM learns of the unsubscribe first,
+    see the Z17 tests below)."""
     observed = [member("a@x.io", "1", status=MemberStatus.UNSUBSCRIBED, FNAME="Old")]
-    [action] = plan(settings(), [record("1", "a@x.io", First_Name="New")], observed)
+    s = settings(optOutPolicy={"campaignUnsubscribe": "Ignore"})
+    [action] = plan(s, [record("1", "a@x.io", First_Name="New")], observed)
     assert action.kind == ActionKind.UPDATE
     assert action.write is not None
     assert action.write.status is None
@@ -451,3 +454,178 @@ def test_a_zoho_campaigns_member_of_a_deleted_record_already_off_the_list_is_lef
     ]
     actions = plan(s, [], observed, full=True)
     assert kinds(actions) == [("remove", "a@x.io", "crm_deleted")]
+
+
+# -- Z17: campaign-side unsubscribes reach the CRM in the one-way CRM → campaign flow ------
+
+
+def test_mirroring_is_for_the_one_way_crm_to_campaign_flow_with_set_crm_opt_out() -> None:
+    """Flows with a campaign → CRM half carry unsubscribes there (engine/reverse.py)."""
+    assert settings().mirror_campaign_unsubscribes
+    assert not settings(flow={"type": "TwoWay", "direction": None}).mirror_campaign_unsubscribes
+    assert not settings(flow={"direction": "CampaignToCrm"}).mirror_campaign_unsubscribes
+    ignore_all = {"campaignUnsubscribe": "Ignore", "markCleanedInCrm": False}
+    assert not settings(optOutPolicy=ignore_all).mirror_campaign_unsubscribes
+
+
+@pytest.mark.parametrize(
+    ("status", "reason"),
+    [
+        (MemberStatus.UNSUBSCRIBED, "campaign_unsubscribed"),
+        (MemberStatus.CLEANED, "campaign_cleaned"),
+    ],
+)
+def test_a_member_who_left_on_the_campaign_side_opts_the_crm_record_out(
+    status: MemberStatus, reason: str
+) -> None:
+    observed = [member("a@x.io", "1", status=status, FNAME="Old")]
+    [action] = plan(settings(), [record("1", "a@x.io", First_Name="New")], observed)
+    assert kinds([action]) == [("crm_opt_out", "a@x.io", reason)]
+    assert action.record_id == "1"
+    assert action.write is None  # no field update, and never a status, for the member
+    assert [(c.field, c.new) for c in action.changes] == [("CRM Email_Opt_Out", "true")]
+
+
+def test_an_unlinked_member_with_the_records_email_opts_it_out() -> None:
+    """Identity is the email; Zoho Campaigns' listing cannot return the record link."""
+    observed = [member("a@x.io", status=MemberStatus.UNSUBSCRIBED)]
+    actions = plan(settings(), [record("1", "a@x.io")], observed, full=False)
+    assert kinds(actions) == [("crm_opt_out", "a@x.io", "campaign_unsubscribed")]
+
+
+def test_a_member_linked_to_another_record_does_not_opt_this_one_out() -> None:
+    observed = [member("a@x.io", "2", status=MemberStatus.UNSUBSCRIBED)]
+    [action] = plan(settings(), [record("1", "a@x.io")], observed, full=True)
+    assert action.kind == ActionKind.UPDATE  # takes the member over (the link); no opt-out
+    assert action.write is not None and action.write.status is None
+    [action] = plan(settings(), [record("1", "a@x.io")], observed, full=False)
+    assert action.kind == ActionKind.SKIP_DUPLICATE
+
+
+def test_an_already_opted_out_record_is_not_opted_out_again() -> None:
+    observed = [member("a@x.io", "1", status=MemberStatus.UNSUBSCRIBED)]
+    actions = plan(settings(), [record("1", "a@x.io", Email_Opt_Out=True)], observed)
+    assert kinds(actions) == [("skip_ignored", "a@x.io", "opted_out")]
+
+
+def test_ignore_policy_leaves_the_crm_alone_for_unsubscribes() -> None:
+    s = settings(optOutPolicy={"campaignUnsubscribe": "Ignore"})
+    observed = [
+        member("a@x.io", "1", status=MemberStatus.UNSUBSCRIBED),
+        member("b@x.io", "2", status=MemberStatus.CLEANED),
+    ]
+    actions = plan(s, [record("1", "a@x.io"), record("2", "b@x.io")], observed)
+    # Cleaned addresses follow markCleanedInCrm (default true), as in the two-way flows.
+    assert kinds(actions) == [
+        ("unchanged", "a@x.io", "in_sync"),
+        ("crm_opt_out", "b@x.io", "campaign_cleaned"),
+    ]
+    quiet = settings(optOutPolicy={"campaignUnsubscribe": "Ignore", "markCleanedInCrm": False})
+    actions = plan(quiet, [record("1", "a@x.io"), record("2", "b@x.io")], observed)
+    assert [a.kind for a in actions] == [ActionKind.UNCHANGED, ActionKind.UNCHANGED]
+
+
+def test_cleaned_addresses_stay_out_of_the_crm_without_mark_cleaned() -> None:
+    s = settings(optOutPolicy={"markCleanedInCrm": False})
+    observed = [
+        member("a@x.io", "1", status=MemberStatus.UNSUBSCRIBED),
+        member("b@x.io", "2", status=MemberStatus.CLEANED),
+    ]
+    actions = plan(s, [record("1", "a@x.io"), record("2", "b@x.io")], observed)
+    assert kinds(actions) == [
+        ("crm_opt_out", "a@x.io", "campaign_unsubscribed"),
+        ("unchanged", "b@x.io", "in_sync"),
+    ]
+
+
+def test_two_way_flows_leave_it_to_the_campaign_to_crm_half() -> None:
+    s = settings(flow={"type": "TwoWay", "direction": None})
+    observed = [member("a@x.io", "1", status=MemberStatus.UNSUBSCRIBED)]
+    actions = plan(s, [record("1", "a@x.io")], observed)
+    assert ActionKind.CRM_OPT_OUT not in {a.kind for a in actions}
+
+
+@pytest.mark.parametrize("status", [MemberStatus.SUBSCRIBED, MemberStatus.PENDING,
+                                    MemberStatus.NON_MARKETING])  # fmt: skip
+def test_other_statuses_are_not_opt_outs(status: MemberStatus) -> None:
+    observed = [member("a@x.io", "1", status=status)]
+    [action] = plan(settings(), [record("1", "a@x.io")], observed)
+    assert action.kind == ActionKind.UNCHANGED
+
+
+def test_records_that_do_not_take_part_are_never_opted_out() -> None:
+    """The operator's own unsubscribes do not come back as CRM opt-outs: records it took
+    off the list (left the criteria, converted, deleted in the CRM, opted out in the CRM
+    with crmOptOut Unsubscribe) either do not take part or are opted out already."""
+    s = settings(
+        crm={"criteria": [{"field": "Country", "operator": "equals", "values": ["Spain"]}]},
+        removeConvertedLeads=True,
+        onCrmDelete="Unsubscribe",
+        optOutPolicy={"crmOptOut": "Unsubscribe"},
+    )
+    observed = [
+        member("left@x.io", "1", status=MemberStatus.UNSUBSCRIBED),
+        member("conv@x.io", "2", status=MemberStatus.UNSUBSCRIBED),
+        member("gone@x.io", "3", status=MemberStatus.UNSUBSCRIBED),
+        member("opt@x.io", "4", status=MemberStatus.UNSUBSCRIBED),
+        member("person@x.io", "5", status=MemberStatus.UNSUBSCRIBED),
+    ]
+    records = [
+        record("1", "left@x.io", Country="France"),
+        record("2", "conv@x.io", Country="Spain", converted=True),
+        record("4", "opt@x.io", Country="Spain", Email_Opt_Out=True),
+        record("5", "person@x.io", Country="Spain"),
+    ]
+    deleted = [DeletedRecord("3", T0)]
+    for full in (True, False):
+        actions = plan(s, records, observed, full=full, deleted=deleted)
+        opt_outs = [a for a in actions if a.kind == ActionKind.CRM_OPT_OUT]
+        assert kinds(opt_outs) == [("crm_opt_out", "person@x.io", "campaign_unsubscribed")]
+        # The others: skipped, or (Mailchimp) archived as before; never resubscribed.
+        assert {a.kind for a in actions} - {ActionKind.CRM_OPT_OUT} <= {
+            ActionKind.SKIP_IGNORED,
+            ActionKind.REMOVE,
+        }
+
+
+def test_zoho_campaigns_member_taken_off_the_list_for_leaving_the_criteria_stays() -> None:
+    """Leaving the list unsubscribes from it on Zoho Campaigns: that unsubscribe is the
+    operator's, and the record (still outside the criteria) is not opted out in the CRM."""
+    s = zoho_campaigns_settings(
+        crm={"criteria": [{"field": "Country", "operator": "equals", "values": ["Spain"]}]}
+    )
+    records = [record("1", "left@x.io", Country="France"), record("2", "p@x.io", Country="Spain")]
+    observed = [
+        zc_member("left@x.io", "1", MemberStatus.UNSUBSCRIBED),
+        Member("p@x.io", MemberStatus.UNSUBSCRIBED, {}),  # a person left; no link read back
+    ]
+    actions = plan(s, records, observed, full=True)
+    assert kinds(actions) == [("crm_opt_out", "p@x.io", "campaign_unsubscribed")]
+
+
+def test_incremental_candidates_are_linked_members_who_left_since_the_checkpoint() -> None:
+    since = datetime(2026, 2, 1, 0, 0, 0, 500_000, tzinfo=UTC)
+    after, before = datetime(2026, 2, 2, tzinfo=UTC), datetime(2026, 1, 31, tzinfo=UTC)
+
+    def m(email: str, key: str, status: MemberStatus, changed: datetime | None) -> Member:
+        values = {"CRMID": key} if key else {}
+        return Member(email, status, values, last_changed=changed)
+
+    observed = [
+        m("a@x.io", "Leads:10", MemberStatus.UNSUBSCRIBED, after),
+        # in the checkpoint's second counts (last_changed has whole seconds)
+        m("b@x.io", "Leads:9", MemberStatus.CLEANED, since.replace(microsecond=0)),
+        m("c@x.io", "Leads:3", MemberStatus.UNSUBSCRIBED, before),  # before: a full run's job
+        m("d@x.io", "Leads:4", MemberStatus.SUBSCRIBED, after),
+        m("e@x.io", "Contacts:5", MemberStatus.UNSUBSCRIBED, after),  # another module's
+        m("f@x.io", "", MemberStatus.UNSUBSCRIBED, after),  # unlinked: no record id to read
+        m("g@x.io", "Leads:7", MemberStatus.UNSUBSCRIBED, None),  # no change time (Zoho Campaigns)
+    ]
+    planner = Planner(settings(), {x.email: x for x in observed}, full=False)
+    assert planner.campaign_opt_out_candidates(since) == ["9", "10"]
+    ignore = settings(optOutPolicy={"campaignUnsubscribe": "Ignore"})
+    planner = Planner(ignore, {x.email: x for x in observed}, full=False)
+    assert planner.campaign_opt_out_candidates(since) == ["9"]  # cleaned still counts
+    two_way = settings(flow={"type": "TwoWay", "direction": None})
+    planner = Planner(two_way, {x.email: x for x in observed}, full=False)
+    assert planner.campaign_opt_out_candidates(since) == []

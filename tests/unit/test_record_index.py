@@ -121,3 +121,33 @@ def test_only_confirmed_writes_change_the_index() -> None:
     gone = Action(ActionKind.UNSUBSCRIBE, "new@x.com", Reason.CRM_DELETED, "1")
     index.note(gone, WriteResult("new@x.com", WriteOutcome.UPDATED), "Contacts:1")
     assert index.entries == {}
+
+
+def test_the_operators_own_removal_never_comes_back_as_a_crm_opt_out() -> None:
+    """Z17 on Zoho Campaigns: a record that left the criteria was list-unsubscribed by the
+    operator, just as a person unsubscribing would be. The index remembers that removal, so
+    when the record takes part again its CRM opt-out is not set; the mark lasts until the
+    member is active on the list again, and survives the ConfigMap round trip."""
+    s = campaigns_settings()
+    index = RecordIndex({"Contacts:1": "a@x.com", "Contacts:2": "b@x.com"})
+    left = Action(ActionKind.REMOVE, "a@x.com", Reason.LEFT_CRITERIA, "1")
+    index.note(left, WriteResult("a@x.com", WriteOutcome.REMOVED), "Contacts:1")
+    assert index.removed == {"Contacts:1": "a@x.com"}
+    index = RecordIndex.decode(index.encode())
+    assert index.removed == {"Contacts:1": "a@x.com"}
+
+    unsubscribed = {
+        e: Member(email=e, status=MemberStatus.UNSUBSCRIBED, values={})
+        for e in ("a@x.com", "b@x.com")
+    }
+    observed = index.annotate(unsubscribed, LINK)
+    assert observed["a@x.com"].removed_by_sync and not observed["b@x.com"].removed_by_sync
+    records = [CrmRecord("1", T0, {"Email": "a@x.com"}), CrmRecord("2", T0, {"Email": "b@x.com"})]
+    actions = Planner(s, observed, full=True).plan_records(records)
+    by_email = {a.email: a.kind for a in actions}
+    assert by_email["b@x.com"] == ActionKind.CRM_OPT_OUT  # the person unsubscribed
+    assert by_email["a@x.com"] != ActionKind.CRM_OPT_OUT  # the operator did
+
+    # Active on the list again (the person re-subscribed): the mark is gone.
+    index.annotate(listed("a@x.com", "b@x.com"), LINK)
+    assert index.removed == {} and index.dirty

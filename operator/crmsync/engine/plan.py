@@ -21,6 +21,7 @@ from crmsync.engine.criteria import matches_all
 from crmsync.engine.fingerprint import changed_on_campaign_side, fingerprint
 from crmsync.engine.mapping import mapped_values, to_campaign_text
 from crmsync.engine.records import (
+    ACTIVE_STATUSES,
     CrmRecord,
     DeletedRecord,
     Member,
@@ -33,7 +34,6 @@ from crmsync.engine.settings import SyncSettings
 # Deliberately permissive: the vendor has the last word, a rejection is counted per record.
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
-ACTIVE_STATUSES = frozenset({MemberStatus.SUBSCRIBED, MemberStatus.PENDING})
 
 
 class ActionKind(StrEnum):
@@ -44,6 +44,9 @@ class ActionKind(StrEnum):
     REMOVE = "remove"
     SKIP_DUPLICATE = "skip_duplicate"
     SKIP_IGNORED = "skip_ignored"
+    CRM_OPT_OUT = "crm_opt_out"
+    """Set the CRM record's opt-out field: its member unsubscribed or was cleaned on the
+    campaign side (Z17, one-way CRM → campaign; see ``SyncSettings.mirror_campaign_unsubscribes``)."""
 
 
 class Reason(StrEnum):
@@ -64,6 +67,8 @@ class Reason(StrEnum):
     CAMPAIGN_CHANGED = "campaign_changed"
     """Two-way: the member changed on the campaign side after the campaign → CRM half read
     it; the next run reconciles it under the conflict policy instead of overwriting it."""
+    CAMPAIGN_UNSUBSCRIBED = "campaign_unsubscribed"
+    CAMPAIGN_CLEANED = "campaign_cleaned"
 
 
 @dataclass(frozen=True)
@@ -162,6 +167,18 @@ class Planner:
 
         if _truthy(record.values.get(s.policy.opt_out_field)):
             return self._plan_opted_out(email, record, member)
+        if member is not None and self._opted_out_on_campaign_side(member, key):
+            # Z17: the CRM learns it instead of the member getting field updates this run
+            # (nothing ever re-subscribes it). A member the operator itself took off the
+            # list is marked so (record index) and never gets here; a record opted out in
+            # the CRM is opted out already (README: a CRM user clearing that opt-out while
+            # the member stays unsubscribed sees it set again).
+            cleaned = member.status == MemberStatus.CLEANED
+            reason = Reason.CAMPAIGN_CLEANED if cleaned else Reason.CAMPAIGN_UNSUBSCRIBED
+            opt_out_field = s.policy.opt_out_field
+            old = to_campaign_text(record.values.get(opt_out_field))
+            change = FieldChange(f"CRM {opt_out_field}", old, "true")
+            return Action(ActionKind.CRM_OPT_OUT, email, reason, record.id, (change,))
         if member is None:
             return self._plan_new(email, record)
         if s.sync_mode == SyncMode.CREATE_ONLY:
@@ -196,6 +213,41 @@ class Planner:
                 )
             return False
         return True
+
+    def _opted_out_on_campaign_side(self, member: Member, key: str) -> bool:
+        """The member (linked to this record, or unlinked with its email) unsubscribed or
+        was cleaned, and the policy carries that to the CRM in this flow."""
+        s = self.settings
+        return (
+            s.mirror_campaign_unsubscribes
+            and not member.removed_by_sync
+            and s.campaign_opts_out(member.status)
+            and member.values.get(s.record_id_field, "") in ("", key)
+        )
+
+    def campaign_opt_out_candidates(self, since: datetime) -> list[str]:
+        """Incremental runs: ids of this module's CRM records whose linked member
+        unsubscribed or was cleaned at or after ``since`` (the member's ``last_changed``;
+        targets that give none, Zoho Campaigns, are judged on full comparisons only). The
+        caller reads those records and plans them like the others."""
+        s = self.settings
+        if not s.mirror_campaign_unsubscribes:
+            return []
+        # Mailchimp's last_changed has whole seconds: compare at that precision, or a
+        # change in the same second as the checkpoint would be lost.
+        since = since.replace(microsecond=0)
+        prefix = f"{s.module}:"
+        ids: list[str] = []
+        for member in self.observed.values():
+            key = member.values.get(s.record_id_field, "")
+            if (
+                key.startswith(prefix)
+                and s.campaign_opts_out(member.status)
+                and member.last_changed is not None
+                and member.last_changed >= since
+            ):
+                ids.append(key[len(prefix) :])
+        return sorted(set(ids), key=lambda i: (len(i), i))
 
     def _held_by_other_record(self, member: Member | None, key: str) -> bool:
         """Incremental runs see few records: a member linked to another record is that

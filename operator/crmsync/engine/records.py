@@ -54,6 +54,10 @@ class MemberStatus(StrEnum):
     """Zoho Campaigns contact without marketing consent / Mailchimp transactional."""
 
 
+ACTIVE_STATUSES = frozenset({MemberStatus.SUBSCRIBED, MemberStatus.PENDING})
+"""Statuses of a member that receives mail (on the list)."""
+
+
 @dataclass(frozen=True)
 class Member:
     """One campaign-side member as the target holds it."""
@@ -68,6 +72,9 @@ class Member:
     last_changed: datetime | None = None
     opted_in_at: datetime | None = None
     """When the person last opted in (Mailchimp ``timestamp_opt``); None when unknown."""
+    removed_by_sync: bool = False
+    """The operator itself took this member off the list (Zoho Campaigns, from its record
+    index): its list-unsubscribed status is not the person's doing."""
 
 
 @dataclass(frozen=True)

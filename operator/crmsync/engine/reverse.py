@@ -186,10 +186,7 @@ class ReversePlanner:
         return CrmWrite(member, "", values, link, tuple(changes))
 
     def _opts_out(self, member: Member) -> bool:
-        policy = self.settings.policy
-        if member.status == MemberStatus.UNSUBSCRIBED:
-            return policy.campaign_unsubscribe == CampaignUnsubscribeAction.SET_CRM_OPT_OUT
-        return member.status == MemberStatus.CLEANED and policy.mark_cleaned_in_crm
+        return self.settings.campaign_opts_out(member.status)
 
     # -- existing CRM records ------------------------------------------------------------
 
@@ -331,10 +328,14 @@ class ReverseTally:
         if write.crm_values.get(opt_out_field) is True:
             self.crm_opted_out += 1
         for change in write.changes:
-            self.changes[change] += 1
-            shown = self.examples.setdefault(change, [])
-            if len(shown) < examples:
-                shown.append(write.email)
+            self.note_change(change, write.email, examples)
+
+    def note_change(self, change: CampaignChange, email: str, examples: int) -> None:
+        """One campaign-side change carried to the CRM (for the M11 notifications)."""
+        self.changes[change] += 1
+        shown = self.examples.setdefault(change, [])
+        if len(shown) < examples:
+            shown.append(email)
 
 
 NOTIFICATION_REASONS: dict[CampaignChange, tuple[str, str]] = {

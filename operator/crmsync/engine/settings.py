@@ -22,7 +22,8 @@ from crmsync.api.v1alpha1.contactsync import (
     SyncMode,
 )
 from crmsync.api.v1alpha1.fieldmapping import FieldPair, RelatedRecord
-from crmsync.api.v1alpha1.optoutpolicy import OptOutPolicySpec
+from crmsync.api.v1alpha1.optoutpolicy import CampaignUnsubscribeAction, OptOutPolicySpec
+from crmsync.engine.records import MemberStatus
 
 # Pre-mapped when a sync declares no mapping (Z10 "basic fields pre-mapped").
 BASIC_FIELDS_MAILCHIMP: tuple[FieldPair, ...] = (
@@ -122,6 +123,28 @@ class SyncSettings:
             fingerprint_field=SYNC_FINGERPRINT_FIELD_MAILCHIMP if two_way else "",
             removal_leaves_list=target_provider == "zoho-campaigns",
         )
+
+    @property
+    def mirror_campaign_unsubscribes(self) -> bool:
+        """Z17 in the one-way CRM → campaign flow: a member who unsubscribed
+        (``campaignUnsubscribe: SetCrmOptOut``) or was cleaned (``markCleanedInCrm``) sets
+        the CRM opt-out field of its record (:meth:`campaign_opts_out`, the same rule as
+        the campaign → CRM half of the other flows, :mod:`crmsync.engine.reverse`)."""
+        policy = self.policy
+        return (
+            self.crm_to_campaign
+            and not self.campaign_to_crm
+            and (
+                policy.campaign_unsubscribe == CampaignUnsubscribeAction.SET_CRM_OPT_OUT
+                or policy.mark_cleaned_in_crm
+            )
+        )
+
+    def campaign_opts_out(self, status: MemberStatus) -> bool:
+        """The member's status asks for the CRM opt-out field (OptOutPolicy)."""
+        if status == MemberStatus.UNSUBSCRIBED:
+            return self.policy.campaign_unsubscribe == CampaignUnsubscribeAction.SET_CRM_OPT_OUT
+        return status == MemberStatus.CLEANED and self.policy.mark_cleaned_in_crm
 
     @property
     def record_fields(self) -> list[str]:

@@ -423,7 +423,7 @@ class ContactSyncReconciler(LiveObject):
                 f"{decision.trigger}: {counts.added} added, {counts.updated} updated, {counts.unsubscribed} unsubscribed, "
                 f"{counts.deleted} removed, {counts.skipped_duplicate + counts.skipped_ignored} skipped, {counts.failed} failed"
             )
-            if result.reverse is not None:
+            if result.reverse is not None or counts.crm_opted_out:
                 message += (
                     f"; CRM: {counts.crm_created} created, {counts.crm_updated} updated, "
                     f"{counts.crm_opted_out} opted out"
@@ -442,10 +442,13 @@ class ContactSyncReconciler(LiveObject):
                 counts.added + counts.updated + counts.unsubscribed + counts.deleted + counts.failed
             )
             changed += counts.crm_created + counts.crm_updated
-            if result.reverse is not None:
-                changes = {str(kind): n for kind, n in result.reverse.changes.items()}
+            # Campaign-side changes carried to the CRM: by the campaign → CRM half, or (one-way
+            # CRM → campaign) the unsubscribes and cleaned addresses mirrored as CRM opt-outs.
+            carried = result.reverse if result.reverse is not None else result.campaign_changes
+            if carried is not None:
+                changes = {str(kind): n for kind, n in carried.changes.items()}
                 metrics.record_campaign_changes(meta["namespace"], meta["name"], changes)
-            for reason, note in campaign_notifications(result.reverse):
+            for reason, note in campaign_notifications(carried):
                 await self._event(body, "Normal", reason, note)
             if decision.trigger not in QUIET_TRIGGERS or changed:
                 await self._event(

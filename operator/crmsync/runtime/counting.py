@@ -34,6 +34,9 @@ class RunTally:
     skipped_duplicate: int = 0
     skipped_ignored: int = 0
     failed: int = 0
+    crm_opted_out: int = 0
+    """CRM records whose opt-out field this run set (their member unsubscribed or was
+    cleaned on the campaign side, Z17); they count as CRM updates too, as in two-way flows."""
     by_reason: Counter[str] = field(default_factory=Counter)
     skipped: list[SkippedRow] = field(default_factory=list)
     skipped_total: int = 0
@@ -70,6 +73,8 @@ class RunTally:
             )
         elif action.kind == ActionKind.UNSUBSCRIBE:
             self.unsubscribed += 1
+        elif action.kind == ActionKind.CRM_OPT_OUT:
+            self.crm_opted_out += 1
         elif action.kind == ActionKind.REMOVE:
             self.deleted += 1
         elif result.outcome == WriteOutcome.CREATED:
@@ -87,7 +92,8 @@ class RunTally:
             + self.unsubscribed
             + self.skipped_duplicate
             + self.skipped_ignored
-            + self.failed,
+            + self.failed
+            + self.crm_opted_out,
             added=self.added,
             updated=self.updated,
             unchanged=self.unchanged,
@@ -96,6 +102,8 @@ class RunTally:
             skipped_duplicate=self.skipped_duplicate,
             skipped_ignored=self.skipped_ignored,
             failed=self.failed,
+            crm_updated=self.crm_opted_out,
+            crm_opted_out=self.crm_opted_out,
             skipped_by_reason=dict(self.by_reason),
         )
 

@@ -15,9 +15,9 @@ from datetime import UTC, datetime
 
 from crmsync.api.v1alpha1.fieldmapping import RelatedRecord
 from crmsync.api.v1alpha1.status import MAX_FAILED_RECORD_IDS, Checkpoint, ResumePoint
-from crmsync.engine.plan import Action, ActionKind, Planner
+from crmsync.engine.plan import Action, ActionKind, Planner, Reason
 from crmsync.engine.records import CrmRecord, Member, MemberStatus, WriteOutcome, WriteResult
-from crmsync.engine.reverse import ReverseTally
+from crmsync.engine.reverse import CampaignChange, ReverseTally
 from crmsync.engine.settings import SyncSettings
 from crmsync.providers.base import AudienceTarget, CrmSource
 from crmsync.runtime.batching import PendingPages
@@ -68,16 +68,36 @@ class RunResult:
     """Dry runs only: every action, in order."""
     reverse: ReverseTally | None = None
     """What the campaign → CRM half did (two-way and campaign → CRM syncs)."""
+    campaign_changes: ReverseTally | None = None
+    """One-way CRM → campaign syncs: the campaign-side unsubscribes and cleaned addresses
+    this run carried to the CRM (``changes`` and ``examples`` only; counts are in ``tally``)."""
 
 
 WRITE_KINDS = frozenset(
-    {ActionKind.ADD, ActionKind.UPDATE, ActionKind.UNSUBSCRIBE, ActionKind.REMOVE}
+    {
+        ActionKind.ADD,
+        ActionKind.UPDATE,
+        ActionKind.UNSUBSCRIBE,
+        ActionKind.REMOVE,
+        ActionKind.CRM_OPT_OUT,
+    }
 )
+CRM_WRITES_PER_CALL = 100
+"""Zoho CRM updates at most 100 records a call."""
+NOTIFICATION_EXAMPLES = 5
+"""Emails kept per kind of campaign-side change, for the notification events."""
 
 
 def _id_key(record_id: str) -> tuple[int, str]:
     """Zoho ids are numbers: compare them as numbers (same order as the CRM's keyset)."""
     return (len(record_id), record_id)
+
+
+def _unanswered(email: str, who: str) -> WriteResult:
+    """An action the answer did not mention: counted as failed (and retried)."""
+    return WriteResult(
+        email, WriteOutcome.REJECTED, "no_result", f"the {who}'s answer did not mention it"
+    )
 
 
 def _chunks(items: Sequence[Action], size: int) -> Iterable[Sequence[Action]]:
@@ -107,6 +127,7 @@ class SyncRun:
         self.failed_ids: list[str] = []
         self.seen_ids: set[str] = set()
         self.started = now()
+        self.campaign_changes = ReverseTally()
 
     @property
     def batch_size(self) -> int:
@@ -166,7 +187,11 @@ class SyncRun:
             records = await self._with_related(
                 await self.crm.records_by_id(settings.module, retry, settings.record_fields)
             )
+            self.seen_ids.update(r.id for r in records)
             await self._apply(planner.plan_records(records))
+        since = request.checkpoint.modified_since
+        if not full and since is not None:
+            await self._campaign_opt_outs(planner, since)
 
         deleted = await self.crm.deleted_since(settings.module, request.checkpoint.deleted_since)
         await self._apply(planner.plan_deletions(deleted))
@@ -181,7 +206,27 @@ class SyncRun:
         checkpoint.failed_record_ids = list(dict.fromkeys(self.failed_ids))[:MAX_FAILED_RECORD_IDS]
         if not request.dry_run:
             await self._report(checkpoint)
-        return RunResult(self.tally, checkpoint, self.members, self.planned)
+        return RunResult(
+            self.tally,
+            checkpoint,
+            self.members,
+            self.planned,
+            campaign_changes=self.campaign_changes if self.campaign_changes.changes else None,
+        )
+
+    async def _campaign_opt_outs(self, planner: Planner, since: datetime) -> None:
+        """Incremental runs (Z17): records unchanged in the CRM whose member unsubscribed
+        or was cleaned since the checkpoint are read and planned too; only their CRM
+        opt-outs are kept (everything else about them waits for the next full run, as
+        for any record the CRM did not change)."""
+        settings = self.request.settings
+        ids = [i for i in planner.campaign_opt_out_candidates(since) if i not in self.seen_ids]
+        if not ids:
+            return
+        records = await self.crm.records_by_id(settings.module, ids, settings.record_fields)
+        self.seen_ids.update(r.id for r in records)
+        planned = planner.plan_records(records)
+        await self._apply([a for a in planned if a.kind == ActionKind.CRM_OPT_OUT])
 
     async def _flush(
         self, actions: list[Action], mark: PageMark | None, checkpoint: Checkpoint
@@ -262,6 +307,12 @@ class SyncRun:
             for action in actions:
                 self.tally.count_planned(action)
             return
+        await self._apply_to_target([a for a in actions if a.kind != ActionKind.CRM_OPT_OUT])
+        opt_outs = [a for a in actions if a.kind == ActionKind.CRM_OPT_OUT]
+        for chunk in _chunks(opt_outs, CRM_WRITES_PER_CALL):
+            await self._opt_out_in_crm(chunk)
+
+    async def _apply_to_target(self, actions: list[Action]) -> None:
         writes: list[Action] = []
         unsubscribes: list[Action] = []
         archives: list[Action] = []
@@ -291,16 +342,28 @@ class SyncRun:
                 emails = [a.email for a in chunk]
                 self._count(chunk, await self.target.remove(audience, emails, permanent=permanent))
 
+    async def _opt_out_in_crm(self, chunk: Sequence[Action]) -> None:
+        """Set the CRM opt-out field of records whose member left on the campaign side."""
+        settings = self.request.settings
+        field_name = settings.policy.opt_out_field
+        updates = [{"id": a.record_id, field_name: True} for a in chunk]
+        results = await self.crm.update_records(settings.module, updates)
+        by_id = {r.record_id: r for r in results}
+        for action in chunk:
+            result = by_id.get(action.record_id) or _unanswered(action.email, "CRM")
+            self.tally.count_result(action, result)
+            if result.outcome == WriteOutcome.REJECTED:
+                self.failed_ids.append(action.record_id)
+                continue
+            cleaned = action.reason == Reason.CAMPAIGN_CLEANED
+            change = CampaignChange.CLEANED if cleaned else CampaignChange.UNSUBSCRIBED
+            self.campaign_changes.note_change(change, action.email, NOTIFICATION_EXAMPLES)
+
     def _count(self, chunk: Sequence[Action], results: Sequence[WriteResult]) -> None:
         """Every action gets an answer: one the vendor did not give counts as failed."""
         by_email = {r.email: r for r in results}
         for action in chunk:
-            result = by_email.get(action.email) or WriteResult(
-                action.email,
-                WriteOutcome.REJECTED,
-                "no_result",
-                "the vendor's answer did not mention it",
-            )
+            result = by_email.get(action.email) or _unanswered(action.email, "vendor")
             self.tally.count_result(action, result)
             if self.request.record_index is not None and action.record_id:
                 key = self.request.settings.record_key(action.record_id)
