@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from crmsync.sim.mailchimp import activity, errors, rest
@@ -141,18 +142,35 @@ def _email_activity(call: rest.Call, only_hash: str | None) -> tuple[list[dict[s
     return emails, total
 
 
-def get_email_activity(call: rest.Call) -> rest.Reply:
-    emails, total = _email_activity(call, None)
-    return rest.Reply(
-        rest.collection("emails", emails, total, campaign_id=call.params["campaign_id"])
-    )
+ReportRows = Callable[[rest.Call, str | None], tuple[list[dict[str, Any]], int]]
 
 
-def get_member_email_activity(call: rest.Call) -> rest.Reply:
-    emails, _ = _email_activity(call, member_hash(call.params["subscriber_hash"]))
-    if not emails:
-        raise errors.not_found()
-    return rest.Reply(emails[0])
+def _report_list(key: str, rows: ReportRows) -> Callable[[rest.Call], rest.Reply]:
+    """A per-recipient report as a collection (``GET /reports/{id}/<key>``)."""
+
+    def handler(call: rest.Call) -> rest.Reply:
+        items, total = rows(call, None)
+        return rest.Reply(
+            rest.collection(key, items, total, campaign_id=call.params["campaign_id"])
+        )
+
+    return handler
+
+
+def _report_member(rows: ReportRows) -> Callable[[rest.Call], rest.Reply]:
+    """One recipient of a per-recipient report (``…/<key>/{subscriber_hash}``)."""
+
+    def handler(call: rest.Call) -> rest.Reply:
+        items, _ = rows(call, member_hash(call.params["subscriber_hash"]))
+        if not items:
+            raise errors.not_found()
+        return rest.Reply(items[0])
+
+    return handler
+
+
+get_email_activity = _report_list("emails", _email_activity)
+get_member_email_activity = _report_member(_email_activity)
 
 
 def _sent_to(call: rest.Call, only_hash: str | None) -> tuple[list[dict[str, Any]], int]:
@@ -208,18 +226,8 @@ def _sent_to(call: rest.Call, only_hash: str | None) -> tuple[list[dict[str, Any
     return items, total
 
 
-def get_sent_to(call: rest.Call) -> rest.Reply:
-    items, total = _sent_to(call, None)
-    return rest.Reply(
-        rest.collection("sent_to", items, total, campaign_id=call.params["campaign_id"])
-    )
-
-
-def get_sent_to_member(call: rest.Call) -> rest.Reply:
-    items, _ = _sent_to(call, member_hash(call.params["subscriber_hash"]))
-    if not items:
-        raise errors.not_found()
-    return rest.Reply(items[0])
+get_sent_to = _report_list("sent_to", _sent_to)
+get_sent_to_member = _report_member(_sent_to)
 
 
 def get_unsubscribed(call: rest.Call) -> rest.Reply:
