@@ -54,6 +54,7 @@ RECORD_OUTCOMES = (
     "unchanged",
     "unsubscribed",
     "deleted",
+    "released",
     "skipped_duplicate",
     "skipped_ignored",
     "failed",

@@ -19,6 +19,7 @@ from crmsync.engine.plan import Action, ActionKind
 from crmsync.k8s.api import KubeApi
 from crmsync.providers.factory import open_crm, open_target
 from crmsync.providers.http import CallStats
+from crmsync.reconcile.ownership import list_owners
 from crmsync.reconcile.resolve import NotReadyError, check_fields, resolve_sync
 from crmsync.runtime.recordindex import RecordIndex, configmap_name
 from crmsync.runtime.sync import RunRequest, RunResult, SyncRun
@@ -49,7 +50,9 @@ def load_contactsync(path: Path, namespace: str | None) -> ContactSync:
 async def dry_run(kube: KubeApi, sync: ContactSync) -> tuple[RunResult, CallStats]:
     """A full comparison of the declared sync with what the target holds; no writes."""
     namespace = sync.metadata["namespace"]
-    crm_conn, target_conn, settings = await resolve_sync(kube, namespace, sync.spec)
+    crm_conn, target_conn, settings = await resolve_sync(
+        kube, namespace, sync.spec, sync.metadata["name"]
+    )
     audience = sync.spec.target.list_id or ""
     stats = CallStats()
     checkpoint = ContactSyncStatus().checkpoint
@@ -78,6 +81,9 @@ async def dry_run(kube: KubeApi, sync: ContactSync) -> tuple[RunResult, CallStat
             batch_size=sync.spec.batch_size,
             dry_run=True,
             record_index=index,
+            other_owners=await list_owners(kube, sync.model_dump(by_alias=True))
+            if index is not None
+            else {},
         )
         return await SyncRun(crm, target, request).execute(), stats
 

@@ -120,6 +120,10 @@ class Syncs:
 
         return wait_for(reached, timeout=timeout, what=f"{name} {type_}={status}")
 
+    def delete(self, name: str) -> None:
+        self.stack.kube.kubectl("delete", "contactsync", name, "-n", self.stack.namespace)
+        self.names.remove(name)
+
     def delete_all(self) -> None:
         for name in self.names:
             self.stack.kube.kubectl(

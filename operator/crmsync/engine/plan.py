@@ -20,6 +20,7 @@ from crmsync.api.v1alpha1.optoutpolicy import CrmOptOutAction
 from crmsync.engine.criteria import matches_all
 from crmsync.engine.fingerprint import changed_on_campaign_side, fingerprint
 from crmsync.engine.mapping import mapped_values, to_campaign_text
+from crmsync.engine.ownership import owners_in_tags
 from crmsync.engine.records import (
     ACTIVE_STATUSES,
     CrmRecord,
@@ -35,7 +36,6 @@ from crmsync.engine.settings import SyncSettings
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
-
 class ActionKind(StrEnum):
     ADD = "add"
     UPDATE = "update"
@@ -47,6 +47,9 @@ class ActionKind(StrEnum):
     CRM_OPT_OUT = "crm_opt_out"
     """Set the CRM record's opt-out field: its member unsubscribed or was cleaned on the
     campaign side (Z17, one-way CRM → campaign; see ``SyncSettings.mirror_campaign_unsubscribes``)."""
+    RELEASE = "release"
+    """This sync no longer wants the member but another sync on the audience does: only
+    this sync's claim goes, the member stays (:mod:`crmsync.engine.ownership`)."""
 
 
 class Reason(StrEnum):
@@ -69,6 +72,22 @@ class Reason(StrEnum):
     it; the next run reconciles it under the conflict policy instead of overwriting it."""
     CAMPAIGN_UNSUBSCRIBED = "campaign_unsubscribed"
     CAMPAIGN_CLEANED = "campaign_cleaned"
+    NOT_WANTED = "not_wanted"
+    """A full comparison found a member this sync claims but no longer syncs (its record is
+    another module's, or outside what this sync reads)."""
+
+
+SHARED_REMOVAL_REASONS = frozenset(
+    {
+        Reason.LEFT_CRITERIA,
+        Reason.CONVERTED_LEAD,
+        Reason.FIELDS_CHANGED,
+        Reason.CRM_DELETED,
+        Reason.NOT_IN_CRM,
+    }
+)
+"""Removals decided by what this sync wants; another sync that wants the member keeps it.
+A CRM opt-out (the person's choice) is not among them."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +107,9 @@ class Action:
     write: MemberWrite | None = None
     permanent: bool = False
     """For REMOVE: delete permanently instead of archiving."""
+    then: Action | None = None
+    """For RELEASE: the removal to carry out after all if, once this sync's claim is gone,
+    no other claim is left (another sync released it at the same time)."""
 
 
 def _truthy(value: Any) -> bool:
@@ -199,7 +221,10 @@ class Planner:
         s = self.settings
         # A member without a record link belongs to the record with its email (identity is
         # the email; Zoho Campaigns' list listing cannot return the link field at all).
-        linked = member is not None and member.values.get(s.record_id_field, "") in ("", key)
+        linked = member is not None and (
+            member.values.get(s.record_id_field, "") in ("", key)
+            or (bool(s.owner) and s.owner in self.owners(member))
+        )
         if record.converted and s.remove_converted_leads:
             if linked and member is not None and member.in_list:
                 self._leaving.setdefault(
@@ -254,12 +279,28 @@ class Planner:
         record's, and this one is the duplicate. Full runs decide by first claim."""
         if self.full or member is None:
             return False
-        return member.values.get(self.settings.record_id_field, "") not in ("", key)
+        link = member.values.get(self.settings.record_id_field, "")
+        return link not in ("", key) and link.startswith(f"{self.settings.module}:")
 
-    def _desired_values(self, record: CrmRecord) -> dict[str, str]:
+    def _desired_values(self, record: CrmRecord, member: Member | None = None) -> dict[str, str]:
         values = mapped_values(record, self.settings.mapping)
-        values[self.settings.record_id_field] = self.settings.record_key(record.id)
+        if not self._linked_to_other_sync(member):
+            values[self.settings.record_id_field] = self.settings.record_key(record.id)
         return values
+
+    def _linked_to_other_sync(self, member: Member | None) -> bool:
+        """A shared member keeps the link of the other sync's record (another module's):
+        rewriting it in turn from each sync would update it on every run."""
+        if member is None or not (self.owners(member) - {self.settings.owner}):
+            return False
+        link = member.values.get(self.settings.record_id_field, "")
+        return bool(link) and not link.startswith(f"{self.settings.module}:")
+
+    def owners(self, member: Member) -> frozenset[str]:
+        """The syncs that claim the member (its claim tags and what the caller knew)."""
+        if self.settings.owner_tagged:
+            return member.owners | owners_in_tags(member.tags)
+        return member.owners
 
     def _consent(self, record: CrmRecord) -> bool | None:
         consent = self.settings.policy.consent
@@ -294,7 +335,7 @@ class Planner:
             email=email,
             values=values,
             status_if_new=status,
-            tags=s.tags,
+            tags=s.member_tags,
             consent=self._consent(record),
             legal_basis=str(s.policy.consent.legal_basis) if s.policy.consent.gdpr else None,
             topics=frozenset({s.topic_id}) if s.topic_id else frozenset(),
@@ -307,7 +348,7 @@ class Planner:
         if changed_on_campaign_side(s, member):
             return Action(ActionKind.UNCHANGED, email, Reason.CAMPAIGN_CHANGED, record.id)
         changes: list[FieldChange] = []
-        for name, new in sorted(self._desired_values(record).items()):
+        for name, new in sorted(self._desired_values(record, member).items()):
             old = member.values.get(name, "")
             if new == old or (new == "" and not s.update_empty_values):
                 continue
@@ -317,7 +358,7 @@ class Planner:
             new_fingerprint = fingerprint(s, email, after)
             old_fingerprint = member.values.get(s.fingerprint_field, "")
             changes.append(FieldChange(s.fingerprint_field, old_fingerprint, new_fingerprint))
-        missing_tags = s.tags - member.tags
+        missing_tags = s.member_tags - member.tags
         if not changes and not missing_tags:
             return Action(ActionKind.UNCHANGED, email, Reason.IN_SYNC, record.id)
         write = MemberWrite(
@@ -365,15 +406,35 @@ class Planner:
             if email is None or email in self._claimed or email in self._decided:
                 continue
             self._decided.add(email)
-            action = self._deletion(email, record.id)
+            action = self._shared(self._deletion(email, record.id))
             if action is not None and self._removal_needed(action):
                 actions.append(action)
         return actions
+
+    def _shared(self, action: Action | None) -> Action | None:
+        """A removal of a member another sync claims becomes this sync's release of it
+        (or nothing, when this sync holds no claim to drop)."""
+        s = self.settings
+        if action is None or not s.owner or action.reason not in SHARED_REMOVAL_REASONS:
+            return action
+        member = self.observed.get(action.email)
+        if member is None:
+            return action
+        owners = self.owners(member)
+        if not owners - {s.owner}:
+            return action
+        if s.owner not in owners:
+            return None
+        return Action(
+            ActionKind.RELEASE, action.email, action.reason, action.record_id, then=action
+        )
 
     def _removal_needed(self, action: Action) -> bool:
         """Where removing only takes a member off the list (Zoho Campaigns), a member
         already off it is left alone: removed again it would count as deleted on every
         full comparison."""
+        if action.kind == ActionKind.RELEASE:
+            return True
         if action.kind != ActionKind.REMOVE or action.permanent:
             return True
         if not self.settings.removal_leaves_list:
@@ -385,24 +446,27 @@ class Planner:
         """Members that left (criteria, conversion, email change) and, in a full run, members
         whose CRM record is gone (or, in Mirror mode, that no CRM record holds)."""
         actions = [
-            a
+            shared
             for email, a in sorted(self._leaving.items())
-            if email not in self._claimed and self._removal_needed(a)
+            if email not in self._claimed
+            and (shared := self._shared(a)) is not None
+            and self._removal_needed(shared)
         ]
         self._decided.update(self._leaving)
         if not self.full:
             return actions
+        s = self.settings
         for email, member in sorted(self.observed.items()):
             if email in self._claimed or email in self._decided:
                 continue
-            key = member.values.get(self.settings.record_id_field, "")
-            if key.startswith(f"{self.settings.module}:") and key not in self._seen_record_keys:
-                action = self._deletion(email, key.partition(":")[2])
-                if action is not None and self._removal_needed(action):
-                    actions.append(action)
-            elif (
-                self.settings.sync_mode == SyncMode.MIRROR
-                and member.status != MemberStatus.ARCHIVED
-            ):
-                actions.append(self._removal(email, "", Reason.NOT_IN_CRM))
+            key = member.values.get(s.record_id_field, "")
+            action: Action | None = None
+            if key.startswith(f"{s.module}:") and key not in self._seen_record_keys:
+                action = self._shared(self._deletion(email, key.partition(":")[2]))
+            elif s.sync_mode == SyncMode.MIRROR and member.status != MemberStatus.ARCHIVED:
+                action = self._shared(self._removal(email, "", Reason.NOT_IN_CRM))
+            elif s.owner and s.owner in self.owners(member):
+                action = Action(ActionKind.RELEASE, email, Reason.NOT_WANTED)
+            if action is not None and self._removal_needed(action):
+                actions.append(action)
         return actions

@@ -75,6 +75,9 @@ class Member:
     removed_by_sync: bool = False
     """The operator itself took this member off the list (Zoho Campaigns, from its record
     index): its list-unsubscribed status is not the person's doing."""
+    owners: frozenset[str] = frozenset()
+    """Syncs that claim this member besides what its tags say (Zoho Campaigns: from the
+    record indexes of the syncs on the same list; :mod:`crmsync.engine.ownership`)."""
 
 
 @dataclass(frozen=True)
@@ -113,3 +116,5 @@ class WriteResult:
     detail: str = ""
     record_id: str = ""
     """CRM write-backs (``update_records``): the record the result belongs to."""
+    claims_left: frozenset[str] | None = None
+    """A release: the claims the member still carries, when the target's answer says."""

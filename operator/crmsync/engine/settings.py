@@ -76,6 +76,11 @@ class SyncSettings:
     removal_leaves_list: bool = False
     """Zoho Campaigns: removing a member only takes it off the list (it stays in all
     contacts, unsubscribed from the list), so one already off the list needs nothing."""
+    owner: str = ""
+    """This sync's claim on the members it wants (:mod:`crmsync.engine.ownership`); empty:
+    ownership is not tracked (every linked member is this sync's to remove)."""
+    owner_tagged: bool = False
+    """Mailchimp: the claim is a tag on the member (Zoho Campaigns: the record index)."""
 
     @classmethod
     def resolve(
@@ -86,6 +91,7 @@ class SyncSettings:
         policy: OptOutPolicySpec | None,
         target_provider: str,
         contact_limit: int = 0,
+        owner: str = "",
     ) -> SyncSettings:
         """``mapping``/``policy`` are the referenced objects' specs, or None when inline/absent."""
         if spec.field_mapping is not None:
@@ -122,7 +128,14 @@ class SyncSettings:
             conflict_policy=ConflictPolicy(spec.flow.conflict_policy),
             fingerprint_field=SYNC_FINGERPRINT_FIELD_MAILCHIMP if two_way else "",
             removal_leaves_list=target_provider == "zoho-campaigns",
+            owner=owner,
+            owner_tagged=bool(owner) and target_provider == "mailchimp",
         )
+
+    @property
+    def member_tags(self) -> frozenset[str]:
+        """Tags every member of this sync carries: the declared ones and the claim."""
+        return self.tags | {self.owner} if self.owner_tagged else self.tags
 
     @property
     def mirror_campaign_unsubscribes(self) -> bool:

@@ -16,6 +16,7 @@ from crmsync.reconcile.contactsync import (
     SyncSignals,
 )
 from crmsync.reconcile.notifications import drop_sync_channel
+from crmsync.reconcile.ownership import drop_claims
 
 
 def signals_of(memo: Any) -> SyncSignals:
@@ -60,4 +61,5 @@ async def contactsync_deleted(body: kopf.Body, logger: Logger, **_: Any) -> None
     channel expires anyway, and deliveries for a gone sync are refused)."""
     await drop_sync_channel(kube(), OperatorContext.webhook, dict(body), logger)
     await drop_audience_hook(kube(), OperatorContext.webhook, dict(body), logger)
+    await drop_claims(kube(), dict(body), logger)
     logger.info("sync deleted; campaign members and CRM records are kept")

@@ -112,3 +112,12 @@ class AudienceTarget(Protocol):
     ) -> list[WriteResult]:
         """Archive (default) or permanently delete members."""
         ...
+
+    async def release(self, audience: str, emails: Sequence[str], owner: str) -> list[WriteResult]:
+        """Drop one sync's claim on members another sync still wants; the members stay
+        (:mod:`crmsync.engine.ownership`)."""
+        ...
+
+    async def drop_owner(self, audience: str, owner: str) -> None:
+        """A sync was deleted: its claim goes from every member (members stay)."""
+        ...

@@ -32,6 +32,7 @@ import httpx
 
 from crmsync.api.v1alpha1.status import AudienceTag, AudienceView
 from crmsync.engine.activity import BOUNCED, SENT, Action, Recipient, Report
+from crmsync.engine.ownership import owners_in_tags
 from crmsync.engine.records import (
     Member,
     MemberStatus,
@@ -250,6 +251,44 @@ class Mailchimp:
         await self._require_list(audience)
         keys = list(dict.fromkeys(normalise_email(e) for e in emails if normalise_email(e)))
         return list(await asyncio.gather(*(self._remove_one(audience, k, permanent) for k in keys)))
+
+    async def release(self, audience: str, emails: Sequence[str], owner: str) -> list[WriteResult]:
+        """The claim is a tag: members leave its segment, 500 a call."""
+        keys = list(dict.fromkeys(normalise_email(e) for e in emails if normalise_email(e)))
+        results = {k: WriteResult(email=k, outcome=WriteOutcome.UPDATED) for k in keys}
+        if keys:
+            segment_id = await self._tag_id(audience, owner)
+            for chunk in chunked(keys, BATCH_SIZE):
+                response = await self._http.request(
+                    "POST",
+                    f"{API}/lists/{audience}/segments/{segment_id}",
+                    json={"members_to_remove": chunk},
+                )
+                body = response.json()
+                for row in body.get("members_removed") or []:
+                    key = normalise_email(row.get("email_address"))
+                    left = owners_in_tags(str(t.get("name", "")) for t in row.get("tags") or [])
+                    results[key] = WriteResult(key, WriteOutcome.UPDATED, claims_left=left)
+                for error in body.get("errors") or []:
+                    for email in error.get("email_addresses") or []:
+                        key = normalise_email(email)
+                        # Not on the audience any more: no claim left to drop.
+                        results[key] = WriteResult(key, WriteOutcome.UNCHANGED, "not_found")
+        return [results[k] for k in keys]
+
+    async def drop_owner(self, audience: str, owner: str) -> None:
+        """Deleting the tag takes it off every member in one call."""
+        response = await self._get_list_path(
+            audience,
+            "/segments",
+            {"type": "static", "count": PAGE_SIZE, "fields": "segments.id,segments.name"},
+        )
+        for segment in response.json().get("segments", []):
+            if segment.get("name") == owner:
+                await self._http.request(
+                    "DELETE", f"{API}/lists/{audience}/segments/{segment['id']}", accept=(404,)
+                )
+        self._tag_ids.pop((audience, owner), None)
 
     # -- the batch passes ------------------------------------------------------------
 

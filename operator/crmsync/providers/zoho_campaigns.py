@@ -215,6 +215,14 @@ class ZohoCampaigns:
             return await self.upsert(audience, writes)
         return [_rejected(normalise_email(e), "unsupported_status", status.value) for e in emails]
 
+    async def release(self, audience: str, emails: Sequence[str], owner: str) -> list[WriteResult]:
+        """The claim lives in the sync's record index, not in Zoho Campaigns: no call."""
+        keys = list(dict.fromkeys(normalise_email(e) for e in emails if normalise_email(e)))
+        return [WriteResult(email=k, outcome=WriteOutcome.UPDATED) for k in keys]
+
+    async def drop_owner(self, audience: str, owner: str) -> None:
+        """The claims go with the sync's record index (its ConfigMap)."""
+
     async def remove(
         self, audience: str, emails: Sequence[str], *, permanent: bool
     ) -> list[WriteResult]:

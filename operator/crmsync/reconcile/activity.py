@@ -48,9 +48,7 @@ IndexLoader = Callable[[dict[str, Any]], Awaitable[RecordIndex]]
 def links_from_index(entries: Mapping[str, str], module: str) -> dict[str, str]:
     """email → ``Module:recordId`` of the synced module, from the record index (Zoho
     Campaigns keeps the record id in a field v1.1 cannot read back)."""
-    return {
-        email: key for key, email in sorted(entries.items()) if key.startswith(f"{module}:")
-    }
+    return {email: key for key, email in sorted(entries.items()) if key.startswith(f"{module}:")}
 
 
 class StatusHolder(Protocol):

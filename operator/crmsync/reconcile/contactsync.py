@@ -9,6 +9,7 @@ sync-now annotation, a CRM notification).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
 import time
@@ -47,6 +48,7 @@ from crmsync.reconcile.activity import campaign_activity
 from crmsync.reconcile.audiencehook import current_hook, reconcile_audience_hook
 from crmsync.reconcile.live import LiveObject
 from crmsync.reconcile.notifications import reconcile_channel
+from crmsync.reconcile.ownership import claims_turn, list_owners
 from crmsync.reconcile.resolve import (
     NotReadyError,
     ResolvedConnection,
@@ -114,6 +116,31 @@ def skipped_csv(tally: RunTally) -> str:
     for row in tally.skipped:
         writer.writerow([row.email, row.record_id, row.kind, row.reason, row.detail])
     return out.getvalue()
+
+
+def _budgeted_stats(
+    namespace: str,
+    spec: ContactSyncSpec,
+    crm_conn: ResolvedConnection,
+    target_conn: ResolvedConnection,
+) -> CallStats:
+    """The run's call counter, feeding the daily usage ledger; NotReadyError when the CRM
+    Connection has spent its daily budget (Z15)."""
+    crm_key = (namespace, spec.crm.connection_ref.name)
+    budget = crm_conn.connection.spec.rate_limit.daily_credit_budget
+    if budget and LEDGER.today(crm_key).requests >= budget:
+        raise NotReadyError(
+            "DailyBudgetExhausted",
+            f"CRM Connection {crm_key[1]!r} has used its daily budget of {budget} requests (Z15)",
+        )
+    usage = LEDGER.observer(
+        {
+            crm_conn.endpoint.provider: crm_key,
+            target_conn.endpoint.provider: (namespace, spec.target.connection_ref.name),
+        },
+        metrics.API_OBSERVER,
+    )
+    return CallStats(observer=usage)
 
 
 class ContactSyncReconciler(LiveObject):
@@ -184,7 +211,9 @@ class ContactSyncReconciler(LiveObject):
         )
         decision = decide(spec, seen, now)
         try:
-            resolved = await resolve_sync(self.kube, body["metadata"]["namespace"], spec)
+            resolved = await resolve_sync(
+                self.kube, body["metadata"]["namespace"], spec, body["metadata"]["name"]
+            )
         except NotReadyError as exc:
             await self._conditions(body, ("Ready", False, exc.reason, exc.message))
             self.logger.warning("not ready: %s: %s", exc.reason, exc.message)
@@ -252,22 +281,7 @@ class ContactSyncReconciler(LiveObject):
         summary = RunSummary(id=run_id, trigger=decision.trigger, start_time=started)
         status = ContactSyncStatus.model_validate(body["status"])
         audience = spec.target.list_id or ""
-        namespace = body["metadata"]["namespace"]
-        crm_key = (namespace, spec.crm.connection_ref.name)
-        budget = crm_conn.connection.spec.rate_limit.daily_credit_budget
-        if budget and LEDGER.today(crm_key).requests >= budget:
-            raise NotReadyError(
-                "DailyBudgetExhausted",
-                f"CRM Connection {crm_key[1]!r} has used its daily budget of {budget} requests (Z15)",
-            )
-        usage = LEDGER.observer(
-            {
-                crm_conn.endpoint.provider: crm_key,
-                target_conn.endpoint.provider: (namespace, spec.target.connection_ref.name),
-            },
-            metrics.API_OBSERVER,
-        )
-        stats = CallStats(observer=usage)
+        stats = _budgeted_stats(body["metadata"]["namespace"], spec, crm_conn, target_conn)
         loud = decision.trigger not in QUIET_TRIGGERS
         if loud:
             await self._event(
@@ -310,39 +324,45 @@ class ContactSyncReconciler(LiveObject):
         result: RunResult | None = None
         view: AudienceView | None = None
         error: str = ""
-        try:
-            async with (
-                open_crm(crm_conn.endpoint, stats) as crm,
-                open_target(target_conn.endpoint, stats) as target,
-            ):
-                await check_fields(crm, target, settings, audience, create_missing=True)
-                resume = status.checkpoint.resume
-                request = RunRequest(
-                    settings,
-                    audience,
-                    status.checkpoint,
-                    decision.full,
-                    spec.batch_size,
-                    run_id=run_id,
-                    resume_from=(
-                        resume.model_copy(update={"resumed": resume.resumed + 1})
-                        if resume is not None and decision.full
-                        else None
-                    ),
-                    retry_ids=tuple(status.checkpoint.failed_record_ids),
-                    record_index=index,
-                )
-                result = await execute_flow(crm, target, request, progress)
-                if decision.full and isinstance(target, Mailchimp):
-                    view = await self._audience_view(target, audience)
-        except NotReadyError:
-            raise
-        except (AuthError, ConfigError) as exc:
-            error = f"{type(exc).__name__}: {exc}"
-        except (ProviderError, httpx.HTTPError, OSError) as exc:
-            error = f"{type(exc).__name__}: {exc}"
-        finally:
-            await self._save_index(body, index)
+        # Syncs on one Zoho Campaigns list take turns: each reads the others' claims (their
+        # record indexes) and saves its own before the next one reads them.
+        async with claims_turn(audience) if index is not None else contextlib.nullcontext():
+            try:
+                async with (
+                    open_crm(crm_conn.endpoint, stats) as crm,
+                    open_target(target_conn.endpoint, stats) as target,
+                ):
+                    await check_fields(crm, target, settings, audience, create_missing=True)
+                    resume = status.checkpoint.resume
+                    request = RunRequest(
+                        settings,
+                        audience,
+                        status.checkpoint,
+                        decision.full,
+                        spec.batch_size,
+                        run_id=run_id,
+                        resume_from=(
+                            resume.model_copy(update={"resumed": resume.resumed + 1})
+                            if resume is not None and decision.full
+                            else None
+                        ),
+                        retry_ids=tuple(status.checkpoint.failed_record_ids),
+                        record_index=index,
+                        other_owners=await list_owners(self.kube, body)
+                        if index is not None
+                        else {},
+                    )
+                    result = await execute_flow(crm, target, request, progress)
+                    if decision.full and isinstance(target, Mailchimp):
+                        view = await self._audience_view(target, audience)
+            except NotReadyError:
+                raise
+            except (AuthError, ConfigError) as exc:
+                error = f"{type(exc).__name__}: {exc}"
+            except (ProviderError, httpx.HTTPError, OSError) as exc:
+                error = f"{type(exc).__name__}: {exc}"
+            finally:
+                await self._save_index(body, index)
         await self._record(
             body,
             decision=decision,

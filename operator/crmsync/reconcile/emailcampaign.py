@@ -416,6 +416,7 @@ class EmailCampaignReconciler(LiveObject):
             body = self.snapshot()
         await self._conditions(body, ("Ready", False, reason, message[:1000]))
 
+
 def _module_of(selection: Selection) -> dict[str, str]:
     """Recipient email → its module (for the list's rejections)."""
     out: dict[str, str] = {}
@@ -427,7 +428,9 @@ def _module_of(selection: Selection) -> dict[str, str]:
     return out
 
 
-async def sent_campaigns_activity(kube: KubeApi, connection: Mapping[str, Any], logger: Logger) -> None:
+async def sent_campaigns_activity(
+    kube: KubeApi, connection: Mapping[str, Any], logger: Logger
+) -> None:
     """The periodic activity passes (C2) of the sent EmailCampaigns whose campaign
     Connection is ``connection``: its recheck timer carries them, because a timer on
     EmailCampaign itself would make kopf add a finalizer (C3 wants none)."""

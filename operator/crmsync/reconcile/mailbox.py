@@ -300,6 +300,7 @@ class MailboxReconciler(LiveObject):
             body = self.snapshot()
         await self._conditions(body, ("Ready", ready, reason, message[:1000]))
 
+
 class FolderScan:
     """Scans folders of one pass and keeps the status patch (counts, folder positions)."""
 

@@ -12,6 +12,7 @@ from crmsync.api.v1alpha1.contactsync import ContactSyncSpec, FlowDirection, Flo
 from crmsync.api.v1alpha1.fieldmapping import FieldMapping, FieldPair, RelatedRecord
 from crmsync.api.v1alpha1.optoutpolicy import OptOutPolicy, OptOutPolicySpec
 from crmsync.engine.mapping import check_mapping
+from crmsync.engine.ownership import owner_id
 from crmsync.engine.records import CrmField
 from crmsync.engine.settings import SyncSettings
 from crmsync.k8s.api import KubeApi, NotFoundError
@@ -123,9 +124,10 @@ RELATED_MODULES = {RelatedRecord.ACCOUNT: "Accounts", RelatedRecord.DEAL: "Deals
 
 
 async def resolve_sync(
-    kube: KubeApi, namespace: str, spec: ContactSyncSpec
+    kube: KubeApi, namespace: str, spec: ContactSyncSpec, name: str = ""
 ) -> tuple[ResolvedConnection, ResolvedConnection, SyncSettings]:
-    """Everything a run needs from the cluster, or NotReadyError with the reason."""
+    """Everything a run needs from the cluster, or NotReadyError with the reason. With the
+    sync's name, its members carry its claim (shared audiences)."""
     crm = await ready_connection(
         kube, namespace, spec.crm.connection_ref.name, (Provider.ZOHO_CRM,), "CRM"
     )
@@ -161,6 +163,7 @@ async def resolve_sync(
         policy=policy,
         target_provider=target.endpoint.provider,
         contact_limit=target.contact_limit,
+        owner=owner_id(namespace, name) if name else "",
     )
     return crm, target, settings
 

@@ -34,6 +34,9 @@ class RunTally:
     skipped_duplicate: int = 0
     skipped_ignored: int = 0
     failed: int = 0
+    released: int = 0
+    """Members this sync stopped wanting that another sync on the audience still wants:
+    they stay, only this sync's claim went (:mod:`crmsync.engine.ownership`)."""
     crm_opted_out: int = 0
     """CRM records whose opt-out field this run set (their member unsubscribed or was
     cleaned on the campaign side, Z17); they count as CRM updates too, as in two-way flows."""
@@ -77,6 +80,8 @@ class RunTally:
             self.crm_opted_out += 1
         elif action.kind == ActionKind.REMOVE:
             self.deleted += 1
+        elif action.kind == ActionKind.RELEASE:
+            self.released += 1
         elif result.outcome == WriteOutcome.CREATED:
             self.added += 1
         elif result.outcome == WriteOutcome.UPDATED:
@@ -99,6 +104,7 @@ class RunTally:
             unchanged=self.unchanged,
             unsubscribed=self.unsubscribed,
             deleted=self.deleted,
+            released=self.released,
             skipped_duplicate=self.skipped_duplicate,
             skipped_ignored=self.skipped_ignored,
             failed=self.failed,

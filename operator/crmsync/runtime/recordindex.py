@@ -128,7 +128,9 @@ class RecordIndex:
         if result.outcome == WriteOutcome.REJECTED or not action.record_id or not action.email:
             return
         kind, current = str(action.kind), self.entries.get(key)
-        leaves = kind == "remove" or (kind == "unsubscribe" and action.reason == "crm_deleted")
+        leaves = kind in ("remove", "release") or (
+            kind == "unsubscribe" and action.reason == "crm_deleted"
+        )
         if kind in ("add", "update") and current != action.email:
             self.entries[key] = action.email
             self.dirty = True

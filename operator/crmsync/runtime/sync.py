@@ -9,8 +9,8 @@ crash or restart repeats a little work (idempotent upserts keyed by email) and l
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from crmsync.api.v1alpha1.fieldmapping import RelatedRecord
@@ -48,6 +48,9 @@ class RunRequest:
     record_index: RecordIndex | None = None
     """Targets whose listing omits the record link field (Zoho Campaigns): the operator's
     own record → email index; read to link members, updated with confirmed writes."""
+    other_owners: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    """Zoho Campaigns: email → the other syncs on the same list that claim the member
+    (their record indexes); Mailchimp members carry their claims as tags."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,7 @@ WRITE_KINDS = frozenset(
         ActionKind.UNSUBSCRIBE,
         ActionKind.REMOVE,
         ActionKind.CRM_OPT_OUT,
+        ActionKind.RELEASE,
     }
 )
 CRM_WRITES_PER_CALL = 100
@@ -139,9 +143,19 @@ class SyncRun:
         async for page in self.target.members(self.request.audience):
             for member in page:
                 observed[member.email] = member
-        if self.request.record_index is not None:
-            field_name = self.request.settings.record_id_field
-            observed = self.request.record_index.annotate(observed, field_name)
+        index = self.request.record_index
+        if index is not None:
+            settings = self.request.settings
+            observed = index.annotate(observed, settings.record_id_field)
+            if settings.owner:
+                own = set(index.entries.values())
+                others = self.request.other_owners
+                for email, member in observed.items():
+                    owners = others.get(email, frozenset())
+                    if email in own:
+                        owners |= {settings.owner}
+                    if owners:
+                        observed[email] = replace(member, owners=owners)
         return observed
 
     async def execute(self) -> RunResult:
@@ -317,9 +331,12 @@ class SyncRun:
         unsubscribes: list[Action] = []
         archives: list[Action] = []
         deletions: list[Action] = []
+        releases: list[Action] = []
         for action in actions:
             if action.kind in (ActionKind.ADD, ActionKind.UPDATE):
                 writes.append(action)
+            elif action.kind == ActionKind.RELEASE:
+                releases.append(action)
             elif action.kind == ActionKind.UNSUBSCRIBE:
                 unsubscribes.append(action)
             elif action.kind == ActionKind.REMOVE:
@@ -341,6 +358,25 @@ class SyncRun:
             for chunk in _chunks(group, size):
                 emails = [a.email for a in chunk]
                 self._count(chunk, await self.target.remove(audience, emails, permanent=permanent))
+        await self._release(releases)
+
+    async def _release(self, releases: list[Action]) -> None:
+        """Drop this sync's claim; a member left with no claim at all (the other sync
+        released it at the same time) gets the removal after all."""
+        audience, owner = self.request.audience, self.request.settings.owner
+        unclaimed: list[Action] = []
+        for chunk in _chunks(releases, self.batch_size):
+            results = await self.target.release(audience, [a.email for a in chunk], owner)
+            left = {r.email: r.claims_left for r in results}
+            kept = []
+            for action in chunk:
+                if action.then is not None and left.get(action.email) == frozenset():
+                    unclaimed.append(action.then)
+                else:
+                    kept.append(action)
+            self._count(kept, results)
+        if unclaimed:
+            await self._apply_to_target(unclaimed)
 
     async def _opt_out_in_crm(self, chunk: Sequence[Action]) -> None:
         """Set the CRM opt-out field of records whose member left on the campaign side."""

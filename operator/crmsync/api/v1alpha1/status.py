@@ -28,6 +28,9 @@ class SyncCounts(CrdModel):
     """Members unsubscribed because of the opt-out policy."""
     deleted: Count = 0
     """Members archived or deleted (CRM delete, left the criteria, converted lead)."""
+    released: Count = 0
+    """Members this sync no longer wants that another sync on the same audience or list
+    still claims: they stay, only this sync's claim was dropped (shared audiences)."""
     skipped_duplicate: Count = 0
     """Records whose normalised email another record of this sync already holds."""
     skipped_ignored: Count = 0
