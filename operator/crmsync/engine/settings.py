@@ -23,6 +23,7 @@ from crmsync.api.v1alpha1.contactsync import (
 )
 from crmsync.api.v1alpha1.fieldmapping import FieldPair, RelatedRecord
 from crmsync.api.v1alpha1.optoutpolicy import CampaignUnsubscribeAction, OptOutPolicySpec
+from crmsync.engine.emails import ASCII_ONLY, AddressRules, rules_for
 from crmsync.engine.records import MemberStatus
 
 # Pre-mapped when a sync declares no mapping (Z10 "basic fields pre-mapped").
@@ -76,6 +77,8 @@ class SyncSettings:
     removal_leaves_list: bool = False
     """Zoho Campaigns: removing a member only takes it off the list (it stays in all
     contacts, unsubscribed from the list), so one already off the list needs nothing."""
+    address_rules: AddressRules = ASCII_ONLY
+    """The email addresses the target accepts (``invalid_email`` for the others)."""
 
     @classmethod
     def resolve(
@@ -122,6 +125,7 @@ class SyncSettings:
             conflict_policy=ConflictPolicy(spec.flow.conflict_policy),
             fingerprint_field=SYNC_FINGERPRINT_FIELD_MAILCHIMP if two_way else "",
             removal_leaves_list=target_provider == "zoho-campaigns",
+            address_rules=rules_for(target_provider),
         )
 
     @property
