@@ -11,6 +11,10 @@ either and sends no custom header, so the proof is a random secret path segment 
 a Secret the sync owns (Mailchimp's own advice); the GET is Mailchimp's check at
 registration.
 
+Both authenticate before parsing (the Zoho body must hold the token before it is parsed)
+and bound the body first (:mod:`crmsync.webhook_body`: 1 MiB, 32 levels of JSON, 2,000
+form fields); every malformed request gets a 4xx — 400, 413 or 415 — never a 500.
+
 An accepted notification marks the sync notified and wakes its loop, which runs an
 incremental pass right away (polling stays the fallback).
 
@@ -20,15 +24,23 @@ Plain HTTP on ``--webhook-port``; TLS terminates at the Service or ingress in fr
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from aiohttp import web
 
 from crmsync import metrics
+from crmsync.webhook_body import (
+    MAX_BODY_BYTES,
+    MalformedRequestError,
+    form_fields,
+    json_object,
+    read_body,
+    require_form,
+    require_json,
+)
 
 log = logging.getLogger("crmsync.webhook")
 PATH = "/notifications/zoho-crm/{namespace}/{name}"
@@ -38,7 +50,6 @@ MAILCHIMP = "mailchimp"
 MAILCHIMP_EVENT_TYPES = frozenset(
     {"subscribe", "unsubscribe", "profile", "cleaned", "upemail", "campaign"}
 )
-MAX_BODY_BYTES = 1024 * 1024
 
 
 class Wakeable(Protocol):
@@ -167,29 +178,28 @@ class NotificationServer:
         return web.json_response({"ok": True, "counters": dict(self.counters)})
 
     async def handle(self, request: web.Request) -> web.Response:
+        """Zoho signs nothing and the token is in the body: the body is bounded, and must
+        hold the subscription's token before it is parsed (and match it once parsed)."""
         key = (request.match_info["namespace"], request.match_info["name"])
-        try:
-            body: Any = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            body = None
-        if not isinstance(body, dict):
-            self.counters["bad_request"] += 1
-            metrics.record_notification(PROVIDER, "malformed_body")
-            return web.json_response({"error": "a JSON object is expected"}, status=400)
         sub = self.subscriptions.get(key)
-        token = body.get("token")
         if sub is None:
             # Not (or no longer) subscribed here; the CRM retries nothing, polling covers it.
             self.counters["unknown_sync"] += 1
             metrics.record_notification(PROVIDER, "unknown_sync")
             return web.json_response({"error": "no such subscription"}, status=404)
+        try:
+            require_json(request)
+            raw = await read_body(request)
+            if sub.token.encode() not in raw:
+                return self._bad_token(PROVIDER, key)
+            body = json_object(raw)
+        except MalformedRequestError as exc:
+            return self._malformed(PROVIDER, exc)
+        token = body.get("token")
         if not isinstance(token, str) or not hmac.compare_digest(
             token.encode(), sub.token.encode()
         ):
-            self.counters["rejected_token"] += 1
-            metrics.record_notification(PROVIDER, "bad_token")
-            log.warning("notification for %s/%s refused: wrong channel token", *key)
-            return web.json_response({"error": "invalid channel token"}, status=401)
+            return self._bad_token(PROVIDER, key)
         self.counters["accepted"] += 1
         metrics.record_notification(PROVIDER)
         ids = body.get("ids")
@@ -198,6 +208,17 @@ class NotificationServer:
         sub.signals.notified = True
         sub.signals.wake_up()
         return web.json_response({"accepted": True})
+
+    def _malformed(self, provider: str, exc: MalformedRequestError) -> web.Response:
+        self.counters["bad_request"] += 1
+        metrics.record_notification(provider, "malformed_body")
+        return exc.response()
+
+    def _bad_token(self, provider: str, key: tuple[str, str]) -> web.Response:
+        self.counters["rejected_token"] += 1
+        metrics.record_notification(provider, "bad_token")
+        log.warning("notification for %s/%s refused: wrong channel token", *key)
+        return web.json_response({"error": "invalid channel token"}, status=401)
 
     # -- Mailchimp list webhooks ---------------------------------------------------------
 
@@ -228,14 +249,15 @@ class NotificationServer:
         if isinstance(hook, web.Response):
             return hook
         try:
-            form = await request.post()
-        except ValueError:
-            form = None
-        event_type = str(form.get("type", "")) if form is not None else ""
+            require_form(request)
+            form = form_fields(await read_body(request))
+        except MalformedRequestError as exc:
+            return self._malformed(MAILCHIMP, exc)
+        event_type = form.get("type", "")
         if event_type not in MAILCHIMP_EVENT_TYPES:
-            self.counters["bad_request"] += 1
-            metrics.record_notification(MAILCHIMP, "malformed_body")
-            return web.json_response({"error": "a Mailchimp webhook form is expected"}, status=400)
+            return self._malformed(
+                MAILCHIMP, MalformedRequestError(400, "a Mailchimp webhook form is expected")
+            )
         self.counters["accepted"] += 1
         metrics.record_notification(MAILCHIMP)
         hook.events[event_type] += 1

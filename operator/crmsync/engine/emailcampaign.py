@@ -30,8 +30,8 @@ from crmsync.api.v1alpha1.emailcampaign import (
     EmailCampaignSpec,
 )
 from crmsync.engine.criteria import matches_all
+from crmsync.engine.emails import ZOHO_CAMPAIGNS, is_valid_email
 from crmsync.engine.mapping import to_campaign_text
-from crmsync.engine.plan import EMAIL_PATTERN
 from crmsync.engine.records import CrmRecord, normalise_email
 
 EMAIL_FIELD = "Email"
@@ -100,7 +100,7 @@ class RecipientSelector:
             reason: SkipReason | None = None
             if not email:
                 reason = SkipReason.MISSING_EMAIL
-            elif not EMAIL_PATTERN.match(email):
+            elif not is_valid_email(record.values.get(EMAIL_FIELD), ZOHO_CAMPAIGNS):
                 reason = SkipReason.INVALID_EMAIL
             elif _truthy(record.values.get(self.opt_out_field)):
                 self._opted_out.add(email)

@@ -8,7 +8,6 @@ members and the set of emails already claimed are held in memory.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,6 +17,7 @@ from typing import Any
 from crmsync.api.v1alpha1.contactsync import CrmDeleteAction, SubscriptionType, SyncMode
 from crmsync.api.v1alpha1.optoutpolicy import CrmOptOutAction
 from crmsync.engine.criteria import matches_all
+from crmsync.engine.emails import is_valid_email
 from crmsync.engine.fingerprint import changed_on_campaign_side, fingerprint
 from crmsync.engine.mapping import mapped_values, to_campaign_text
 from crmsync.engine.ownership import owners_in_tags
@@ -31,9 +31,6 @@ from crmsync.engine.records import (
     normalise_email,
 )
 from crmsync.engine.settings import SyncSettings
-
-# Deliberately permissive: the vendor has the last word, a rejection is counted per record.
-EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 class ActionKind(StrEnum):
@@ -175,7 +172,7 @@ class Planner:
             return None
         if not email:
             return Action(ActionKind.SKIP_IGNORED, "", Reason.MISSING_EMAIL, record.id)
-        if not EMAIL_PATTERN.match(email):
+        if not is_valid_email(record.values.get(s.email_field), s.address_rules):
             return Action(ActionKind.SKIP_IGNORED, email, Reason.INVALID_EMAIL, record.id)
         if self._claimed.get(email) == key:
             return (

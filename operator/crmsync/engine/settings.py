@@ -23,6 +23,7 @@ from crmsync.api.v1alpha1.contactsync import (
 )
 from crmsync.api.v1alpha1.fieldmapping import FieldPair, RelatedRecord
 from crmsync.api.v1alpha1.optoutpolicy import CampaignUnsubscribeAction, OptOutPolicySpec
+from crmsync.engine.emails import ASCII_ONLY, AddressRules, rules_for
 from crmsync.engine.records import MemberStatus
 
 # Pre-mapped when a sync declares no mapping (Z10 "basic fields pre-mapped").
@@ -81,6 +82,8 @@ class SyncSettings:
     ownership is not tracked (every linked member is this sync's to remove)."""
     owner_tagged: bool = False
     """Mailchimp: the claim is a tag on the member (Zoho Campaigns: the record index)."""
+    address_rules: AddressRules = ASCII_ONLY
+    """The email addresses the target accepts (``invalid_email`` for the others)."""
 
     @classmethod
     def resolve(
@@ -130,6 +133,7 @@ class SyncSettings:
             removal_leaves_list=target_provider == "zoho-campaigns",
             owner=owner,
             owner_tagged=bool(owner) and target_provider == "mailchimp",
+            address_rules=rules_for(target_provider),
         )
 
     @property

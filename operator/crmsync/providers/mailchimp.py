@@ -32,6 +32,7 @@ import httpx
 
 from crmsync.api.v1alpha1.status import AudienceTag, AudienceView
 from crmsync.engine.activity import BOUNCED, SENT, Action, Recipient, Report
+from crmsync.engine.emails import MAILCHIMP, email_problem
 from crmsync.engine.ownership import owners_in_tags
 from crmsync.engine.records import (
     Member,
@@ -608,8 +609,8 @@ def _prepare(writes: Sequence[MemberWrite]) -> list[tuple[_Item, WriteResult | N
     for write in writes:
         email = normalise_email(write.email)
         item = _Item(email=email or write.email, write=write)
-        if not email or "@" not in email:
-            prepared.append((item, _rejected(item.email, "invalid_email", "not an email address")))
+        if (problem := email_problem(write.email, MAILCHIMP)) is not None:
+            prepared.append((item, _rejected(item.email, "invalid_email", problem)))
         elif email in seen:
             continue  # the first write of an address wins; the engine dedupes before us
         elif write.status is MemberStatus.ARCHIVED or write.status_if_new is MemberStatus.ARCHIVED:

@@ -36,6 +36,7 @@ from typing import Any
 
 import httpx
 
+from crmsync.engine import emails
 from crmsync.engine.activity import ZOHO_CAMPAIGNS, Report
 from crmsync.engine.records import (
     Member,
@@ -234,6 +235,8 @@ class ZohoCampaigns:
 
     async def _upsert_one(self, audience: str, write: MemberWrite) -> WriteResult:
         email = normalise_email(write.email)
+        if (problem := emails.email_problem(write.email, emails.ZOHO_CAMPAIGNS)) is not None:
+            return _rejected(email, "invalid_email", problem)
         if write.status not in (None, MemberStatus.SUBSCRIBED, MemberStatus.UNSUBSCRIBED):
             return _rejected(email, "unsupported_status", str(write.status))
         params = {

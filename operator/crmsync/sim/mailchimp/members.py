@@ -10,12 +10,12 @@ unsubscribed themselves or was cleaned cannot be set back to ``subscribed`` thro
 
 from __future__ import annotations
 
-import re
 import secrets
 import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
+from crmsync.sim.addresses import mailchimp_accepts
 from crmsync.sim.mailchimp import errors, mergefields, rest, tagging
 from crmsync.sim.mailchimp.lookups import find_member, member_hash, require_list, require_member
 from crmsync.sim.mailchimp.member_view import (
@@ -37,7 +37,6 @@ from crmsync.sim.mailchimp.store import (
 STATUSES = ("subscribed", "unsubscribed", "cleaned", "pending", "transactional")
 PATCH_STATUSES = ("subscribed", "unsubscribed", "cleaned", "pending")
 LISTABLE_STATUSES = (*STATUSES, "archived")
-EMAIL_SHAPE = re.compile(r"^[^@\s\"(),:;<>\[\]\\]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
 FAKE_DOMAINS = frozenset(
     {"mailinator.com", "yopmail.com", "trash-mail.com", "guerrillamail.com", "10minutemail.com"}
 )
@@ -58,7 +57,7 @@ PLAIN_FIELDS = (
 
 def check_email(raw: Any) -> str:
     """The address as stored (trimmed), or the error Mailchimp gives for it."""
-    if not isinstance(raw, str) or not EMAIL_SHAPE.match(raw.strip()):
+    if not isinstance(raw, str) or not mailchimp_accepts(raw.strip()):
         raise errors.invalid_email()
     email = raw.strip()
     local, _, domain = email.lower().rpartition("@")

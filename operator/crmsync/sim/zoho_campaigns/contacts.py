@@ -26,7 +26,6 @@ Behaviour the docs leave open, chosen here and documented in docs/sim-zoho-campa
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from typing import Any
 
 from aiohttp import web
 
+from crmsync.sim.addresses import zoho_accepts
 from crmsync.sim.common import json_column
 from crmsync.sim.fakedata import normalise_email
 from crmsync.sim.zoho_campaigns import errors
@@ -65,7 +65,6 @@ LIST_STATUS_FILTERS = {
 GROUP_LOCAL_PARTS = frozenset(
     {"abuse", "postmaster", "mailer-daemon", "noreply", "no-reply", "listserv", "majordomo"}
 )
-_EMAIL = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;.]+$")
 
 SUBSCRIBED = "Contact subscribed successfully."
 CONFIRMATION_SENT = (
@@ -91,7 +90,7 @@ def checked_email(raw: str) -> tuple[str, str]:
     """(email as given, trimmed; normalised key), or codes 2004 / 2005."""
     email = raw.strip()
     key = normalise_email(email)
-    if key is None or not _EMAIL.match(key):
+    if key is None or not zoho_accepts(email):
         raise ZohoApiError(errors.INVALID_EMAIL, "Invalid contact email address.")
     if key.split("@", 1)[0] in GROUP_LOCAL_PARTS:
         raise ZohoApiError(errors.GROUP_EMAIL, "Group email address added.")
