@@ -35,6 +35,7 @@ from crmsync.api.v1alpha1.status import (
     RunSummary,
     RunTrigger,
     SkippedExport,
+    SyncCounts,
 )
 from crmsync.engine.settings import SyncSettings
 from crmsync.engine.triggers import Decision, Observed, channel_renewal, decide
@@ -141,6 +142,33 @@ def _budgeted_stats(
         metrics.API_OBSERVER,
     )
     return CallStats(observer=usage)
+
+
+def _failed_run(
+    summary: RunSummary,
+    status: ContactSyncStatus,
+    stats: CallStats,
+    error: str,
+    saved: SyncCounts | None,
+    generation: int,
+) -> tuple[RunSummary, list[dict[str, Any]]]:
+    """A run that failed: its summary (with the counts it had saved alongside its
+    checkpoint: they stand) and the conditions saying so."""
+    summary = summary.model_copy(
+        update={
+            "end_time": datetime.now(UTC),
+            "outcome": RunOutcome.FAILED,
+            "message": error[:4000],
+            "api_calls": stats.api_calls,
+            "retries": stats.retries,
+            "counts": saved or SyncCounts(),
+        }
+    )
+    conditions = set_condition(
+        status.model_dump(by_alias=True, mode="json")["conditions"], *READY, generation
+    )
+    conditions = set_condition(conditions, "Synced", False, "RunFailed", error[:1000], generation)
+    return summary, conditions
 
 
 class ContactSyncReconciler(LiveObject):
@@ -298,9 +326,14 @@ class ContactSyncReconciler(LiveObject):
             else None
         )
 
+        saved = SyncCounts()
+
         async def progress(tally: RunTally, checkpoint: Checkpoint) -> None:
-            nonlocal last_progress
-            if time.monotonic() - last_progress < PROGRESS_EVERY_SECONDS:
+            """Counts and checkpoint as one patch (B5); writes about to be sent are saved
+            first, whatever the pace (:mod:`crmsync.runtime.pending`)."""
+            nonlocal last_progress, saved
+            urgent = bool(checkpoint.pending_writes)
+            if not urgent and time.monotonic() - last_progress < PROGRESS_EVERY_SECONDS:
                 return
             last_progress = time.monotonic()
             await self._save_index(body, index)
@@ -320,6 +353,7 @@ class ContactSyncReconciler(LiveObject):
                     "checkpoint": {**checkpoint.to_wire(), "resume": _wire_or_none(checkpoint)},
                 },
             )
+            saved = running.counts
 
         result: RunResult | None = None
         view: AudienceView | None = None
@@ -371,6 +405,7 @@ class ContactSyncReconciler(LiveObject):
             stats=stats,
             result=result,
             error=error,
+            saved=saved,
         )
         if view is not None:
             await self.patch_status(body, {"audience": view.to_wire()})
@@ -393,30 +428,18 @@ class ContactSyncReconciler(LiveObject):
         stats: CallStats,
         result: RunResult | None,
         error: str,
+        saved: SyncCounts | None = None,
     ) -> None:
+        """``saved``: the counts a failed run had saved with its checkpoint (they stand)."""
         meta = body["metadata"]
         generation = int(meta.get("generation", 0))
         status = ContactSyncStatus.model_validate(body["status"])
         ended = datetime.now(UTC)
         patch: dict[str, Any] = {"observedGeneration": generation}
         if result is None:
-            summary = summary.model_copy(
-                update={
-                    "end_time": ended,
-                    "outcome": RunOutcome.FAILED,
-                    "message": error[:4000],
-                    "api_calls": stats.api_calls,
-                    "retries": stats.retries,
-                }
-            )
-            conditions = set_condition(
-                status.model_dump(by_alias=True, mode="json")["conditions"],
-                *READY,
-                generation,
-            )
-            conditions = set_condition(
-                conditions, "Synced", False, "RunFailed", error[:1000], generation
-            )
+            summary, conditions = _failed_run(summary, status, stats, error, saved, generation)
+            if saved is not None:
+                patch["counts"] = add_counts(status.counts, saved).to_wire()
             await self._event(body, "Warning", "RunFailed", error)
         else:
             counts = campaign_counts(result.tally.as_counts(), result.reverse)

@@ -61,6 +61,21 @@ class RunTally:
             self.skipped_ignored += 1
             self._skip(SkippedRow(action.email, action.record_id, "ignored", action.reason))
 
+    def count_sent(self, kind: ActionKind) -> None:
+        """A write an interrupted run sent (its answer unrecorded), counted as what it was."""
+        if kind == ActionKind.ADD:
+            self.added += 1
+        elif kind == ActionKind.UPDATE:
+            self.updated += 1
+        elif kind == ActionKind.UNSUBSCRIBE:
+            self.unsubscribed += 1
+        elif kind == ActionKind.REMOVE:
+            self.deleted += 1
+        elif kind == ActionKind.RELEASE:
+            self.released += 1
+        elif kind == ActionKind.CRM_OPT_OUT:
+            self.crm_opted_out += 1
+
     def count_result(self, action: Action, result: WriteResult) -> None:
         """The vendor's answer for one executed action."""
         if result.outcome == WriteOutcome.REJECTED:

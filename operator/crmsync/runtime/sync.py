@@ -10,6 +10,7 @@ crash or restart repeats a little work (idempotent upserts keyed by email) and l
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from copy import deepcopy
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -20,6 +21,7 @@ from crmsync.engine.records import CrmRecord, Member, MemberStatus, WriteOutcome
 from crmsync.engine.reverse import CampaignChange, ReverseTally
 from crmsync.engine.settings import SyncSettings
 from crmsync.providers.base import AudienceTarget, CrmSource
+from crmsync.runtime import pending
 from crmsync.runtime.batching import PendingPages
 from crmsync.runtime.counting import RunTally
 from crmsync.runtime.recordindex import RecordIndex
@@ -76,16 +78,7 @@ class RunResult:
     this run carried to the CRM (``changes`` and ``examples`` only; counts are in ``tally``)."""
 
 
-WRITE_KINDS = frozenset(
-    {
-        ActionKind.ADD,
-        ActionKind.UPDATE,
-        ActionKind.UNSUBSCRIBE,
-        ActionKind.REMOVE,
-        ActionKind.CRM_OPT_OUT,
-        ActionKind.RELEASE,
-    }
-)
+WRITE_KINDS = pending.WRITE_KINDS
 CRM_WRITES_PER_CALL = 100
 """Zoho CRM updates at most 100 records a call."""
 NOTIFICATION_EXAMPLES = 5
@@ -132,6 +125,10 @@ class SyncRun:
         self.seen_ids: set[str] = set()
         self.started = now()
         self.campaign_changes = ReverseTally()
+        self.recovering = pending.decode(request.checkpoint.pending_writes)
+        """Writes an interrupted run sent without recording the answer: counted once here."""
+        self.after_stream: tuple[RunTally, dict[str, ActionKind]] | None = None
+        """Once the CRM stream is written: its counts, and the writes sent since."""
 
     @property
     def batch_size(self) -> int:
@@ -173,7 +170,7 @@ class SyncRun:
         checkpoint = request.checkpoint.model_copy()
 
         modified_since = None if full else request.checkpoint.modified_since
-        pending: PendingPages[PageMark] = PendingPages(self.batch_size)
+        held: PendingPages[PageMark] = PendingPages(self.batch_size)
         read_since = checkpoint.modified_since
         async for page in self.crm.records(
             settings.module, settings.record_fields, modified_since=modified_since
@@ -192,24 +189,29 @@ class SyncRun:
                     mark = PageMark(modified_since=read_since)
                 elif not request.dry_run:
                     mark = PageMark(resume_after=(record.modified_time, record.id))
-                pending.add(self._plan_page(planner, [record], resume), mark)
-            await self._flush(*pending.ready(), checkpoint)
-        await self._flush(*pending.rest(), checkpoint)
+                held.add(self._plan_page(planner, [record], resume), mark)
+            await self._flush(*held.ready(), checkpoint)
+        await self._flush(*held.rest(), checkpoint)
 
         retry = [i for i in request.retry_ids if i not in self.seen_ids]
+        self.after_stream = (deepcopy(self.tally), {})
         if retry and not full:
             records = await self._with_related(
                 await self.crm.records_by_id(settings.module, retry, settings.record_fields)
             )
             self.seen_ids.update(r.id for r in records)
-            await self._apply(planner.plan_records(records))
+            await self._sent_then_apply(planner.plan_records(records), checkpoint)
         since = request.checkpoint.modified_since
         if not full and since is not None:
-            await self._campaign_opt_outs(planner, since)
+            await self._campaign_opt_outs(planner, since, checkpoint)
 
         deleted = await self.crm.deleted_since(settings.module, request.checkpoint.deleted_since)
-        await self._apply(planner.plan_deletions(deleted))
-        await self._apply(planner.finish())
+        await self._sent_then_apply(planner.plan_deletions(deleted), checkpoint)
+        await self._sent_then_apply(planner.finish(), checkpoint)
+        for kind in self.recovering.values():
+            self.tally.count_sent(kind)  # not met again (a removal: the member is gone)
+        self.recovering.clear()
+        checkpoint.pending_writes = []
 
         checkpoint.modified_since = started if full else (checkpoint.modified_since or started)
         checkpoint.deleted_since = started
@@ -228,7 +230,9 @@ class SyncRun:
             campaign_changes=self.campaign_changes if self.campaign_changes.changes else None,
         )
 
-    async def _campaign_opt_outs(self, planner: Planner, since: datetime) -> None:
+    async def _campaign_opt_outs(
+        self, planner: Planner, since: datetime, checkpoint: Checkpoint
+    ) -> None:
         """Incremental runs (Z17): records unchanged in the CRM whose member unsubscribed
         or was cleaned since the checkpoint are read and planned too; only their CRM
         opt-outs are kept (everything else about them waits for the next full run, as
@@ -240,14 +244,16 @@ class SyncRun:
         records = await self.crm.records_by_id(settings.module, ids, settings.record_fields)
         self.seen_ids.update(r.id for r in records)
         planned = planner.plan_records(records)
-        await self._apply([a for a in planned if a.kind == ActionKind.CRM_OPT_OUT])
+        await self._sent_then_apply(
+            [a for a in planned if a.kind == ActionKind.CRM_OPT_OUT], checkpoint
+        )
 
     async def _flush(
         self, actions: list[Action], mark: PageMark | None, checkpoint: Checkpoint
     ) -> None:
         """Write what is ready; the checkpoint then moves to the last record written:
         everything up to it is confirmed (B5)."""
-        await self._apply(actions)
+        await self._sent_then_apply(actions, checkpoint)
         if mark is not None:
             if mark.modified_since is not None:
                 checkpoint.modified_since = mark.modified_since
@@ -260,7 +266,24 @@ class SyncRun:
                     after_record_id=mark.resume_after[1],
                     resumed=resume.resumed if resume else 0,
                 )
+        checkpoint.pending_writes = pending.encode(self.recovering)
         await self._report(checkpoint)
+
+    async def _sent_then_apply(self, actions: list[Action], checkpoint: Checkpoint) -> None:
+        """Save what is about to be written (with counts and checkpoint true right now)
+        before writing it, so a crash in between is counted right (:mod:`.pending`)."""
+        writes = pending.writes_of(actions, self.recovering)
+        if writes and not self.request.dry_run and self.on_progress is not None:
+            tally = self.tally
+            if self.after_stream is not None:
+                # After the stream the checkpoint stays where the stream left it: the counts
+                # saved are the stream's, and every write since is owed.
+                tally, sent = self.after_stream
+                sent.update(writes)
+                writes = sent
+            owed = pending.encode({**self.recovering, **writes})
+            await self.on_progress(tally, checkpoint.model_copy(update={"pending_writes": owed}))
+        await self._apply(actions)
 
     def _plan_page(
         self, planner: Planner, records: list[CrmRecord], resume: ResumePoint | None
@@ -342,7 +365,7 @@ class SyncRun:
             elif action.kind == ActionKind.REMOVE:
                 (deletions if action.permanent else archives).append(action)
             else:
-                self.tally.count_planned(action)
+                self._tally(action)
         audience, size = self.request.audience, self.batch_size
         for chunk in _chunks(writes, size):
             results = await self.target.upsert(
@@ -387,7 +410,7 @@ class SyncRun:
         by_id = {r.record_id: r for r in results}
         for action in chunk:
             result = by_id.get(action.record_id) or _unanswered(action.email, "CRM")
-            self.tally.count_result(action, result)
+            self._tally(action, result)
             if result.outcome == WriteOutcome.REJECTED:
                 self.failed_ids.append(action.record_id)
                 continue
@@ -395,12 +418,23 @@ class SyncRun:
             change = CampaignChange.CLEANED if cleaned else CampaignChange.UNSUBSCRIBED
             self.campaign_changes.note_change(change, action.email, NOTIFICATION_EXAMPLES)
 
+    def _tally(self, action: Action, result: WriteResult | None = None) -> None:
+        """Count one action; a member an interrupted run already wrote counts as that
+        write, once (unless the vendor now refuses it)."""
+        sent = self.recovering.pop(pending.member_key(action.email), None) if action.email else None
+        if sent is not None and (result is None or result.outcome != WriteOutcome.REJECTED):
+            self.tally.count_sent(sent)
+        elif result is None:
+            self.tally.count_planned(action)
+        else:
+            self.tally.count_result(action, result)
+
     def _count(self, chunk: Sequence[Action], results: Sequence[WriteResult]) -> None:
         """Every action gets an answer: one the vendor did not give counts as failed."""
         by_email = {r.email: r for r in results}
         for action in chunk:
             result = by_email.get(action.email) or _unanswered(action.email, "vendor")
-            self.tally.count_result(action, result)
+            self._tally(action, result)
             if self.request.record_index is not None and action.record_id:
                 key = self.request.settings.record_key(action.record_id)
                 self.request.record_index.note(action, result, key)

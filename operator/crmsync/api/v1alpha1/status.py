@@ -136,6 +136,11 @@ class Checkpoint(CrdModel):
         list[Annotated[str, Field(max_length=64)]], Field(max_length=MAX_FAILED_RECORD_IDS)
     ] = Field(default_factory=list)
     """CRM records the target rejected; read again by the next incremental run (bounded)."""
+    pending_writes: Annotated[
+        list[Annotated[str, Field(max_length=40)]], Field(max_length=20_000)
+    ] = Field(default_factory=list)
+    """Writes sent to the target whose answer a crash may have cut off (``kind:hash`` per
+    member, never the address): the next run counts each of them once."""
 
 
 class SkippedExport(CrdModel):
