@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
@@ -32,6 +32,17 @@ class SimServers:
 
     def reset_counters(self, vendor: str) -> None:
         httpx.post(f"{self.base_url(vendor)}/_admin/counters/reset").raise_for_status()
+
+    def admin(self, vendor: str, method: str, path: str, body: Any = None) -> dict[str, Any]:
+        """A call on ``/_admin/<vendor>/<path>``."""
+        url = f"{self.base_url(vendor)}/_admin/{vendor}/{path}"
+        response = httpx.request(method, url, json=body, timeout=30)
+        response.raise_for_status()
+        return dict(response.json())
+
+    def set_token_limit(self, vendor: str, tokens_per_window: int = 10) -> dict[str, Any]:
+        """Zoho's limit on new access tokens (10 per 10 minutes unless a test needs more)."""
+        return self.admin(vendor, "PUT", "oauth_limits", {"tokens_per_window": tokens_per_window})
 
     def set_faults(self, vendor: str, **faults: Any) -> None:
         httpx.put(f"{self.base_url(vendor)}/_admin/faults", json=faults).raise_for_status()
@@ -69,3 +80,37 @@ def run_sim(data_dir: Path, *extra_args: str) -> Iterator[SimServers]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+class ZohoSimAuth(httpx.Auth):
+    """A test's own Zoho token: one per local accounts server, minted again only after a 401.
+
+    Zoho allows 10 new access tokens per refresh token per 10 minutes, and so do the local
+    servers; tests reading vendors behind crmsync's back must not spend that budget.
+    """
+
+    _tokens: ClassVar[dict[tuple[str, str], str]] = {}
+
+    def __init__(self, info: dict[str, Any]) -> None:
+        self.url = f"{info.get('accounts_url', info['base_url'])}/oauth/v2/token"
+        self.form = {
+            "grant_type": "refresh_token",
+            "client_id": info["client_id"],
+            "client_secret": info["client_secret"],
+            "refresh_token": info["refresh_token"],
+        }
+        self.key = (self.url, str(info["refresh_token"]))
+
+    def token(self, fresh: bool = False) -> str:
+        if fresh or self.key not in self._tokens:
+            response = httpx.post(self.url, data=self.form, timeout=30)
+            response.raise_for_status()
+            self._tokens[self.key] = str(response.json()["access_token"])
+        return self._tokens[self.key]
+
+    def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
+        request.headers["Authorization"] = f"Zoho-oauthtoken {self.token()}"
+        response = yield request
+        if response.status_code == 401:
+            request.headers["Authorization"] = f"Zoho-oauthtoken {self.token(fresh=True)}"
+            yield request

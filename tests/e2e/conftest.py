@@ -56,6 +56,26 @@ def e2e_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimServers]:
         yield servers
 
 
+ZOHO_VENDORS = ("zoho_crm", "zoho_campaigns")
+PROCESS_TOKEN_LIMIT = 100
+
+
+@pytest.fixture
+def own_processes(e2e_sim: SimServers) -> Iterator[None]:
+    """For a test that starts operator or CLI processes of its own (killed and restarted
+    operators, HA replicas, ``crmsync plan``/``send-mail``). Each process mints its own Zoho
+    token per Connection — one operator shares one per Connection, but a fresh process
+    cannot inherit it — so the starts alone would spend Zoho's 10 new tokens per refresh
+    token per 10 minutes. The e2e servers allow ``PROCESS_TOKEN_LIMIT`` while the test runs,
+    then Zoho's 10 again with an empty window."""
+    for vendor in ZOHO_VENDORS:
+        e2e_sim.set_token_limit(vendor, PROCESS_TOKEN_LIMIT)
+    yield
+    for vendor in ZOHO_VENDORS:
+        e2e_sim.set_token_limit(vendor, 10)
+        e2e_sim.admin(vendor, "POST", "oauth_limits/reset")
+
+
 @pytest.fixture(scope="session")
 def operator(kube: Kube, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
     """``crmsync run`` as a real process against the local control plane."""

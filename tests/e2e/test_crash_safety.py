@@ -106,7 +106,9 @@ def _json(value: Any) -> str:
 
 
 @pytest.fixture
-def killable(stack: Stack, crash_namespace: str, tmp_path: Path) -> Iterator[KillableOperator]:
+def killable(
+    stack: Stack, crash_namespace: str, tmp_path: Path, own_processes: None
+) -> Iterator[KillableOperator]:
     operator = KillableOperator(stack.kube.env, crash_namespace, tmp_path)
     try:
         yield operator

@@ -285,7 +285,9 @@ def own_namespace(stack: Stack) -> str:
 
 
 @pytest.fixture
-def restartable(stack: Stack, own_namespace: str, tmp_path: Path) -> Iterator[KillableOperator]:
+def restartable(
+    stack: Stack, own_namespace: str, tmp_path: Path, own_processes: None
+) -> Iterator[KillableOperator]:
     operator = KillableOperator(stack.kube.env, own_namespace, tmp_path)
     try:
         yield operator

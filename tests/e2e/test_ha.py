@@ -104,7 +104,9 @@ def ha_namespace(stack: Stack) -> str:
 
 
 @pytest.fixture
-def replicas(stack: Stack, ha_namespace: str, tmp_path: Path) -> Iterator[dict[str, Replica]]:
+def replicas(
+    stack: Stack, ha_namespace: str, tmp_path: Path, own_processes: None
+) -> Iterator[dict[str, Replica]]:
     made = {"active": Replica(200, tmp_path / "active.log"), "standby": Replica(100, tmp_path / "standby.log")}  # fmt: skip
     try:
         yield made

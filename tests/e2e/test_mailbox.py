@@ -369,7 +369,7 @@ def test_wrong_password_is_a_condition_and_a_rotated_secret_is_picked_up(mail: M
 
 
 def test_mail_sent_through_crmsync_goes_out_lands_in_sent_and_is_captured_once(
-    mail: Mailboxes, smtp_sink: SmtpSink
+    mail: Mailboxes, smtp_sink: SmtpSink, own_processes: None
 ) -> None:
     tag = unique("send")
     user, customer = f"{tag}@mailbox.test", f"{tag}@customer.test"

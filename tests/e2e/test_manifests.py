@@ -297,7 +297,7 @@ def _can_i(kube: Kube, kubeconfig: Path, *args: str) -> bool:
 
 
 def test_operator_runs_with_the_service_account_token(
-    installed: Kube, e2e_sim: SimServers, tmp_path: Path
+    installed: Kube, e2e_sim: SimServers, tmp_path: Path, own_processes: None
 ) -> None:
     kube = installed
     kubeconfig = _token_kubeconfig(kube, tmp_path)

@@ -12,7 +12,7 @@ import pytest
 from tests.e2e.conftest import Stack, wait_for
 from tests.e2e.vendors import CrmReader, MailchimpReader
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("own_processes")]
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 

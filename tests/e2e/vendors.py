@@ -9,23 +9,12 @@ from typing import Any
 
 import httpx
 
-from tests.simfixture import SimServers
+from tests.simfixture import SimServers, ZohoSimAuth
 
 
 def zoho_client(info: dict[str, Any], base_url: str) -> httpx.Client:
-    """An httpx client with a fresh access token from the server's Zoho OAuth endpoint."""
-    token = httpx.post(
-        f"{info.get('accounts_url', info['base_url'])}/oauth/v2/token",
-        data={
-            "grant_type": "refresh_token",
-            "client_id": info["client_id"],
-            "client_secret": info["client_secret"],
-            "refresh_token": info["refresh_token"],
-        },
-    ).json()["access_token"]
-    return httpx.Client(
-        base_url=base_url, headers={"Authorization": f"Zoho-oauthtoken {token}"}, timeout=30
-    )
+    """An httpx client with the tests' own access token from the server's Zoho OAuth."""
+    return httpx.Client(base_url=base_url, auth=ZohoSimAuth(info), timeout=30)
 
 
 class CrmReader:

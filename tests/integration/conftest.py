@@ -11,7 +11,7 @@ import pytest
 
 from crmsync.providers.factory import Endpoint
 from crmsync.providers.http import RetryPolicy
-from tests.simfixture import SimServers
+from tests.simfixture import SimServers, ZohoSimAuth
 
 FAST_RETRIES = RetryPolicy(max_attempts=8, max_elapsed=30, base_delay=0.01, max_delay=0.1)
 """Real backoff shape, test-sized delays."""
@@ -82,19 +82,7 @@ def mailchimp_admin(sim: SimServers) -> httpx.Client:
 
 
 def zoho_admin(sim: SimServers, vendor: str) -> httpx.Client:
-    """A plain HTTP client with a fresh Zoho access token."""
-    info = sim.info[vendor]
-    token = httpx.post(
-        f"{info['accounts_url']}/oauth/v2/token",
-        data={
-            "grant_type": "refresh_token",
-            "client_id": info["client_id"],
-            "client_secret": info["client_secret"],
-            "refresh_token": info["refresh_token"],
-        },
-    ).json()["access_token"]
+    """A plain HTTP client with the tests' own Zoho access token."""
     return httpx.Client(
-        base_url=sim.base_url(vendor),
-        headers={"Authorization": f"Zoho-oauthtoken {token}"},
-        timeout=30,
+        base_url=sim.base_url(vendor), auth=ZohoSimAuth(sim.info[vendor]), timeout=30
     )

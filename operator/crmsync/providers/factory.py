@@ -31,6 +31,9 @@ class Endpoint:
 
     provider: str
     credentials: Mapping[str, str] = field(repr=False)
+    connection: str = ""
+    """``namespace/name`` of the Connection: clients of one Connection share its account
+    state (the Zoho access token, see :mod:`crmsync.providers.accounts`)."""
     api_base_url: str | None = None
     accounts_url: str | None = None
     data_center: str | None = None
@@ -38,10 +41,13 @@ class Endpoint:
     requests_per_second: float = 10.0
 
     @classmethod
-    def from_connection(cls, spec: ConnectionSpec, secret_data: Mapping[str, str]) -> Endpoint:
+    def from_connection(
+        cls, spec: ConnectionSpec, secret_data: Mapping[str, str], connection: str = ""
+    ) -> Endpoint:
         return cls(
             provider=Provider(spec.provider).value,
             credentials=dict(secret_data),
+            connection=connection,
             api_base_url=spec.api_base_url,
             accounts_url=spec.accounts_url,
             data_center=str(spec.data_center) if spec.data_center else None,
@@ -61,7 +67,7 @@ def open_crm(endpoint: Endpoint, stats: CallStats, policy: RetryPolicy | None = 
         raise ConfigError(f"provider {endpoint.provider!r} is not a CRM", vendor=endpoint.provider)
     hosts = zoho_hosts("crm", endpoint.data_center, endpoint.api_base_url, endpoint.accounts_url)
     session = zoho_session(
-        "zoho-crm", hosts, endpoint.credentials, stats,
+        "zoho-crm", hosts, endpoint.credentials, stats, connection=endpoint.connection,
         limits=endpoint.limits, policy=policy, retry_when=crm_retry_when,
     )  # fmt: skip
     return ZohoCrm(session)
@@ -77,7 +83,7 @@ def open_target(
             "campaigns", endpoint.data_center, endpoint.api_base_url, endpoint.accounts_url
         )
         session = zoho_session(
-            "zoho-campaigns", hosts, endpoint.credentials, stats,
+            "zoho-campaigns", hosts, endpoint.credentials, stats, connection=endpoint.connection,
             limits=endpoint.limits, policy=policy, retry_when=campaigns_retry_when,
         )  # fmt: skip
         account = f"{hosts.api_base_url} {endpoint.credentials.get('clientId', '')}"

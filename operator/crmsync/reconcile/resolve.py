@@ -64,8 +64,9 @@ async def load_endpoint(kube: KubeApi, namespace: str, body: dict[str, Any]) -> 
         raise NotReadyError(
             "SecretKeyMissing", f"Secret {secret_name!r} lacks key(s) {', '.join(missing)}"
         )
+    identity = f"{namespace}/{connection.metadata.get('name', '')}"
     return ResolvedConnection(
-        connection, Endpoint.from_connection(connection.spec, data), version, body
+        connection, Endpoint.from_connection(connection.spec, data, identity), version, body
     )
 
 

@@ -145,7 +145,7 @@ def test_concurrency_limit(api: httpx.Client, crm: CrmServer) -> None:
         refused = [s for s in statuses if s == 429]
         assert statuses.count(200) == 3 and len(refused) == 3
     finally:
-        crm.admin("PUT", "/_admin/zoho_crm/limits", json={"concurrency": 10, "hold_ms": 0})
+        crm.admin("PUT", "/_admin/zoho_crm/limits", json={"concurrency": None, "hold_ms": 0})
     answer = api.get("/Leads", params={"fields": "Email"})
     assert answer.status_code == 200
 
@@ -164,7 +164,7 @@ def test_daily_credits(api: httpx.Client, crm: CrmServer) -> None:
         assert refused.status_code == 429
         assert refused.json()["code"] == "LIMIT_REACHED"
     finally:
-        crm.admin("PUT", "/_admin/zoho_crm/limits", json={"daily_credits": 5_000_000})
+        crm.admin("PUT", "/_admin/zoho_crm/limits", json={"daily_credits": None})
 
 
 def test_token_refresh_after_expiry(crm: CrmServer) -> None:

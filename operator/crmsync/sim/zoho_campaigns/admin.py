@@ -8,6 +8,8 @@ list with ``deletecontacts=on``).
 - ``PUT|DELETE /rate_limits`` — ``{"<method>": [{"calls", "window_seconds", "lock_seconds"}]}``
   replaces the documented limits of those methods and clears every lock; DELETE restores.
 - ``POST /tokens/expire`` — expire every access token (clients must refresh).
+- ``GET|PUT /oauth_limits``, ``POST /oauth_limits/reset`` — Zoho Accounts' limit on new
+  access tokens (served by :mod:`crmsync.sim.zoho_accounts`).
 - ``GET|DELETE /contacts/{email}`` — one contact across lists and topics / delete it org-wide.
 - ``DELETE /lists/{listkey}/contacts/{email}`` — remove a contact from one list only.
 - ``PUT /campaigns/{key}/status`` — ``{"status": "tobereviewed" | "reviewed" | "canceled" |

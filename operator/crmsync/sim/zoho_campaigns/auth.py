@@ -4,7 +4,9 @@
 ``client_secret``, ``refresh_token`` (query or form) answers like accounts.zoho.com:
 ``{"access_token", "api_domain", "token_type": "Bearer", "expires_in": 3600}``, and on a
 bad client or refresh token HTTP 200 with ``{"error": "invalid_client" | "invalid_code"}``
-(https://www.zoho.com/campaigns/help/developers/access-token.html). API calls then send
+(https://www.zoho.com/campaigns/help/developers/access-token.html). More than 10 new
+access tokens per refresh token in 10 minutes are refused with "Access Denied"
+(:mod:`crmsync.sim.zoho_accounts`). API calls then send
 ``Authorization: Zoho-oauthtoken <access_token>``; see :mod:`.api`.
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from crmsync.sim import zoho_accounts
 from crmsync.sim.zoho_campaigns.api import STORE_KEY
 
 CLIENT_ID = "1000.CRMSYNCSIMCAMPAIGNS"
@@ -31,6 +34,8 @@ async def token(request: web.Request) -> web.Response:
         return web.json_response({"error": "invalid_client"})
     if params.get("refresh_token") != REFRESH_TOKEN:
         return web.json_response({"error": "invalid_code"})
+    if not request.app[zoho_accounts.THROTTLE_KEY].admit(REFRESH_TOKEN):
+        return zoho_accounts.access_denied()
     access_token = request.app[STORE_KEY].issue_token(ACCESS_TOKEN_SECONDS)
     return web.json_response(
         {
@@ -43,4 +48,5 @@ async def token(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
+    zoho_accounts.install(app, "/_admin/zoho_campaigns")
     app.router.add_post("/oauth/v2/token", token)

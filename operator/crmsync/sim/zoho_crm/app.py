@@ -6,6 +6,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from crmsync.sim import zoho_accounts
 from crmsync.sim.common import FaultConfig, Handler, new_app
 from crmsync.sim.zoho_crm import (
     auth,
@@ -107,6 +108,7 @@ def create_app(data_dir: Path, base_url: str, faults: FaultConfig | None) -> web
         notifier=notifications.Notifier(store, base_url),
         limits=limits.Limits.load(store),
     )
+    zoho_accounts.install(app, ADMIN)
     app.router.add_post("/oauth/v2/token", auth.token_endpoint)
     app.router.add_post("/oauth/v2/token/revoke", auth.revoke_endpoint)
     for prefix in API_PREFIXES:

@@ -6,6 +6,9 @@ https://www.zoho.com/crm/developer/docs/api/v8/access-refresh.html: form (or que
 parameters, JSON answer. Like Zoho Accounts, a refused grant is answered with HTTP 200
 and ``{"error": "invalid_client" | "invalid_code"}``.
 
+More than 10 new access tokens per refresh token in 10 minutes are refused with
+"Access Denied" (:mod:`crmsync.sim.zoho_accounts`).
+
 API requests carry ``Authorization: Zoho-oauthtoken <token>``: a missing header gives
 401 AUTHENTICATION_FAILURE, an unknown or expired token 401 INVALID_TOKEN.
 """
@@ -17,6 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
+from crmsync.sim import zoho_accounts
 from crmsync.sim.zoho_crm.context import CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN, ctx
 from crmsync.sim.zoho_crm.errors import ZohoError
 from crmsync.sim.zoho_crm.store import CrmStore, now_ms
@@ -70,13 +74,17 @@ async def token_endpoint(request: web.Request) -> web.Response:
     if grant_type == "refresh_token":
         if params.get("refresh_token") != store.get_meta("oauth.refresh_token"):
             return web.json_response({"error": "invalid_code"})
+        if not request.app[zoho_accounts.THROTTLE_KEY].admit(params["refresh_token"]):
+            return zoho_accounts.access_denied()
         return web.json_response(_mint_access_token(request, params["refresh_token"]))
     if grant_type == "authorization_code":
         key = f"oauth.grant_code.{params.get('code', '')}"
         if store.get_meta(key) != "unused":
             return web.json_response({"error": "invalid_code"})
-        store.set_meta(key, "used")
         refresh_token = str(store.get_meta("oauth.refresh_token"))
+        if not request.app[zoho_accounts.THROTTLE_KEY].admit(refresh_token):
+            return zoho_accounts.access_denied()
+        store.set_meta(key, "used")
         body = _mint_access_token(request, refresh_token)
         return web.json_response({**body, "refresh_token": refresh_token})
     return web.json_response({"error": "unsupported_grant_type"})
