@@ -304,3 +304,14 @@ def test_field_data_types_are_in_the_sdk_type_table(api: httpx.Client) -> None:
         fields = api.get("/settings/fields", params={"module": module}).json()["fields"]
         unknown = {f["api_name"]: f["data_type"] for f in fields if f["data_type"] not in known}
         assert unknown == {}, module
+
+
+@pytest.mark.parametrize("version", ["v8", "v2"])
+def test_notes_parent_lookup_is_se_module(crm: CrmServer, version: str) -> None:
+    with crm.client(version) as client:
+        fields = client.get("/settings/fields", params={"module": "Notes"}).json()
+    if version == "v8":
+        validate_response("fields.json", "/crm/v8/settings/fields", "get", fields)
+    lookup = {f["api_name"]: f for f in fields["fields"]}["Parent_Id"]["lookup"]
+    module = lookup["module"]
+    assert (module if version == "v2" else module["api_name"]) == "se_module"

@@ -98,6 +98,11 @@ class ModuleDef:
         return [f for f in self.fields if f.mandatory]
 
 
+SE_MODULE = "se_module"
+"""Lookup target Zoho names for a lookup into any module (a Note's ``Parent_Id``); the
+SDKs test for it (``Constants.SE_MODULE``) before following a lookup."""
+
+
 def _f(api_name: str, data_type: str, **kwargs: Any) -> FieldDef:
     return FieldDef(api_name, data_type, **kwargs)
 
@@ -368,7 +373,7 @@ NOTES = ModuleDef(
     fields=(
         _f("Note_Title", "text"),
         _f("Note_Content", "textarea", mandatory=True, length=32000),
-        _f("Parent_Id", "lookup", read_only=True),
+        _f("Parent_Id", "lookup", read_only=True, lookup=SE_MODULE),
         _f("$capture", "capture"),
         *SYSTEM_FIELDS[:5],
     ),
@@ -408,7 +413,6 @@ def minified_module(module: ModuleDef) -> dict[str, Any]:
 
 def field_json(module: ModuleDef, index: int, fd: FieldDef) -> dict[str, Any]:
     """One entry of ``GET /settings/fields`` (key set per fields.json ``fields``)."""
-    target = MODULES.get(fd.lookup or "")
     body: dict[str, Any] = {
         "api_name": fd.api_name,
         "id": field_id(module, index),
@@ -474,16 +478,7 @@ def field_json(module: ModuleDef, index: int, fd: FieldDef) -> dict[str, Any]:
             }
             for i, v in enumerate(fd.picklist)
         ],
-        "lookup": (
-            {
-                "display_label": target.singular,
-                "api_name": target.singular,
-                "module": minified_module(target),
-                "id": field_id(module, index),
-            }
-            if target is not None
-            else None
-        ),
+        "lookup": _lookup(module, index, fd),
         "unique": {"casesensitive": "false"} if fd.unique else None,
         "subform": (
             {"module": subform_module(module, index)["api_name"], "id": field_id(module, index)}
@@ -513,6 +508,22 @@ def field_json(module: ModuleDef, index: int, fd: FieldDef) -> dict[str, Any]:
             target: mapping.get(fd.api_name) for target, mapping in LEAD_CONVERT_MAPPING.items()
         }
     return body
+
+
+def _lookup(module: ModuleDef, index: int, fd: FieldDef) -> dict[str, Any] | None:
+    target = MODULES.get(fd.lookup or "")
+    if target is not None:
+        label, minified = target.singular, minified_module(target)
+    elif fd.lookup == SE_MODULE:
+        label, minified = fd.display_label, {"api_name": SE_MODULE, "id": None}
+    else:
+        return None
+    return {
+        "display_label": label,
+        "api_name": label if target is not None else fd.api_name,
+        "module": minified,
+        "id": field_id(module, index),
+    }
 
 
 LEAD_CONVERT_MAPPING: dict[str, dict[str, str]] = {
