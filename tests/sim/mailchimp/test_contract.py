@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from typing import Any
 
+import httpx
 import pytest
 
 from tests.sim.mailchimp.conftest import NEW_LIST, email
@@ -187,3 +190,174 @@ def test_error_documents(checked: CheckedClient) -> None:
     assert call("POST", "/lists", json_body={"name": "incomplete"}, valid=False).status_code == 400
     invalid = call("POST", "/lists", content=b"{not json", valid=False)
     assert json.loads(invalid.content)["title"] == "JSON Parse Exception"
+
+
+# --- issue 13.5: answers as the real service gives them -----------------------------------
+
+
+def _shifted(timestamp: str, hours: int, seconds: int = 0) -> str:
+    """The same instant (plus ``seconds``) written with a ``+hours:00`` offset."""
+    instant = datetime.fromisoformat(timestamp) + timedelta(seconds=seconds)
+    return instant.astimezone(timezone(timedelta(hours=hours))).isoformat()
+
+
+def _ids(response_items: list[dict[str, Any]]) -> set[str]:
+    return {str(item["id"]) for item in response_items}
+
+
+def _send(call: Any, list_id: str) -> dict[str, Any]:
+    settings = {"subject_line": "Hi", "from_name": "Acme", "reply_to": "news@acme.example.com"}
+    campaign: dict[str, Any] = call(
+        "POST",
+        "/campaigns",
+        json_body={"type": "regular", "recipients": {"list_id": list_id}, "settings": settings},
+    ).json()
+    assert call("POST", f"/campaigns/{campaign['id']}/actions/send").status_code == 204
+    return dict(call("GET", f"/campaigns/{campaign['id']}").json())
+
+
+def test_count_above_1000_is_capped(checked: CheckedClient, mailchimp: LocalMailchimp) -> None:
+    response = checked.request("GET", "/lists", params={"count": 5000})
+    assert response.status_code == 200
+    members = checked.request(
+        "GET",
+        f"/lists/{mailchimp.list_id}/members",
+        params={"count": 1001, "fields": "total_items"},
+    )
+    assert members.status_code == 200
+
+
+def test_list_time_filters_compare_instants(checked: CheckedClient) -> None:
+    call = checked.request
+    created = call("POST", "/lists", json_body=NEW_LIST).json()
+    stamp = created["date_created"]
+    for hours in (0, 5, -7):
+        found = call("GET", "/lists", params={"since_date_created": _shifted(stamp, hours)})
+        assert created["id"] in _ids(found.json()["lists"])
+        later = call("GET", "/lists", params={"since_date_created": _shifted(stamp, hours, 1)})
+        assert created["id"] not in _ids(later.json()["lists"])
+        earlier = call("GET", "/lists", params={"before_date_created": _shifted(stamp, hours, -1)})
+        assert created["id"] not in _ids(earlier.json()["lists"])
+    unsent = call("GET", "/lists", params={"since_campaign_last_sent": _shifted(stamp, 2, -60)})
+    assert created["id"] not in _ids(unsent.json()["lists"])
+    sent = _send(call, created["id"])
+    since = {"since_campaign_last_sent": _shifted(sent["send_time"], 3)}
+    assert created["id"] in _ids(call("GET", "/lists", params=since).json()["lists"])
+    before = {"before_campaign_last_sent": _shifted(sent["send_time"], 3, -1)}
+    assert created["id"] not in _ids(call("GET", "/lists", params=before).json()["lists"])
+
+
+def test_campaign_and_report_time_filters(checked: CheckedClient) -> None:
+    call = checked.request
+    list_id = call("POST", "/lists", json_body=NEW_LIST).json()["id"]
+    sent = _send(call, list_id)
+    created, send_time = sent["create_time"], sent["send_time"]
+    for hours in (2, -3):
+        same = call("GET", "/campaigns", params={"since_create_time": _shifted(created, hours)})
+        assert sent["id"] in _ids(same.json()["campaigns"])
+        later = {"since_create_time": _shifted(created, hours, 1)}
+        assert sent["id"] not in _ids(call("GET", "/campaigns", params=later).json()["campaigns"])
+        reports = call("GET", "/reports", params={"since_send_time": _shifted(send_time, hours)})
+        assert sent["id"] in _ids(reports.json()["reports"])
+        after = {"since_send_time": _shifted(send_time, hours, 1), "type": "regular"}
+        assert sent["id"] not in _ids(call("GET", "/reports", params=after).json()["reports"])
+        before = {"before_send_time": _shifted(send_time, hours, -1)}
+        assert sent["id"] not in _ids(call("GET", "/reports", params=before).json()["reports"])
+
+
+def test_segment_time_filters(checked: CheckedClient) -> None:
+    call = checked.request
+    list_id = call("POST", "/lists", json_body=NEW_LIST).json()["id"]
+    segment = call(
+        "POST", f"/lists/{list_id}/segments", json_body={"name": "vip", "static_segment": []}
+    ).json()
+    path = f"/lists/{list_id}/segments"
+    for name, key in (("created_at", "created_at"), ("updated_at", "updated_at")):
+        stamp = segment[key]
+        found = call("GET", path, params={f"since_{name}": _shifted(stamp, 4)}).json()
+        assert _ids(found["segments"]) == {str(segment["id"])}
+        later = call("GET", path, params={f"since_{name}": _shifted(stamp, 4, 1)}).json()
+        assert later["segments"] == [] and later["total_items"] == 0
+        earlier = call("GET", path, params={f"before_{name}": _shifted(stamp, -4, -1)}).json()
+        assert earlier["segments"] == []
+
+
+def test_segment_members_include_flags(checked: CheckedClient, mailchimp: LocalMailchimp) -> None:
+    call = checked.request
+    list_id = call("POST", "/lists", json_body=NEW_LIST).json()["id"]
+    people = {status: email(status) for status in ("subscribed", "unsubscribed", "cleaned")}
+    for address in people.values():
+        call(
+            "PUT",
+            f"/lists/{list_id}/members/{md5(address)}",
+            json_body={"email_address": address, "status_if_new": "subscribed"},
+        )
+    call(
+        "PATCH",
+        f"/lists/{list_id}/members/{md5(people['unsubscribed'])}",
+        json_body={"status": "unsubscribed"},
+    )
+    mailchimp.admin(
+        "POST",
+        f"/_admin/mailchimp/lists/{list_id}/events",
+        json={"type": "cleaned", "email": people["cleaned"], "source": "admin"},
+    ).raise_for_status()
+    segment = call(
+        "POST",
+        f"/lists/{list_id}/segments",
+        json_body={"name": "all", "static_segment": list(people.values())},
+    ).json()
+    path = f"/lists/{list_id}/segments/{segment['id']}/members"
+
+    def listed(**flags: str) -> set[str]:
+        body = call("GET", path, params=flags).json()
+        assert body["total_items"] == len(body["members"])
+        return {m["email_address"] for m in body["members"]}
+
+    assert listed() == {people["subscribed"]}
+    assert listed(include_unsubscribed="true") == {people["subscribed"], people["unsubscribed"]}
+    assert listed(include_cleaned="true") == {people["subscribed"], people["cleaned"]}
+    assert listed(include_unsubscribed="true", include_cleaned="true") == set(people.values())
+
+
+def test_report_of_unsent_campaign(checked: CheckedClient) -> None:
+    call = checked.request
+    list_id = call("POST", "/lists", json_body=NEW_LIST).json()["id"]
+    campaign = call(
+        "POST", "/campaigns", json_body={"type": "regular", "recipients": {"list_id": list_id}}
+    ).json()
+    report = call("GET", f"/reports/{campaign['id']}")
+    assert report.status_code == 200
+    body = report.json()
+    assert (body["id"], body["emails_sent"], body["send_time"]) == (campaign["id"], 0, "")
+    assert body["opens"]["opens_total"] == body["clicks"]["clicks_total"] == 0
+    for sub in ("email-activity", "sent-to", "unsubscribed"):
+        listed = call("GET", f"/reports/{campaign['id']}/{sub}")
+        assert listed.status_code == 200 and listed.json()["total_items"] == 0
+    assert campaign["id"] not in _ids(call("GET", "/reports").json()["reports"])
+    missing = call("GET", "/reports/0000000000")
+    assert missing.status_code == 404
+
+
+def test_automations_list(checked: CheckedClient) -> None:
+    response = checked.request("GET", "/automations", params={"status": "sending", "count": 5})
+    assert response.status_code == 200
+    assert response.json()["automations"] == [] and response.json()["total_items"] == 0
+    wrong = checked.request("GET", "/automations", params={"status": "sent"}, valid=False)
+    assert wrong.status_code == 400
+
+
+def test_oauth_metadata(mailchimp: LocalMailchimp) -> None:
+    token = mailchimp.credentials["access_token"]
+    url = f"{mailchimp.base_url}/oauth2/metadata"
+    answer = httpx.get(url, headers={"Authorization": f"OAuth {token}"})
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["dc"] == "us1" and body["api_endpoint"] == mailchimp.base_url
+    assert {"role", "accountname", "user_id", "login", "login_url"} <= set(body)
+    with httpx.Client(
+        base_url=f"{body['api_endpoint']}/3.0", headers={"Authorization": f"OAuth {token}"}
+    ) as client:
+        assert client.get("/ping").status_code == 200
+    assert httpx.get(url, headers={"Authorization": "OAuth wrong"}).status_code == 401
+    assert httpx.get(url).status_code == 401

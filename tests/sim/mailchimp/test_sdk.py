@@ -7,6 +7,7 @@ import io
 import json
 import tarfile
 import time
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import httpx
@@ -249,3 +250,37 @@ def test_mailchimp3_client(mailchimp: LocalMailchimp) -> None:
     client.lists.members.delete_permanent(list_id, md5(address))
     with pytest.raises(MailChimpError):
         client.lists.members.get(list_id, md5(address))
+
+
+def test_sdk_oauth_client_finds_its_data_centre(mailchimp: LocalMailchimp) -> None:
+    """An OAuth-mode client: metadata first (dc, api_endpoint), then the SDK with the token."""
+    token = mailchimp.credentials["access_token"]
+    metadata = httpx.get(
+        f"{mailchimp.base_url}/oauth2/metadata", headers={"Authorization": f"OAuth {token}"}
+    ).json()
+    client = mailchimp_marketing.Client({"access_token": token, "server": metadata["dc"]})
+    client.api_client.host = f"{metadata['api_endpoint']}/3.0"
+    assert client.ping.get()["health_status"] == "Everything's Chimpy!"
+    assert client.automations.list(count=1000)["total_items"] == 0
+
+
+def test_sdk_unsent_report_and_offset_filters(sdk: Any) -> None:
+    created = sdk.lists.create_list({**NEW_LIST, "name": "sdk filters"})
+    plus_two = (
+        datetime.fromisoformat(created["date_created"])
+        .astimezone(timezone(timedelta(hours=2)))
+        .isoformat()
+    )
+    found = sdk.lists.get_all_lists(count=1000, since_date_created=plus_two)
+    assert created["id"] in [item["id"] for item in found["lists"]]
+    campaign = sdk.campaigns.create({"type": "regular", "recipients": {"list_id": created["id"]}})
+    report = sdk.reports.get_campaign_report(campaign["id"])
+    assert (report["emails_sent"], report["opens"]["unique_opens"]) == (0, 0)
+
+
+def test_mailchimp3_automations_and_capped_count(mailchimp: LocalMailchimp) -> None:
+    client = MailChimp(mc_api=mailchimp.api_key)
+    client.base_url = f"{mailchimp.api_url}/"
+    assert client.automations.all(get_all=True)["automations"] == []
+    members = client.lists.members.all(mailchimp.list_id, count=2500, fields="total_items")
+    assert "total_items" in members

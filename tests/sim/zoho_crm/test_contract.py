@@ -22,10 +22,15 @@ def _new_contact(api: httpx.Client, **values: Any) -> str:
 
 
 def test_oauth_token_answer(crm: CrmServer) -> None:
-    response = httpx.post(f"{crm.base_url}/oauth/v2/token", data={
-        "grant_type": "refresh_token", "client_id": crm.credentials["client_id"],
-        "client_secret": crm.credentials["client_secret"],
-        "refresh_token": crm.credentials["refresh_token"]})
+    response = httpx.post(
+        f"{crm.base_url}/oauth/v2/token",
+        data={
+            "grant_type": "refresh_token",
+            "client_id": crm.credentials["client_id"],
+            "client_secret": crm.credentials["client_secret"],
+            "refresh_token": crm.credentials["refresh_token"],
+        },
+    )
     body = response.json()
     assert response.status_code == 200
     assert body["expires_in"] == 3600
@@ -35,8 +40,9 @@ def test_oauth_token_answer(crm: CrmServer) -> None:
 
 
 def test_list_records(api: httpx.Client) -> None:
-    response = api.get("/Contacts", params={"fields": "Last_Name,Email,Email_Opt_Out",
-                                            "per_page": 5})
+    response = api.get(
+        "/Contacts", params={"fields": "Last_Name,Email,Email_Opt_Out", "per_page": 5}
+    )
     assert response.status_code == 200
     body = response.json()
     validate_response("record.json", RECORDS, "get", body)
@@ -57,8 +63,10 @@ def test_get_record(api: httpx.Client) -> None:
 
 
 def test_insert_update_delete(api: httpx.Client) -> None:
-    insert = {"data": [{"Last_Name": "Núñez", "First_Name": "José", "Email": "jose@example.com"}],
-              "trigger": []}
+    insert = {
+        "data": [{"Last_Name": "Núñez", "First_Name": "José", "Email": "jose@example.com"}],
+        "trigger": [],
+    }
     validate_request("record.json", RECORDS, "post", insert)
     created = api.post("/Contacts", json=insert).json()
     validate_response("record.json", RECORDS, "post", created)
@@ -77,10 +85,14 @@ def test_insert_update_delete(api: httpx.Client) -> None:
 
 
 def test_upsert_and_per_record_errors(api: httpx.Client) -> None:
-    body = {"data": [{"Last_Name": "Upsert", "Email": "UPSERT.contract@example.com"},
-                     {"Email": "no.last.name@example.com"},
-                     {"Last_Name": "Bad", "Email": "not-an-email"}],
-            "duplicate_check_fields": ["Email"]}
+    body = {
+        "data": [
+            {"Last_Name": "Upsert", "Email": "UPSERT.contract@example.com"},
+            {"Email": "no.last.name@example.com"},
+            {"Last_Name": "Bad", "Email": "not-an-email"},
+        ],
+        "duplicate_check_fields": ["Email"],
+    }
     validate_request("record.json", "/crm/v8/{module_api_name}/upsert", "post", body)
     response = api.post("/Contacts/upsert", json=body)
     assert response.status_code == 207
@@ -113,8 +125,10 @@ def test_search(api: httpx.Client) -> None:
 
 
 def test_coql(api: httpx.Client) -> None:
-    query = {"select_query": "select Last_Name, Email from Contacts where Email is not null "
-                             "order by id limit 3"}
+    query = {
+        "select_query": "select Last_Name, Email from Contacts where Email is not null "
+        "order by id limit 3"
+    }
     validate_request("coql.json", "/crm/v8/coql", "post", query)
     body = api.post("/coql", json=query).json()
     validate_response("coql.json", "/crm/v8/coql", "post", body)
@@ -137,8 +151,16 @@ def test_fields_and_modules(api: httpx.Client) -> None:
 
 
 def test_watch(api: httpx.Client) -> None:
-    body = {"watch": [{"channel_id": "1000000068001", "events": ["Contacts.all"],
-                       "notify_url": "http://127.0.0.1:9/callback", "token": "contract"}]}
+    body = {
+        "watch": [
+            {
+                "channel_id": "1000000068001",
+                "events": ["Contacts.all"],
+                "notify_url": "http://127.0.0.1:9/callback",
+                "token": "contract",
+            }
+        ]
+    }
     validate_request("notifications.json", "/crm/v8/actions/watch", "post", body)
     response = api.post("/actions/watch", json=body)
     assert response.status_code == 201
@@ -151,20 +173,33 @@ def test_watch(api: httpx.Client) -> None:
     validate("notifications.json", "SuccessWrapper", removed)
     missing = api.delete("/actions/watch", params={"channel_ids": "42"})
     assert missing.status_code == 202
-    validate_response("notifications.json", "/crm/v8/actions/watch", "delete", missing.json(),
-                      202)
+    validate_response("notifications.json", "/crm/v8/actions/watch", "delete", missing.json(), 202)
     validate("notifications.json", "InvalidParamWrapper", missing.json())
 
 
 def test_convert_lead(api: httpx.Client) -> None:
-    lead = api.post("/Leads", json={"data": [{"Last_Name": "Convertible", "Company": "Zenit SA",
-                                              "Email": "convertible@example.com"}]}).json()
+    lead = api.post(
+        "/Leads",
+        json={
+            "data": [
+                {
+                    "Last_Name": "Convertible",
+                    "Company": "Zenit SA",
+                    "Email": "convertible@example.com",
+                }
+            ]
+        },
+    ).json()
     lead_id = lead["data"][0]["details"]["id"]
-    body = {"data": [{"overwrite": True,
-                      "Deals": {"Deal_Name": "Zenit deal", "Stage": "Qualification"}}]}
+    body = {
+        "data": [
+            {"overwrite": True, "Deals": {"Deal_Name": "Zenit deal", "Stage": "Qualification"}}
+        ]
+    }
     answer = api.post(f"/Leads/{lead_id}/actions/convert", json=body).json()
-    validate_response("convert_lead.json", "/crm/v8/Leads/{lead_id}/actions/convert", "post",
-                      answer)
+    validate_response(
+        "convert_lead.json", "/crm/v8/Leads/{lead_id}/actions/convert", "post", answer
+    )
     validate("convert_lead.json", "Success_Response", answer["data"][0])
     again = api.post(f"/Leads/{lead_id}/actions/convert", json=body)
     assert again.status_code == 400
@@ -191,3 +226,92 @@ def test_auth_errors(crm: CrmServer, header: str | None) -> None:
     validate("record.json", "API_Exception", response.json())
     expected = "INVALID_TOKEN" if header else "AUTHENTICATION_FAILURE"
     assert response.json()["code"] == expected
+
+
+# --- issue 13.5: the /crm/v2 alias, field metadata and error details ---------------------
+
+
+def test_v2_lists_all_fields_without_fields_param(crm: CrmServer, api: httpx.Client) -> None:
+    with crm.client("v2") as v2:
+        response = v2.get("/Contacts", params={"per_page": 2})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    validate("record.json", "Response_Wrapper", body)
+    assert {"Last_Name", "Email", "Email_Opt_Out", "Owner"} <= set(body["data"][0])
+    refused = api.get("/Contacts", params={"per_page": 2})
+    assert refused.status_code == 400
+    validate("common.json", "MandatoryParamError", refused.json())
+    assert refused.json()["details"] == {"param_name": "fields", "param": "fields"}
+
+
+def test_required_param_missing_details_name_the_param(api: httpx.Client) -> None:
+    for response in (api.delete("/Contacts"), api.get("/settings/fields")):
+        assert response.status_code == 400
+        validate("common.json", "MandatoryParamError", response.json())
+        validate("recycle_bin.json", "REQUIRED_PARAM_MISSING", response.json())
+        validate("fields.json", "MandatoryParamError", response.json())
+
+
+def test_pagination_limit_answer_is_zohos(api: httpx.Client) -> None:
+    response = api.get("/Contacts", params={"fields": "Email", "page": 11, "per_page": 200})
+    assert response.status_code == 400
+    assert response.json() == {
+        "code": "DISCRETE_PAGINATION_LIMIT_EXCEEDED",
+        "details": {"limit": 2000},
+        "message": "You can only get the first 2000 records without using page_token param",
+        "status": "error",
+    }
+
+
+def test_v2_lookup_metadata_names_the_module(crm: CrmServer, api: httpx.Client) -> None:
+    with crm.client("v2") as v2:
+        v2_fields = v2.get("/settings/fields", params={"module": "Contacts"}).json()["fields"]
+        v2_module = v2.get("/settings/modules/Contacts").json()["modules"][0]["fields"]
+    v8_fields = api.get("/settings/fields", params={"module": "Contacts"}).json()
+    validate_response("fields.json", "/crm/v8/settings/fields", "get", v8_fields)
+    for fields in (v2_fields, v2_module):
+        lookup = {f["api_name"]: f for f in fields}["Account_Name"]["lookup"]
+        assert lookup["module"] == "Accounts"
+    v8_lookup = {f["api_name"]: f for f in v8_fields["fields"]}["Account_Name"]["lookup"]
+    assert v8_lookup["module"] == {"api_name": "Accounts", "id": v8_lookup["module"]["id"]}
+
+
+@pytest.mark.parametrize("version", ["v8", "v2"])
+def test_subform_module_fields(crm: CrmServer, version: str) -> None:
+    with crm.client(version) as client:
+        parent = client.get("/settings/fields", params={"module": "Contacts"}).json()["fields"]
+        subform = {f["api_name"]: f for f in parent}["Social_Profiles"]
+        name = subform["subform"]["module"]
+        response = client.get("/settings/fields", params={"module": name})
+        one = client.get("/settings/fields/Network", params={"module": name})
+    assert response.status_code == 200, response.text
+    assert one.status_code == 200, one.text
+    if version == "v8":
+        validate_response("fields.json", "/crm/v8/settings/fields", "get", response.json())
+        assert subform["associated_module"]["api_name"] == name
+    rows = {f["api_name"]: f for f in response.json()["fields"]}
+    assert rows["Parent_Id"]["data_type"] == "lookup"
+    module = rows["Parent_Id"]["lookup"]["module"]
+    assert (module if version == "v2" else module["api_name"]) == "Contacts"
+    assert {"Network", "Handle", "Profile_URL"} <= set(rows)
+
+
+def test_field_data_types_are_in_the_sdk_type_table(api: httpx.Client) -> None:
+    utility = pytest.importorskip("zohocrmsdk.src.com.zoho.crm.api.util.utility").Utility
+    utility.fill_data_type()
+    known = set(utility.apitype_vs_datatype)
+    for module in ("Leads", "Contacts", "Accounts", "Deals", "Campaigns", "Subscribers"):
+        fields = api.get("/settings/fields", params={"module": module}).json()["fields"]
+        unknown = {f["api_name"]: f["data_type"] for f in fields if f["data_type"] not in known}
+        assert unknown == {}, module
+
+
+@pytest.mark.parametrize("version", ["v8", "v2"])
+def test_notes_parent_lookup_is_se_module(crm: CrmServer, version: str) -> None:
+    with crm.client(version) as client:
+        fields = client.get("/settings/fields", params={"module": "Notes"}).json()
+    if version == "v8":
+        validate_response("fields.json", "/crm/v8/settings/fields", "get", fields)
+    lookup = {f["api_name"]: f for f in fields["fields"]}["Parent_Id"]["lookup"]
+    module = lookup["module"]
+    assert (module if version == "v2" else module["api_name"]) == "se_module"

@@ -14,6 +14,7 @@ from crmsync.sim.common import ADMIN_PREFIX, FaultConfig, Handler, new_app
 from crmsync.sim.mailchimp import (
     account,
     admin,
+    automations,
     batches,
     bulk,
     campaigns,
@@ -22,6 +23,7 @@ from crmsync.sim.mailchimp import (
     lists,
     members,
     mergefields,
+    oauth_metadata,
     reports,
     rest,
     tags,
@@ -43,6 +45,7 @@ API_ROUTES: list[rest.Route] = [
     *batches.ROUTES,
     *campaigns.ROUTES,
     *reports.ROUTES,
+    *automations.ROUTES,
 ]
 ADMIN = f"{ADMIN_PREFIX}/mailchimp"
 ADMIN_ROUTES: list[rest.Route] = [
@@ -142,6 +145,7 @@ def create_app(data_dir: Path, base_url: str, faults: FaultConfig | None = None)
     for route in API_ROUTES:
         app.router.add_route(route.method, rest.API_PREFIX + route.path, api.handler(route))
     app.router.add_get(rest.API_PREFIX, api.handler(account.ROOT))
+    app.router.add_get(oauth_metadata.PATH, oauth_metadata.metadata_handler(base_url))
     for route in ADMIN_ROUTES:
         app.router.add_route(route.method, route.path, api.handler(route))
     app.router.add_get(f"{ADMIN}/webhook-deliveries", _deliveries(dispatcher))

@@ -12,6 +12,7 @@ from typing import Any
 from crmsync.sim.mailchimp import activity, errors, rest
 from crmsync.sim.mailchimp.lookups import require_list, require_row
 from crmsync.sim.mailchimp.store import dump, load, new_hex_id, new_web_id, now_iso
+from crmsync.sim.mailchimp.timefilters import TimeFilter, time_clauses
 from crmsync.sim.mailchimp.webhooks import UNSOURCED
 
 TYPES = ("regular", "plaintext", "absplit", "rss", "variate")
@@ -45,11 +46,16 @@ DEFAULT_TRACKING: dict[str, Any] = {
     "google_analytics": "",
     "clicktale": "",
 }
-FILTERS = (
+SEND_TIME_FILTERS: tuple[TimeFilter, ...] = (
     ("since_send_time", "json_extract(doc, '$.send_time') >= ?"),
     ("before_send_time", "json_extract(doc, '$.send_time') <= ?"),
+)
+TIME_FILTERS: tuple[TimeFilter, ...] = (
+    *SEND_TIME_FILTERS,
     ("since_create_time", "create_time >= ?"),
     ("before_create_time", "create_time <= ?"),
+)
+FILTERS = (
     ("status", "json_extract(doc, '$.status') = ?"),
     ("type", "json_extract(doc, '$.type') = ?"),
     ("list_id", "json_extract(doc, '$.recipients.list_id') = ?"),
@@ -114,7 +120,8 @@ def list_campaigns(call: rest.Call) -> rest.Reply:
     page = rest.Page.of(call)
     rest.require_enum(call.query, "status", STATUSES)
     rest.require_enum(call.query, "type", TYPES)
-    clauses, args = ["1 = 1"], []
+    clauses, args = time_clauses(call, TIME_FILTERS)
+    clauses.insert(0, "1 = 1")
     for name, clause in FILTERS:
         if call.query.get(name):
             clauses.append(clause)

@@ -8,6 +8,7 @@ from typing import Any
 from crmsync.sim.mailchimp import errors, mergefields, rest
 from crmsync.sim.mailchimp.lookups import member_hash, require_list
 from crmsync.sim.mailchimp.store import dump, load, new_hex_id, new_web_id, now_iso
+from crmsync.sim.mailchimp.timefilters import TimeFilter, time_clauses
 
 EDITABLE = (
     "name",
@@ -114,12 +115,27 @@ def render(db: sqlite3.Connection, row: sqlite3.Row, base_url: str) -> dict[str,
     }
 
 
+LAST_SENT = (
+    "(SELECT MAX(json_extract(c.doc, '$.send_time')) FROM campaigns c"
+    " WHERE json_extract(c.doc, '$.recipients.list_id') = lists.id"
+    " AND json_extract(c.doc, '$.status') = 'sent')"
+)
+"""A list's ``stats.campaign_last_sent``."""
+TIME_FILTERS: tuple[TimeFilter, ...] = (
+    ("since_date_created", "date_created >= ?"),
+    ("before_date_created", "date_created <= ?"),
+    ("since_campaign_last_sent", f"{LAST_SENT} >= ?"),
+    ("before_campaign_last_sent", f"{LAST_SENT} <= ?"),
+)
+
+
 def list_lists(call: rest.Call) -> rest.Reply:
     page = rest.Page.of(call)
-    where, args = "", []
+    clauses, args = time_clauses(call, TIME_FILTERS)
     if "email" in call.query:
-        where = " WHERE id IN (SELECT list_id FROM members WHERE hash = ?)"
+        clauses.append("id IN (SELECT list_id FROM members WHERE hash = ?)")
         args.append(member_hash(call.query["email"]))
+    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
     direction = "DESC" if call.query.get("sort_dir") == "DESC" else "ASC"
     rows = call.db.execute(
         f"SELECT * FROM lists{where} ORDER BY date_created {direction}, rowid{page.sql}", args

@@ -33,6 +33,7 @@ from crmsync.sim.mailchimp.store import (
     now_iso,
     subscriber_hash,
 )
+from crmsync.sim.mailchimp.timefilters import time_clauses, timestamp_param
 
 STATUSES = ("subscribed", "unsubscribed", "cleaned", "pending", "transactional")
 PATCH_STATUSES = ("subscribed", "unsubscribed", "cleaned", "pending")
@@ -389,13 +390,12 @@ def _member_filter(call: rest.Call, list_id: str) -> tuple[str, list[Any]]:
         args.append(status)
     else:
         clauses.append("status != 'archived'")
-    for name, clause in TIME_FILTERS:
-        if call.query.get(name):
-            clauses.append(clause)
-            args.append(_timestamp_param(call, name))
+    time_where, time_args = time_clauses(call, TIME_FILTERS)
+    clauses += time_where
+    args += time_args
     if call.query.get("unsubscribed_since"):
         clauses.append("status = 'unsubscribed' AND last_changed >= ?")
-        args.append(_timestamp_param(call, "unsubscribed_since"))
+        args.append(timestamp_param(call, "unsubscribed_since"))
     if call.query.get("unique_email_id"):
         clauses.append("unique_email_id = ?")
         args.append(call.query["unique_email_id"])
@@ -405,13 +405,6 @@ def _member_filter(call: rest.Call, list_id: str) -> tuple[str, list[Any]]:
     if call.flag("vip_only"):
         clauses.append("json_extract(doc, '$.vip') = 1")
     return " AND ".join(clauses), args
-
-
-def _timestamp_param(call: rest.Call, name: str) -> str:
-    try:
-        return normalise_timestamp(call.query[name])
-    except ValueError as exc:
-        raise errors.field_errors([{"field": name, "message": "Invalid date-time"}]) from exc
 
 
 def list_members(call: rest.Call) -> rest.Reply:

@@ -8,17 +8,17 @@ from collections.abc import Callable
 from typing import Any
 
 from crmsync.sim.mailchimp import activity, errors, rest
-from crmsync.sim.mailchimp.campaigns import list_name, require_campaign
+from crmsync.sim.mailchimp.campaigns import SEND_TIME_FILTERS, TYPES, list_name, require_campaign
 from crmsync.sim.mailchimp.lookups import member_hash, require_member
 from crmsync.sim.mailchimp.store import load, normalise_timestamp
+from crmsync.sim.mailchimp.timefilters import time_clauses
 
 
-def _sent_campaign(db: sqlite3.Connection, campaign_id: str) -> tuple[sqlite3.Row, dict[str, Any]]:
+def _campaign(db: sqlite3.Connection, campaign_id: str) -> tuple[sqlite3.Row, dict[str, Any]]:
+    """The campaign whose report is asked for. An unsent one has a report of zeros and
+    empty lists, not a 404 (docs/sim-mailchimp.md, "Reports of unsent campaigns")."""
     row = require_campaign(db, campaign_id)
-    doc = load(row["doc"])
-    if doc["status"] != "sent":
-        raise errors.not_found()
-    return row, doc
+    return row, load(row["doc"])
 
 
 def _report(db: sqlite3.Connection, row: sqlite3.Row, doc: dict[str, Any]) -> dict[str, Any]:
@@ -68,17 +68,23 @@ def _report(db: sqlite3.Connection, row: sqlite3.Row, doc: dict[str, Any]) -> di
 
 def list_reports(call: rest.Call) -> rest.Reply:
     page = rest.Page.of(call)
-    where = "json_extract(doc, '$.status') = 'sent'"
+    rest.require_enum(call.query, "type", TYPES)
+    clauses, args = time_clauses(call, SEND_TIME_FILTERS)
+    clauses.insert(0, "json_extract(doc, '$.status') = 'sent'")
+    if call.query.get("type"):
+        clauses.append("json_extract(doc, '$.type') = ?")
+        args.append(call.query["type"])
+    where = " AND ".join(clauses)
     rows = call.db.execute(
-        f"SELECT * FROM campaigns WHERE {where} ORDER BY create_time{page.sql}"
+        f"SELECT * FROM campaigns WHERE {where} ORDER BY create_time{page.sql}", args
     ).fetchall()
-    total = call.db.execute(f"SELECT COUNT(*) FROM campaigns WHERE {where}").fetchone()[0]
+    total = call.db.execute(f"SELECT COUNT(*) FROM campaigns WHERE {where}", args).fetchone()[0]
     reports = [_report(call.db, row, load(row["doc"])) for row in rows]
     return rest.Reply(rest.collection("reports", reports, total))
 
 
 def get_report(call: rest.Call) -> rest.Reply:
-    row, doc = _sent_campaign(call.db, call.params["campaign_id"])
+    row, doc = _campaign(call.db, call.params["campaign_id"])
     return rest.Reply(_report(call.db, row, doc))
 
 
@@ -93,7 +99,7 @@ def _email_activity(call: rest.Call, only_hash: str | None) -> tuple[list[dict[s
     """The list lists only recipients with activity (since ``since``): Mailchimp may leave
     the others out, and ``sent-to`` is the list of everyone sent the campaign. One
     member's entry (``only_hash``) is given with or without activity."""
-    row, doc = _sent_campaign(call.db, call.params["campaign_id"])
+    row, doc = _campaign(call.db, call.params["campaign_id"])
     list_id = doc["recipients"]["list_id"]
     since = normalise_timestamp(call.query["since"]) if call.query.get("since") else ""
     recipients_sql = RECIPIENTS_SQL
@@ -176,7 +182,7 @@ get_member_email_activity = _report_member(_email_activity)
 def _sent_to(call: rest.Call, only_hash: str | None) -> tuple[list[dict[str, Any]], int]:
     """Everyone the campaign was sent to, with the delivery status (``sent``, or ``hard``
     / ``soft`` for a bounce), the open count and the last open."""
-    row, _ = _sent_campaign(call.db, call.params["campaign_id"])
+    row, _ = _campaign(call.db, call.params["campaign_id"])
     query = RECIPIENTS_SQL
     args: list[Any] = [row["id"]]
     if only_hash:
@@ -231,7 +237,7 @@ get_sent_to_member = _report_member(_sent_to)
 
 
 def get_unsubscribed(call: rest.Call) -> rest.Reply:
-    row, _ = _sent_campaign(call.db, call.params["campaign_id"])
+    row, _ = _campaign(call.db, call.params["campaign_id"])
     page = rest.Page.of(call)
     query = (
         " FROM campaign_activity a JOIN members m ON m.list_id = a.list_id AND m.hash = a.hash"
@@ -341,7 +347,9 @@ def get_member_activity_feed(call: rest.Call) -> rest.Reply:
 
 
 def simulate_activity(call: rest.Call) -> rest.Reply:
-    row, doc = _sent_campaign(call.db, call.params["campaign_id"])
+    row, doc = _campaign(call.db, call.params["campaign_id"])
+    if doc["status"] != "sent":
+        raise errors.not_found()
     rates = activity.SimulationRates.from_body(call.body)
     counts = activity.simulate(
         call, row["id"], doc["recipients"]["list_id"], doc["send_time"], rates

@@ -106,6 +106,8 @@ def no_content() -> Reply:
 
 @dataclass(frozen=True)
 class Page:
+    """``count`` (at most 1,000: a larger one is capped, as Mailchimp does) and ``offset``."""
+
     count: int
     offset: int
 
@@ -118,11 +120,7 @@ class Page:
             raise errors.field_errors(
                 [{"field": "count", "message": "count and offset must be integers"}]
             ) from exc
-        if count > MAX_COUNT:
-            raise errors.field_errors(
-                [{"field": "count", "message": f"count must be at most {MAX_COUNT}"}]
-            )
-        return cls(max(count, 0), max(offset, 0))
+        return cls(min(max(count, 0), MAX_COUNT), max(offset, 0))
 
     @property
     def sql(self) -> str:

@@ -15,6 +15,7 @@ from crmsync.sim.mailchimp.lookups import (
 )
 from crmsync.sim.mailchimp.member_view import ListContext, render_members
 from crmsync.sim.mailchimp.store import dump, load, now_iso
+from crmsync.sim.mailchimp.timefilters import TimeFilter, time_clauses
 
 MAX_SEGMENT_BATCH = 500
 
@@ -126,14 +127,24 @@ def _members_by_email(
     return found, missing
 
 
+SEGMENT_TIME_FILTERS: tuple[TimeFilter, ...] = (
+    ("since_created_at", "created_at >= ?"),
+    ("before_created_at", "created_at <= ?"),
+    ("since_updated_at", "updated_at >= ?"),
+    ("before_updated_at", "updated_at <= ?"),
+)
+
+
 def list_segments(call: rest.Call) -> rest.Reply:
     list_id = call.params["list_id"]
     require_list(call.db, list_id)
     page = rest.Page.of(call)
-    where, args = "list_id = ?", [list_id]
+    clauses, time_args = time_clauses(call, SEGMENT_TIME_FILTERS)
+    args: list[str] = [list_id, *time_args]
     if call.query.get("type"):
-        where += " AND type = ?"
+        clauses.append("type = ?")
         args.append(call.query["type"])
+    where = " AND ".join(["list_id = ?", *clauses])
     rows = call.db.execute(
         f"SELECT * FROM segments WHERE {where} ORDER BY id{page.sql}", args
     ).fetchall()
@@ -225,12 +236,16 @@ def _rows(db: sqlite3.Connection, list_id: str, hashes: list[str]) -> list[sqlit
 def list_segment_members(call: rest.Call) -> rest.Reply:
     row = _segment(call)
     page = rest.Page.of(call)
+    hidden = ["archived"]
+    hidden += [] if call.flag("include_unsubscribed") else ["unsubscribed"]
+    hidden += [] if call.flag("include_cleaned") else ["cleaned"]
     query = (
         " FROM members m JOIN segment_members sm ON m.list_id = sm.list_id AND m.hash = sm.hash"
-        " WHERE sm.segment_id = ? AND m.status != 'archived'"
+        f" WHERE sm.segment_id = ? AND m.status NOT IN ({', '.join('?' for _ in hidden)})"
     )
-    rows = call.db.execute(f"SELECT m.*{query} ORDER BY m.rowid{page.sql}", (row["id"],)).fetchall()
-    total = call.db.execute(f"SELECT COUNT(*){query}", (row["id"],)).fetchone()[0]
+    args = (row["id"], *hidden)
+    rows = call.db.execute(f"SELECT m.*{query} ORDER BY m.rowid{page.sql}", args).fetchall()
+    total = call.db.execute(f"SELECT COUNT(*){query}", args).fetchone()[0]
     items = render_members(call.db, ListContext.load(call.db, row["list_id"]), rows)
     return rest.Reply(rest.collection("members", items, total))
 

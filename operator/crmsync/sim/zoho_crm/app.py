@@ -12,6 +12,7 @@ from crmsync.sim.zoho_crm import (
     auth,
     convert,
     coql,
+    field_settings,
     fields,
     limits,
     notifications,
@@ -55,9 +56,9 @@ def _api_routes(prefix: str) -> list[web.RouteDef]:
     p = prefix
     return [
         web.get(f"{p}/settings/modules", fields.get_modules),
-        web.get(f"{p}/settings/modules/{{api_name}}", fields.get_module),
-        web.get(f"{p}/settings/fields", fields.get_fields),
-        web.get(f"{p}/settings/fields/{{field}}", fields.get_field),
+        web.get(f"{p}/settings/modules/{{api_name}}", field_settings.get_module),
+        web.get(f"{p}/settings/fields", field_settings.get_fields),
+        web.get(f"{p}/settings/fields/{{field}}", field_settings.get_field),
         web.delete(f"{p}/settings/recycle_bin", writes.empty_recycle_bin),
         web.delete(f"{p}/settings/recycle_bin/{{record_id}}", writes.empty_recycle_bin),
         web.get(f"{p}/users", users.list_users),

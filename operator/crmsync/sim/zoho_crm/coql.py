@@ -23,7 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from crmsync.sim.zoho_crm.context import ctx
-from crmsync.sim.zoho_crm.errors import ZohoError, error_body
+from crmsync.sim.zoho_crm.errors import ZohoError, error_body, required_param_missing_body
 from crmsync.sim.zoho_crm.fields import MODULES, RECORD_MODULES, ModuleDef
 from crmsync.sim.zoho_crm.query import Compare, Condition, Logical, QueryError, compile_condition
 from crmsync.sim.zoho_crm.records import SORT_COLUMNS
@@ -316,11 +316,7 @@ async def run_query(request: web.Request) -> web.Response:
     text = body.get("select_query") if isinstance(body, dict) else None
     if not isinstance(text, str) or not text.strip():
         return web.json_response(
-            error_body(
-                "REQUIRED_PARAM_MISSING",
-                "One of the expected parameter is missing",
-                {"param_name": "select_query"},
-            ),
+            required_param_missing_body("select_query"),
             status=400,
         )
     try:

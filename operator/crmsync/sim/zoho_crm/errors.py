@@ -36,12 +36,29 @@ def invalid_module() -> ZohoError:
     return ZohoError(400, "INVALID_MODULE", "The module name given seems to be invalid", {})
 
 
-def required_param_missing(param: str) -> ZohoError:
-    return ZohoError(
-        400,
+def required_param_missing_body(param: str) -> dict[str, Any]:
+    """Details carry both ``param_name`` and ``param``: common.json ``ParamDetails``
+    requires both, and the other files each name one of them."""
+    return error_body(
         "REQUIRED_PARAM_MISSING",
         "One of the expected parameter is missing",
-        {"param_name": param},
+        {"param_name": param, "param": param},
+    )
+
+
+def required_param_missing(param: str) -> ZohoError:
+    error = ZohoError(400, "REQUIRED_PARAM_MISSING", "One of the expected parameter is missing")
+    error.body = required_param_missing_body(param)
+    return error
+
+
+def discrete_pagination_limit(limit: int) -> ZohoError:
+    """Zoho's answer as captured in Airbyte #30977 (``page`` past the first ``limit``)."""
+    return ZohoError(
+        400,
+        "DISCRETE_PAGINATION_LIMIT_EXCEEDED",
+        f"You can only get the first {limit} records without using page_token param",
+        {"limit": limit},
     )
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from crmsync.sim.zoho_crm.context import minified_user
-from crmsync.sim.zoho_crm.errors import ZohoError, invalid_module, required_param_missing
+from crmsync.sim.zoho_crm.errors import invalid_module
 
 JSON_TYPES: dict[str, str] = {
     "text": "string",
@@ -36,14 +36,11 @@ JSON_TYPES: dict[str, str] = {
     "subform": "jsonarray",
     "fileupload": "jsonarray",
     "imageupload": "jsonarray",
-    "territories": "jsonarray",
     "lookup": "jsonobject",
     "capture": "jsonobject",
     "ownerlookup": "jsonobject",
     "userlookup": "jsonobject",
     "consent_lookup": "jsonobject",
-    "layout": "jsonobject",
-    "wizard": "jsonobject",
 }
 """``json_type`` per ``data_type`` (values from Zoho's field metadata)."""
 
@@ -101,6 +98,11 @@ class ModuleDef:
         return [f for f in self.fields if f.mandatory]
 
 
+SE_MODULE = "se_module"
+"""Lookup target Zoho names for a lookup into any module (a Note's ``Parent_Id``); the
+SDKs test for it (``Constants.SE_MODULE``) before following a lookup."""
+
+
 def _f(api_name: str, data_type: str, **kwargs: Any) -> FieldDef:
     return FieldDef(api_name, data_type, **kwargs)
 
@@ -112,10 +114,7 @@ SYSTEM_FIELDS: tuple[FieldDef, ...] = (
     _f("Created_Time", "datetime", read_only=True),
     _f("Modified_Time", "datetime", read_only=True),
     _f("Last_Activity_Time", "datetime", read_only=True),
-    _f("Layout", "layout", read_only=True),
-    _f("Wizard", "wizard", read_only=True),
     _f("Tag", "text", read_only=True),
-    _f("Territories", "territories", read_only=True),
     _f("Last_Followed_By", "userlookup", label="Last followed by", read_only=True),
 )
 PERSON_CONSENT_FIELDS: tuple[FieldDef, ...] = (
@@ -374,7 +373,7 @@ NOTES = ModuleDef(
     fields=(
         _f("Note_Title", "text"),
         _f("Note_Content", "textarea", mandatory=True, length=32000),
-        _f("Parent_Id", "lookup", read_only=True),
+        _f("Parent_Id", "lookup", read_only=True, lookup=SE_MODULE),
         _f("$capture", "capture"),
         *SYSTEM_FIELDS[:5],
     ),
@@ -399,13 +398,21 @@ def field_id(module: ModuleDef, index: int) -> str:
     return str(module.module_id + 1000 + index)
 
 
+SUBFORM_MODULE_ID_OFFSET = 70000
+
+
+def subform_module(parent: ModuleDef, index: int) -> dict[str, str]:
+    """Minified module of the subform behind ``parent.fields[index]`` (see subforms.py)."""
+    name = f"{parent.api_name}_{parent.fields[index].api_name}"
+    return {"api_name": name, "id": str(parent.module_id + SUBFORM_MODULE_ID_OFFSET + index)}
+
+
 def minified_module(module: ModuleDef) -> dict[str, Any]:
     return {"api_name": module.api_name, "id": str(module.module_id)}
 
 
 def field_json(module: ModuleDef, index: int, fd: FieldDef) -> dict[str, Any]:
     """One entry of ``GET /settings/fields`` (key set per fields.json ``fields``)."""
-    target = MODULES.get(fd.lookup or "")
     body: dict[str, Any] = {
         "api_name": fd.api_name,
         "id": field_id(module, index),
@@ -471,19 +478,10 @@ def field_json(module: ModuleDef, index: int, fd: FieldDef) -> dict[str, Any]:
             }
             for i, v in enumerate(fd.picklist)
         ],
-        "lookup": (
-            {
-                "display_label": target.singular,
-                "api_name": target.singular,
-                "module": minified_module(target),
-                "id": field_id(module, index),
-            }
-            if target is not None
-            else None
-        ),
+        "lookup": _lookup(module, index, fd),
         "unique": {"casesensitive": "false"} if fd.unique else None,
         "subform": (
-            {"module": f"{fd.api_name}", "id": field_id(module, index)}
+            {"module": subform_module(module, index)["api_name"], "id": field_id(module, index)}
             if fd.data_type == "subform"
             else None
         ),
@@ -503,11 +501,29 @@ def field_json(module: ModuleDef, index: int, fd: FieldDef) -> dict[str, Any]:
         "_update_existing_records": False,
         "number_separator": False,
     }
+    if fd.data_type == "subform":
+        body["associated_module"] = subform_module(module, index)
     if module.api_name == "Leads":
         body["convert_mapping"] = {
             target: mapping.get(fd.api_name) for target, mapping in LEAD_CONVERT_MAPPING.items()
         }
     return body
+
+
+def _lookup(module: ModuleDef, index: int, fd: FieldDef) -> dict[str, Any] | None:
+    target = MODULES.get(fd.lookup or "")
+    if target is not None:
+        label, minified = target.singular, minified_module(target)
+    elif fd.lookup == SE_MODULE:
+        label, minified = fd.display_label, {"api_name": SE_MODULE, "id": None}
+    else:
+        return None
+    return {
+        "display_label": label,
+        "api_name": label if target is not None else fd.api_name,
+        "module": minified,
+        "id": field_id(module, index),
+    }
 
 
 LEAD_CONVERT_MAPPING: dict[str, dict[str, str]] = {
@@ -600,43 +616,3 @@ async def get_modules(request: web.Request) -> web.Response:
     """``GET /settings/modules``; modules.json ``Get Modules``."""
     modules = [module_json(MODULES[name]) for name in (*RECORD_MODULES, "Notes")]
     return web.json_response({"modules": modules})
-
-
-async def get_module(request: web.Request) -> web.Response:
-    """``GET /settings/modules/{api_name}``; modules.json, with the module's fields."""
-    module = module_for(request.match_info["api_name"], allow_notes=True)
-    body = module_json(module)
-    body["fields"] = [field_json(module, i, f) for i, f in enumerate(module.fields)]
-    return web.json_response({"modules": [body]})
-
-
-async def get_fields(request: web.Request) -> web.Response:
-    """``GET /settings/fields?module=&type=``; fields.json ``Get Fields``."""
-    name = request.query.get("module")
-    if not name:
-        raise required_param_missing("module")
-    module = module_for(name, allow_notes=True)
-    wanted = request.query.get("type", "all")
-    if wanted not in ("all", "used", "unused"):
-        raise ZohoError(400, "INVALID_DATA", "invalid data", {"param_name": "type"})
-    fields = (
-        []
-        if wanted == "unused"
-        else [field_json(module, i, f) for i, f in enumerate(module.fields)]
-    )
-    if not fields:
-        return web.Response(status=204)
-    return web.json_response({"fields": fields})
-
-
-async def get_field(request: web.Request) -> web.Response:
-    """``GET /settings/fields/{field}?module=``; fields.json."""
-    name = request.query.get("module")
-    if not name:
-        raise required_param_missing("module")
-    module = module_for(name, allow_notes=True)
-    wanted = request.match_info["field"]
-    for i, f in enumerate(module.fields):
-        if wanted in (f.api_name, field_id(module, i)):
-            return web.json_response({"fields": [field_json(module, i, f)]})
-    raise ZohoError(400, "INVALID_DATA", "the id given seems to be invalid", {"id": wanted})

@@ -26,7 +26,7 @@ import aiohttp
 from aiohttp import web
 
 from crmsync.sim.zoho_crm.context import api_version, ctx
-from crmsync.sim.zoho_crm.errors import error_body
+from crmsync.sim.zoho_crm.errors import error_body, required_param_missing_body
 from crmsync.sim.zoho_crm.fields import MODULES, RECORD_MODULES
 from crmsync.sim.zoho_crm.store import CrmStore, now_ms, parse_zoho_time, zoho_time
 
@@ -366,11 +366,7 @@ async def disable(request: web.Request) -> web.Response:
     ids = [i.strip() for i in raw.split(",") if i.strip()]
     if not ids:
         return web.json_response(
-            error_body(
-                "REQUIRED_PARAM_MISSING",
-                "One of the expected parameter is missing",
-                {"param_name": "channel_ids"},
-            ),
+            required_param_missing_body("channel_ids"),
             status=400,
         )
     results = []

@@ -3,8 +3,9 @@
 Spec: record.json ``Get Records`` / ``Get Record`` / ``Get Deleted Records`` /
 ``Search Records`` / ``Record Count``; docs
 https://www.zoho.com/crm/developer/docs/api/v8/get-records.html (``fields`` mandatory,
-≤ 50; ``per_page`` ≤ 200; ``page`` covers the first 2,000 records, beyond that
-``page_token``; ``If-Modified-Since`` → 304; no records → 204),
+≤ 50 — optional under ``/crm/v2``, where all fields are answered without it, as the v2
+get-records doc says; ``per_page`` ≤ 200; ``page`` covers the first 2,000 records, beyond
+that ``page_token``; ``If-Modified-Since`` → 304; no records → 204),
 https://www.zoho.com/crm/developer/docs/api/v8/get-deleted-records.html,
 https://www.zoho.com/crm/developer/docs/api/v8/search-records.html (at most 2,000
 records per search).
@@ -19,8 +20,14 @@ from typing import Any
 
 from aiohttp import web
 
-from crmsync.sim.zoho_crm.context import ctx, minified_user
-from crmsync.sim.zoho_crm.errors import ZohoError, invalid_id, invalid_param, required_param_missing
+from crmsync.sim.zoho_crm.context import api_version, ctx, minified_user
+from crmsync.sim.zoho_crm.errors import (
+    ZohoError,
+    discrete_pagination_limit,
+    invalid_id,
+    invalid_param,
+    required_param_missing,
+)
 from crmsync.sim.zoho_crm.fields import ModuleDef, module_for
 from crmsync.sim.zoho_crm.query import (
     Compare,
@@ -186,12 +193,7 @@ def run_listing(
         page = _int_param(request, "page", 1, 1, 10**9)
         offset = (page - 1) * per_page
         if page_limit is not None and offset + per_page > page_limit and page > 1:
-            raise ZohoError(
-                400,
-                "DISCRETE_PAGINATION_LIMIT_EXCEEDED",
-                f"cannot fetch more than {page_limit} records with page; use page_token",
-                {"limit": page_limit},
-            )
+            raise discrete_pagination_limit(page_limit)
     rows = store.select(where, params, listing.order_by(), per_page + 1, offset)
     more = len(rows) > per_page
     rows = rows[:per_page]
@@ -218,7 +220,7 @@ def live_where(module: ModuleDef) -> tuple[str, tuple[Any, ...]]:
 async def list_records(request: web.Request) -> web.Response:
     """``GET /{module}`` (record.json ``Get Records``)."""
     module = module_for(request.match_info["module"])
-    fields = requested_fields(request, module, required=True)
+    fields = requested_fields(request, module, required=api_version(request) != "v2")
     where, params = live_where(module)
     where = f"{where} AND {_converted_filter(request)}"
     raw_ids = request.query.get("ids")

@@ -25,7 +25,12 @@ from typing import Any
 from aiohttp import web
 
 from crmsync.sim.zoho_crm.context import ctx, minified_user
-from crmsync.sim.zoho_crm.errors import ZohoError, error_body, invalid_body
+from crmsync.sim.zoho_crm.errors import (
+    ZohoError,
+    error_body,
+    invalid_body,
+    required_param_missing,
+)
 from crmsync.sim.zoho_crm.fields import MODULES, NOTES, ModuleDef, module_for
 from crmsync.sim.zoho_crm.records import MAX_PER_PAGE, record_view, requested_fields
 from crmsync.sim.zoho_crm.store import RecordState, StoredRecord, now_ms, zoho_time
@@ -268,12 +273,7 @@ async def delete_related(request: web.Request) -> web.Response:
     _require_membership_list(request, module)
     ids = [i.strip() for i in request.query.get("ids", "").split(",") if i.strip().isdigit()]
     if not ids:
-        raise ZohoError(
-            400,
-            "REQUIRED_PARAM_MISSING",
-            "One of the expected parameter is missing",
-            {"param_name": "ids"},
-        )
+        raise required_param_missing("ids")
     return respond([_unlink(request, module, record, i) for i in ids], 200)
 
 

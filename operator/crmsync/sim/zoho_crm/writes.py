@@ -26,7 +26,12 @@ from aiohttp import web
 
 from crmsync.sim.fakedata import normalise_email
 from crmsync.sim.zoho_crm.context import CURRENT_USER, ctx, minified_user
-from crmsync.sim.zoho_crm.errors import ZohoError, error_body, invalid_body
+from crmsync.sim.zoho_crm.errors import (
+    ZohoError,
+    error_body,
+    invalid_body,
+    required_param_missing,
+)
 from crmsync.sim.zoho_crm.fields import MODULES, FieldDef, ModuleDef, module_for
 from crmsync.sim.zoho_crm.limits import charge_records
 from crmsync.sim.zoho_crm.notifications import Change
@@ -509,12 +514,7 @@ async def delete_records(request: web.Request) -> web.Response:
     module = module_for(request.match_info["module"])
     raw = [i.strip() for i in request.query.get("ids", "").split(",") if i.strip()]
     if not raw:
-        raise ZohoError(
-            400,
-            "REQUIRED_PARAM_MISSING",
-            "One of the expected parameter is missing",
-            {"param_name": "ids"},
-        )
+        raise required_param_missing("ids")
     if len(raw) > MAX_RECORDS:
         raise ZohoError(
             400,
