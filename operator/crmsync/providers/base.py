@@ -97,6 +97,11 @@ class AudienceTarget(Protocol):
         """Pages of the audience's members (all statuses, archived excluded)."""
         ...
 
+    async def members_by_email(self, audience: str, emails: Sequence[str]) -> list[Member]:
+        """The members with these addresses (archived and unknown ones left out); targets
+        without a per-member read (Zoho Campaigns API v1.1) raise NotImplementedError."""
+        ...
+
     async def upsert(self, audience: str, writes: Sequence[MemberWrite]) -> list[WriteResult]:
         """Create or update members in one vendor batch (≤ max_batch); per-member results."""
         ...

@@ -133,6 +133,7 @@ class Mailchimp:
     """One Mailchimp account (API key). Use as an async context manager."""
 
     max_batch = BATCH_SIZE
+    reads_by_email = True
 
     def __init__(self, http: HttpClient) -> None:
         self._http = http
@@ -207,6 +208,26 @@ class Mailchimp:
             offset += len(rows)
             if not rows or offset >= int(body.get("total_items") or 0):
                 return
+
+    async def members_by_email(self, audience: str, emails: Sequence[str]) -> list[Member]:
+        """The members with these addresses (archived and unknown ones left out), one
+        call each: cheaper than listing the audience for the few a small run concerns."""
+        await self._require_list(audience)
+        fields = ",".join(f.removeprefix("members.") for f in MEMBER_FIELDS.split(",")[:-1])
+
+        async def one(email: str) -> Member | None:
+            path = f"{API}/lists/{audience}/members/{subscriber_hash(email)}"
+            response = await self._http.request(
+                "GET", path, params={"fields": fields}, accept=(404,)
+            )
+            if response.status_code == 404:
+                return None
+            row = response.json()
+            return None if row.get("status") == "archived" else _member(row)
+
+        keys = sorted({normalise_email(e) for e in emails if normalise_email(e)})
+        found = await asyncio.gather(*(one(k) for k in keys))
+        return [m for m in found if m is not None]
 
     # -- writing -------------------------------------------------------------------
 

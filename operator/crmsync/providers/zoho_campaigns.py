@@ -216,6 +216,10 @@ class ZohoCampaigns:
             return await self.upsert(audience, writes)
         return [_rejected(normalise_email(e), "unsupported_status", status.value) for e in emails]
 
+    async def members_by_email(self, audience: str, emails: Sequence[str]) -> list[Member]:
+        """API v1.1 has no per-contact read: runs list the members instead."""
+        raise NotImplementedError
+
     async def release(self, audience: str, emails: Sequence[str], owner: str) -> list[WriteResult]:
         """The claim lives in the sync's record index, not in Zoho Campaigns: no call."""
         keys = list(dict.fromkeys(normalise_email(e) for e in emails if normalise_email(e)))

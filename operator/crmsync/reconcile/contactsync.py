@@ -42,6 +42,7 @@ from crmsync.engine.triggers import Decision, Observed, channel_renewal, decide
 from crmsync.k8s.api import KubeApi
 from crmsync.k8s.conditions import set_condition
 from crmsync.k8s.logs import Logger
+from crmsync.providers.base import AudienceTarget, CrmSource
 from crmsync.providers.factory import open_crm, open_target
 from crmsync.providers.http import AuthError, CallStats, ConfigError, ProviderError
 from crmsync.providers.mailchimp import Mailchimp
@@ -68,6 +69,7 @@ READY = ("Ready", True, "Resolved", "connections, mapping and policy are usable"
 HISTORY_LENGTH = 10
 NOT_READY_RETRY = timedelta(seconds=20)
 PROGRESS_EVERY_SECONDS = 2.0
+FIELD_CHECK_SECONDS = 600.0
 QUIET_TRIGGERS = frozenset({RunTrigger.POLL, RunTrigger.NOTIFICATION})
 
 
@@ -190,6 +192,9 @@ class ContactSyncReconciler(LiveObject):
         self.logger = logger
         self.signals = signals
         self.written = None
+        self.fields_checked: tuple[tuple[Any, ...], float] | None = None
+        """What the last field check covered and when: runs within FIELD_CHECK_SECONDS
+        of it, with the same spec and mapping, read no field metadata."""
 
     # -- the loop ----------------------------------------------------------------------
 
@@ -366,7 +371,7 @@ class ContactSyncReconciler(LiveObject):
                     open_crm(crm_conn.endpoint, stats) as crm,
                     open_target(target_conn.endpoint, stats) as target,
                 ):
-                    await check_fields(crm, target, settings, audience, create_missing=True)
+                    await self._check_fields(crm, target, settings, audience, body)
                     resume = status.checkpoint.resume
                     request = RunRequest(
                         settings,
@@ -409,6 +414,26 @@ class ContactSyncReconciler(LiveObject):
         )
         if view is not None:
             await self.patch_status(body, {"audience": view.to_wire()})
+
+    async def _check_fields(
+        self,
+        crm: CrmSource,
+        target: AudienceTarget,
+        settings: SyncSettings,
+        audience: str,
+        body: dict[str, Any],
+    ) -> None:
+        """Z1/Z10 checks (and missing campaign fields created) once per spec and mapping,
+        then again every FIELD_CHECK_SECONDS: a quiet poll reads no metadata."""
+        last = ((body.get("status") or {}).get("lastRun") or {}).get("outcome")
+        # After a failed run (a field removed meanwhile, say) the key differs: checked again.
+        key = (body["metadata"].get("generation"), settings.mapping_hash, audience, last)
+        checked = self.fields_checked
+        if checked and checked[0] == key and time.monotonic() - checked[1] < FIELD_CHECK_SECONDS:
+            return
+        self.fields_checked = None
+        await check_fields(crm, target, settings, audience, create_missing=True)
+        self.fields_checked = (key, time.monotonic())
 
     async def _audience_view(self, target: Mailchimp, audience: str) -> AudienceView | None:
         """Best effort: the audience's counts and tags for status (M13)."""

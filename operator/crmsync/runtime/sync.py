@@ -9,7 +9,7 @@ crash or restart repeats a little work (idempotent upserts keyed by email) and l
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from copy import deepcopy
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -17,7 +17,14 @@ from datetime import UTC, datetime
 from crmsync.api.v1alpha1.fieldmapping import RelatedRecord
 from crmsync.api.v1alpha1.status import MAX_FAILED_RECORD_IDS, Checkpoint, ResumePoint
 from crmsync.engine.plan import Action, ActionKind, Planner, Reason
-from crmsync.engine.records import CrmRecord, Member, MemberStatus, WriteOutcome, WriteResult
+from crmsync.engine.records import (
+    CrmRecord,
+    DeletedRecord,
+    Member,
+    MemberStatus,
+    WriteOutcome,
+    WriteResult,
+)
 from crmsync.engine.reverse import CampaignChange, ReverseTally
 from crmsync.engine.settings import SyncSettings
 from crmsync.providers.base import AudienceTarget, CrmSource
@@ -25,6 +32,7 @@ from crmsync.runtime import pending
 from crmsync.runtime.batching import PendingPages
 from crmsync.runtime.counting import RunTally
 from crmsync.runtime.recordindex import RecordIndex
+from crmsync.runtime.smallrun import CREATED_FIELD, SMALL_RUN_RECORDS, observe_incremental, prefetch
 
 ProgressCallback = Callable[[RunTally, Checkpoint], Awaitable[None]]
 
@@ -50,6 +58,9 @@ class RunRequest:
     record_index: RecordIndex | None = None
     """Targets whose listing omits the record link field (Zoho Campaigns): the operator's
     own record → email index; read to link members, updated with confirmed writes."""
+    small_runs: bool = True
+    """Incremental runs read only the members their changes concern (False: the whole
+    audience every run, as before; ``bench/incremental_runs.py`` compares the two)."""
     other_owners: Mapping[str, frozenset[str]] = field(default_factory=dict)
     """Zoho Campaigns: email → the other syncs on the same list that claim the member
     (their record indexes); Mailchimp members carry their claims as tags."""
@@ -97,6 +108,15 @@ def _unanswered(email: str, who: str) -> WriteResult:
     )
 
 
+async def _chain(
+    read: list[list[CrmRecord]], rest: AsyncIterator[list[CrmRecord]]
+) -> AsyncIterator[list[CrmRecord]]:
+    for page in read:
+        yield page
+    async for page in rest:
+        yield page
+
+
 def _chunks(items: Sequence[Action], size: int) -> Iterable[Sequence[Action]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -135,6 +155,11 @@ class SyncRun:
         wanted = self.request.batch_size or self.target.max_batch
         return max(1, min(wanted, self.target.max_batch))
 
+    async def _list_members(self) -> dict[str, Member]:
+        observed = await self.observe()
+        self.members = sum(1 for m in observed.values() if m.status != MemberStatus.ARCHIVED)
+        return observed
+
     async def observe(self) -> dict[str, Member]:
         observed: dict[str, Member] = {}
         async for page in self.target.members(self.request.audience):
@@ -162,19 +187,20 @@ class SyncRun:
         # not pass anything that run did not read.
         started = resume.start_time if resume is not None else self.now()
         self.started = started
-        observed = await self.observe()
-        self.members = sum(1 for m in observed.values() if m.status != MemberStatus.ARCHIVED)
         backfill = request.checkpoint.mapping_hash not in ("", settings.mapping_hash)
         full = request.full or backfill or request.checkpoint.modified_since is None
+        modified_since = None if full else request.checkpoint.modified_since
+        fields = settings.record_fields
+        if modified_since is not None and CREATED_FIELD not in fields:
+            fields = [*fields, CREATED_FIELD]
+        source = self.crm.records(settings.module, fields, modified_since=modified_since)
+        observed, read, deleted = await self._observe_run(source, modified_since)
         planner = Planner(settings, observed, full=full, backfill=backfill)
         checkpoint = request.checkpoint.model_copy()
 
-        modified_since = None if full else request.checkpoint.modified_since
         held: PendingPages[PageMark] = PendingPages(self.batch_size)
         read_since = checkpoint.modified_since
-        async for page in self.crm.records(
-            settings.module, settings.record_fields, modified_since=modified_since
-        ):
+        async for page in _chain(read, source):
             records = await self._with_related(page)
             self.seen_ids.update(r.id for r in records)
             for record in records:
@@ -193,25 +219,7 @@ class SyncRun:
             await self._flush(*held.ready(), checkpoint)
         await self._flush(*held.rest(), checkpoint)
 
-        retry = [i for i in request.retry_ids if i not in self.seen_ids]
-        self.after_stream = (deepcopy(self.tally), {})
-        if retry and not full:
-            records = await self._with_related(
-                await self.crm.records_by_id(settings.module, retry, settings.record_fields)
-            )
-            self.seen_ids.update(r.id for r in records)
-            await self._sent_then_apply(planner.plan_records(records), checkpoint)
-        since = request.checkpoint.modified_since
-        if not full and since is not None:
-            await self._campaign_opt_outs(planner, since, checkpoint)
-
-        deleted = await self.crm.deleted_since(settings.module, request.checkpoint.deleted_since)
-        await self._sent_then_apply(planner.plan_deletions(deleted), checkpoint)
-        await self._sent_then_apply(planner.finish(), checkpoint)
-        for kind in self.recovering.values():
-            self.tally.count_sent(kind)  # not met again (a removal: the member is gone)
-        self.recovering.clear()
-        checkpoint.pending_writes = []
+        await self._after_stream(planner, checkpoint, full=full, deleted=deleted)
 
         checkpoint.modified_since = started if full else (checkpoint.modified_since or started)
         checkpoint.deleted_since = started
@@ -229,6 +237,62 @@ class SyncRun:
             self.planned,
             campaign_changes=self.campaign_changes if self.campaign_changes.changes else None,
         )
+
+    async def _observe_run(
+        self, source: AsyncIterator[list[CrmRecord]], modified_since: datetime | None
+    ) -> tuple[dict[str, Member], list[list[CrmRecord]], list[DeletedRecord] | None]:
+        """The members the run plans against; incremental runs read the CRM first
+        (:mod:`crmsync.runtime.smallrun`): the records read and deletions come back too."""
+        request, settings = self.request, self.request.settings
+        if modified_since is None:
+            return await self._list_members(), [], None
+        read, complete = await prefetch(source, SMALL_RUN_RECORDS)
+        deleted = await self.crm.deleted_since(settings.module, request.checkpoint.deleted_since)
+        seen = await observe_incremental(
+            self.target,
+            request.audience,
+            settings,
+            read,
+            complete=complete,
+            since=modified_since,
+            needs_listing=bool(deleted or request.retry_ids) or not request.small_runs,
+            list_all=self._list_members,
+        )
+        if not seen.listed:
+            self.members = -1  # not read: status keeps the last full count
+        return seen.observed, read, deleted
+
+    async def _after_stream(
+        self,
+        planner: Planner,
+        checkpoint: Checkpoint,
+        *,
+        full: bool,
+        deleted: list[DeletedRecord] | None,
+    ) -> None:
+        """Retries, Z17 opt-outs, deletions and what left: after every CRM page."""
+        request, settings = self.request, self.request.settings
+        retry = [i for i in request.retry_ids if i not in self.seen_ids]
+        self.after_stream = (deepcopy(self.tally), {})
+        if retry and not full:
+            records = await self._with_related(
+                await self.crm.records_by_id(settings.module, retry, settings.record_fields)
+            )
+            self.seen_ids.update(r.id for r in records)
+            await self._sent_then_apply(planner.plan_records(records), checkpoint)
+        since = request.checkpoint.modified_since
+        if not full and since is not None:
+            await self._campaign_opt_outs(planner, since, checkpoint)
+        if deleted is None:
+            deleted = await self.crm.deleted_since(
+                settings.module, request.checkpoint.deleted_since
+            )
+        await self._sent_then_apply(planner.plan_deletions(deleted), checkpoint)
+        await self._sent_then_apply(planner.finish(), checkpoint)
+        for kind in self.recovering.values():
+            self.tally.count_sent(kind)  # not met again (a removal: the member is gone)
+        self.recovering.clear()
+        checkpoint.pending_writes = []
 
     async def _campaign_opt_outs(
         self, planner: Planner, since: datetime, checkpoint: Checkpoint

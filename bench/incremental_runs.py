@@ -1,0 +1,170 @@
+"""Incremental runs (polls, notifications) against a large audience: vendor calls and time.
+
+Starts the local vendor servers, seeds N Zoho CRM contacts, loads them into a Mailchimp
+audience with the sync engine, then measures in the same run, side by side:
+
+- **listing** (the behaviour before small runs): every incremental run lists the whole
+  audience and reads the field metadata again;
+- **small** (now): the CRM is read first; a quiet run reads no member, a run with a few
+  changed records reads just their members; field metadata is read once per spec (the
+  reconciler keeps the check for 10 minutes).
+
+For each: a quiet run (nothing changed) and a run after one CRM edit, with the calls the
+servers counted (``/_admin/counters``, token calls left out) and the wall time.
+
+    .venv/bin/python bench/incremental_runs.py [--contacts 19000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(1, str(Path(__file__).parents[1]))
+from initial_load import _counters, _new_audience, _reset, _total
+
+
+def _endpoints(info: dict[str, Any]) -> tuple[Any, Any]:
+    from crmsync.providers.factory import Endpoint
+
+    crm_info, mc_info = info["zoho_crm"], info["mailchimp"]
+    crm = Endpoint(
+        provider="zoho-crm",
+        credentials={
+            "clientId": crm_info["client_id"],
+            "clientSecret": crm_info["client_secret"],
+            "refreshToken": crm_info["refresh_token"],
+        },
+        api_base_url=crm_info["base_url"],
+        accounts_url=crm_info["base_url"],
+        max_concurrency=10,
+        requests_per_second=1000,
+    )
+    mc = Endpoint(
+        provider="mailchimp",
+        credentials={"apiKey": mc_info["api_key"]},
+        api_base_url=mc_info["base_url"],
+        max_concurrency=10,
+        requests_per_second=1000,
+    )
+    return crm, mc
+
+
+def _edit_one_contact(info: dict[str, Any], name: str) -> None:
+    from tests.simfixture import ZohoSimAuth  # the tests' OAuth helper for the local CRM
+
+    crm = info["zoho_crm"]
+    http = httpx.Client(base_url=f"{crm['base_url']}/crm/v8", auth=ZohoSimAuth(crm), timeout=30)
+    first = http.get("/Contacts", params={"fields": "Email", "per_page": 1}).json()["data"][0]
+    response = http.put("/Contacts", json={"data": [{"id": first["id"], "First_Name": name}]})
+    response.raise_for_status()
+
+
+async def _measure(info: dict[str, Any]) -> dict[str, Any]:
+    from crmsync.api.v1alpha1.contactsync import ContactSyncSpec
+    from crmsync.api.v1alpha1.status import Checkpoint
+    from crmsync.engine.settings import SyncSettings
+    from crmsync.providers.factory import open_crm, open_target
+    from crmsync.providers.http import CallStats
+    from crmsync.reconcile.resolve import check_fields
+    from crmsync.runtime.sync import RunRequest, SyncRun
+
+    list_id = _new_audience(info, "incremental")
+    spec = ContactSyncSpec.model_validate(
+        {
+            "crm": {"connectionRef": {"name": "crm"}, "module": "Contacts"},
+            "target": {"connectionRef": {"name": "mailchimp"}, "listId": list_id},
+            "fieldMapping": [
+                {"crmField": "First_Name", "campaignField": "FNAME"},
+                {"crmField": "Last_Name", "campaignField": "LNAME"},
+            ],
+        }
+    )
+    settings = SyncSettings.resolve(spec, mapping=None, policy=None, target_provider="mailchimp")
+    crm_endpoint, mc_endpoint = _endpoints(info)
+    out: dict[str, Any] = {}
+    async with (
+        open_crm(crm_endpoint, CallStats()) as crm,
+        open_target(mc_endpoint, CallStats()) as target,
+    ):
+        await check_fields(crm, target, settings, list_id, create_missing=True)
+        first = await SyncRun(
+            crm, target, RunRequest(settings, list_id, Checkpoint(), True)
+        ).execute()
+        out["members"] = first.members  # fake data has duplicates and bad addresses
+        checkpoint = first.checkpoint
+        for mode in ("listing", "small"):
+            for case in ("quiet", "one edit"):
+                if case == "one edit":
+                    _edit_one_contact(info, f"Edited-{mode}")
+                await asyncio.sleep(1.1)  # past the checkpoint's second
+                _reset(info)
+                started = time.perf_counter()
+                if mode == "listing":
+                    await check_fields(crm, target, settings, list_id, create_missing=True)
+                request = RunRequest(
+                    settings, list_id, checkpoint, False, small_runs=mode == "small"
+                )
+                result = await SyncRun(crm, target, request).execute()
+                seconds = time.perf_counter() - started
+                calls = {v: _counters(info[v]["base_url"]) for v in ("zoho_crm", "mailchimp")}
+                counts = result.tally.as_counts()
+                assert counts.updated == (1 if case == "one edit" else 0), counts
+                out[f"{mode}/{case}"] = {
+                    "seconds": seconds,
+                    "crm": _total(calls["zoho_crm"]),
+                    "mailchimp": _total(calls["mailchimp"]),
+                    "routes": calls,
+                }
+                checkpoint = result.checkpoint
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--contacts", type=int, default=19_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="crmsync-bench-") as tmp:
+        data = Path(tmp)
+        sim = subprocess.Popen(
+            [sys.executable, "-m", "crmsync", "sim", "serve", "--data-dir", str(data / "sim")],
+            stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )  # fmt: skip
+        try:
+            assert sim.stdout is not None
+            info = json.loads(sim.stdout.readline())
+            subprocess.run(
+                [sys.executable, "-m", "crmsync", "sim", "seed", "--data-dir", str(data / "sim"),
+                 "--contacts", str(args.contacts), "--only", "zoho_crm"],
+                check=True, capture_output=True,
+            )  # fmt: skip
+            results = asyncio.run(_measure(info))
+        finally:
+            sim.send_signal(signal.SIGTERM)
+            sim.wait(timeout=30)
+    members = results.pop("members")
+    print(f"\nIncremental runs, {args.contacts:,} CRM contacts, {members:,} members (same run):\n")
+    print(f"{'run':<20} {'CRM calls':>10} {'Mailchimp calls':>16} {'seconds':>9}")
+    for key, row in results.items():
+        print(f"{key:<20} {row['crm']:>10} {row['mailchimp']:>16} {row['seconds']:>9.2f}")
+    for case in ("quiet", "one edit"):
+        old, new = results[f"listing/{case}"], results[f"small/{case}"]
+        ratio = (old["crm"] + old["mailchimp"]) / max(1, new["crm"] + new["mailchimp"])
+        speed = old["seconds"] / max(new["seconds"], 1e-6)
+        print(f"{case}: {ratio:.1f}× fewer vendor calls, {speed:.1f}× faster")
+
+
+if __name__ == "__main__":
+    main()
