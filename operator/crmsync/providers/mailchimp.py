@@ -32,6 +32,7 @@ import httpx
 
 from crmsync.api.v1alpha1.status import AudienceTag, AudienceView
 from crmsync.engine.activity import BOUNCED, SENT, Action, Recipient, Report
+from crmsync.engine.carts import Cart, CartLine
 from crmsync.engine.emails import MAILCHIMP, email_problem
 from crmsync.engine.ownership import owners_in_tags
 from crmsync.engine.records import (
@@ -585,6 +586,26 @@ class Mailchimp:
             if (when := _time(row.get("timestamp"))) is not None
         ]
 
+    # -- e-commerce: abandoned carts → CRM Deals (M5) ------------------------------------
+
+    async def store_carts(self, store_id: str) -> list[Cart]:
+        """Every cart of an e-commerce store, 1,000 a page
+        (``GET /ecommerce/stores/{id}/carts``); an unknown store is a configuration error."""
+        fields = ",".join(f"carts.{name}" for name in CART_FIELDS)
+        path = f"{API}/ecommerce/stores/{store_id}/carts"
+        try:
+            return [
+                _cart(row)
+                async for rows in self._pages(path, "carts", {"fields": f"{fields},total_items"})
+                for row in rows
+            ]
+        except ProviderError as exc:
+            if exc.status == 404:
+                raise self._http.error(
+                    ConfigError, f"e-commerce store {store_id!r} does not exist", status=404
+                ) from exc
+            raise
+
     async def _pages(
         self, path: str, key: str, params: Mapping[str, Any]
     ) -> AsyncIterator[list[dict[str, Any]]]:
@@ -668,6 +689,44 @@ def _member(row: Mapping[str, Any]) -> Member:
         tags=frozenset(str(t["name"]) for t in row.get("tags") or []),
         last_changed=datetime.fromisoformat(last_changed) if last_changed else None,
         opted_in_at=_time(row.get("timestamp_opt")),
+    )
+
+
+CART_FIELDS = (
+    "id",
+    "customer.email_address",
+    "currency_code",
+    "order_total",
+    "tax_total",
+    "checkout_url",
+    "created_at",
+    "updated_at",
+    "lines.product_id",
+    "lines.product_title",
+    "lines.quantity",
+    "lines.price",
+)
+
+
+def _cart(row: Mapping[str, Any]) -> Cart:
+    return Cart(
+        id=str(row["id"]),
+        email=normalise_email((row.get("customer") or {}).get("email_address")),
+        currency=str(row.get("currency_code") or ""),
+        order_total=float(row.get("order_total") or 0),
+        tax_total=float(row.get("tax_total") or 0),
+        checkout_url=str(row.get("checkout_url") or ""),
+        created_at=_time(row.get("created_at")),
+        updated_at=_time(row.get("updated_at")),
+        lines=tuple(
+            CartLine(
+                product_id=str(line.get("product_id") or ""),
+                title=str(line.get("product_title") or ""),
+                quantity=int(line.get("quantity") or 0),
+                price=float(line.get("price") or 0),
+            )
+            for line in row.get("lines") or []
+        ),
     )
 
 

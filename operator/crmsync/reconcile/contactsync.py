@@ -48,6 +48,7 @@ from crmsync.providers.http import AuthError, CallStats, ConfigError, ProviderEr
 from crmsync.providers.mailchimp import Mailchimp
 from crmsync.reconcile.activity import campaign_activity
 from crmsync.reconcile.audiencehook import current_hook, reconcile_audience_hook
+from crmsync.reconcile.carts import abandoned_carts
 from crmsync.reconcile.live import LiveObject
 from crmsync.reconcile.notifications import reconcile_channel
 from crmsync.reconcile.ownership import claims_turn, list_owners
@@ -295,6 +296,7 @@ class ContactSyncReconciler(LiveObject):
             campaign_sent=sent,
             record_index=self._load_index,
         )
+        await abandoned_carts(self, self._event, spec, decision.trigger, resolved)
         return datetime.now(UTC)
 
     # -- one run -----------------------------------------------------------------------

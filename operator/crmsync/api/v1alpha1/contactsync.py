@@ -21,6 +21,7 @@ from crmsync.api.v1alpha1._base import (
     defaulted,
 )
 from crmsync.api.v1alpha1.activity import CampaignActivitySpec, CampaignActivityStatus
+from crmsync.api.v1alpha1.carts import AbandonedCartsSpec, AbandonedCartsStatus
 from crmsync.api.v1alpha1.fieldmapping import FieldPairs
 from crmsync.api.v1alpha1.optoutpolicy import OptOutPolicySpec
 from crmsync.api.v1alpha1.status import (
@@ -118,6 +119,8 @@ class CampaignTarget(CrdModel):
         list[Annotated[str, Field(min_length=1, max_length=100)]], Field(max_length=20)
     ] = Field(default_factory=list)
     """Tags given to every synced member (Mailchimp tags, M8)."""
+    abandoned_carts: AbandonedCartsSpec | None = None
+    """Mailchimp: abandoned carts of an e-commerce store become CRM Deals (M5): opt in."""
 
 
 class FlowType(StrEnum):
@@ -388,6 +391,8 @@ class ContactSyncStatus(CrdModel):
     delivers campaign-side changes within seconds (polling stays the fallback)."""
     campaign_activity: CampaignActivityStatus | None = None
     """Campaigns whose activity was brought back into the CRM (spec.campaignActivity)."""
+    abandoned_carts: AbandonedCartsStatus | None = None
+    """Abandoned carts turned into CRM Deals (spec.target.abandonedCarts)."""
 
 
 class ContactSync(Resource):

@@ -18,6 +18,7 @@ from crmsync.sim.mailchimp import (
     batches,
     bulk,
     campaigns,
+    carts,
     errors,
     interests,
     lists,
@@ -26,6 +27,7 @@ from crmsync.sim.mailchimp import (
     oauth_metadata,
     reports,
     rest,
+    stores,
     tags,
     webhooks,
 )
@@ -46,11 +48,14 @@ API_ROUTES: list[rest.Route] = [
     *campaigns.ROUTES,
     *reports.ROUTES,
     *automations.ROUTES,
+    *stores.ROUTES,
+    *carts.ROUTES,
 ]
 ADMIN = f"{ADMIN_PREFIX}/mailchimp"
 ADMIN_ROUTES: list[rest.Route] = [
     rest.post(f"{ADMIN}/campaigns/{{campaign_id}}/simulate", reports.simulate_activity),
     rest.post(f"{ADMIN}/lists/{{list_id}}/events", admin.member_event),
+    rest.put(f"{ADMIN}{carts.ADMIN_TIMES}", carts.set_times),
 ]
 
 

@@ -121,6 +121,33 @@ CREATE TABLE IF NOT EXISTS campaign_activity (
 );
 CREATE INDEX IF NOT EXISTS activity_by_campaign ON campaign_activity (campaign_id, hash);
 CREATE INDEX IF NOT EXISTS activity_by_member ON campaign_activity (list_id, hash);
+CREATE TABLE IF NOT EXISTS stores (
+    id TEXT PRIMARY KEY,
+    list_id TEXT NOT NULL,
+    domain TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS store_customers (
+    store_id TEXT NOT NULL REFERENCES stores(id) ON DELETE CASCADE,
+    id TEXT NOT NULL,
+    email TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (store_id, id)
+);
+CREATE INDEX IF NOT EXISTS store_customers_by_email ON store_customers (store_id, email);
+CREATE TABLE IF NOT EXISTS carts (
+    store_id TEXT NOT NULL REFERENCES stores(id) ON DELETE CASCADE,
+    id TEXT NOT NULL,
+    customer_id TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (store_id, id)
+);
 """
 
 
