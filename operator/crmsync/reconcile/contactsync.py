@@ -35,7 +35,9 @@ from crmsync.api.v1alpha1.status import (
     RunTrigger,
     SkippedExport,
 )
+from crmsync.engine.backoff import LONGEST_RETRY
 from crmsync.engine.settings import SyncSettings
+from crmsync.engine.specerror import SpecError
 from crmsync.engine.triggers import Decision, Observed, channel_renewal, decide
 from crmsync.k8s.api import KubeApi
 from crmsync.k8s.conditions import set_condition
@@ -52,6 +54,13 @@ from crmsync.reconcile.resolve import (
     ResolvedConnection,
     check_fields,
     resolve_sync,
+)
+from crmsync.reconcile.retry import (
+    back_off,
+    clear_retry,
+    current_retry,
+    retry_at,
+    validation_message,
 )
 from crmsync.reconcile.usage import LEDGER
 from crmsync.runtime.counting import RunTally, add_counts
@@ -116,6 +125,15 @@ def skipped_csv(tally: RunTally) -> str:
     return out.getvalue()
 
 
+def _check_budget(crm_conn: ResolvedConnection, crm_key: tuple[str, str]) -> None:
+    budget = crm_conn.connection.spec.rate_limit.daily_credit_budget
+    if budget and LEDGER.today(crm_key).requests >= budget:
+        raise NotReadyError(
+            "DailyBudgetExhausted",
+            f"CRM Connection {crm_key[1]!r} has used its daily budget of {budget} requests (Z15)",
+        )
+
+
 class ContactSyncReconciler(LiveObject):
     plural = "contactsyncs"
 
@@ -143,7 +161,10 @@ class ContactSyncReconciler(LiveObject):
             # Cleared before the pass reads anything: a wake-up (a notification) that comes
             # while the pass runs is kept and starts the next pass at once.
             self.signals.wake.clear()
-            next_check = await self.step()
+            try:
+                next_check = await self.step()
+            except Exception as exc:  # a bug must neither end the loop nor spin it
+                next_check = await self._unexpected(exc)
             delay = max(0.0, (next_check - datetime.now(UTC)).total_seconds())
             try:
                 await asyncio.wait_for(self.signals.wake.wait(), timeout=min(delay, 3600))
@@ -158,10 +179,7 @@ class ContactSyncReconciler(LiveObject):
         try:
             spec = ContactSyncSpec.model_validate(body["spec"])
         except ValidationError as exc:
-            await self._conditions(
-                body, ("Ready", False, "InvalidSpec", str(exc.errors()[0]["msg"]))
-            )
-            return now + timedelta(hours=1)
+            return await back_off(self, body, "InvalidSpec", validation_message(exc))
         status = ContactSyncStatus.model_validate(body["status"])
         if self.first_pass:
             self.first_pass = False
@@ -181,14 +199,16 @@ class ContactSyncReconciler(LiveObject):
             created=_parse_time(meta.get("creationTimestamp")) or now,
             notified=self.signals.notified,
             resume_pending=status.checkpoint.resume is not None,
+            retry_at=retry_at(body),
         )
-        decision = decide(spec, seen, now)
+        try:
+            decision = decide(spec, seen, now)
+        except SpecError as exc:
+            return await back_off(self, body, exc.reason, exc.message)
         try:
             resolved = await resolve_sync(self.kube, body["metadata"]["namespace"], spec)
         except NotReadyError as exc:
-            await self._conditions(body, ("Ready", False, exc.reason, exc.message))
-            self.logger.warning("not ready: %s: %s", exc.reason, exc.message)
-            return now + NOT_READY_RETRY
+            return await back_off(self, body, exc.reason, exc.message)
         renew_at = await self._notifications(body, spec, resolved[0])
         await self._audience_hook(body, spec, resolved[1])
         if spec.suspend:
@@ -214,11 +234,15 @@ class ContactSyncReconciler(LiveObject):
         await self._conditions(body, READY)
         body = self.snapshot()
         try:
-            await self.run(body, spec, decision, seen, resolved)
+            failure = await self.run(body, spec, decision, seen, resolved)
         except NotReadyError as exc:
-            await self._conditions(body, ("Ready", False, exc.reason, exc.message))
-            self.logger.warning("not ready: %s: %s", exc.reason, exc.message)
-            return now + NOT_READY_RETRY
+            return await back_off(self, body, exc.reason, exc.message)
+        if failure:
+            # Synced=False and the RunFailed Event are the run's own; the wait is ours.
+            return await back_off(
+                self, self.snapshot(), "RunFailed", failure, condition=None, event=False
+            )
+        await clear_retry(self, self.snapshot())
         # After a completed run only; its own failures never fail the run. A campaign
         # sent to the audience (its webhook says so) brings the next pass forward.
         sent = self.webhook is not None and bool(
@@ -235,6 +259,20 @@ class ContactSyncReconciler(LiveObject):
         )
         return datetime.now(UTC)
 
+    async def _unexpected(self, exc: Exception) -> datetime:
+        """Reported like any failure (Ready=False, one Event, backoff), with the traceback
+        logged once per reason rather than once per pass."""
+        body = self.snapshot()
+        reason = "ReconcileError"
+        retry = current_retry(body)
+        if retry is None or retry.reason != reason:
+            self.logger.exception("sync pass failed")
+        try:
+            return await back_off(self, body, reason, f"{type(exc).__name__}: {exc}")
+        except Exception:
+            self.logger.warning("sync pass failed and its status was not written: %s", exc)
+            return datetime.now(UTC) + LONGEST_RETRY
+
     # -- one run -----------------------------------------------------------------------
 
     async def run(
@@ -244,7 +282,8 @@ class ContactSyncReconciler(LiveObject):
         decision: Decision,
         seen: Observed,
         resolved: tuple[ResolvedConnection, ResolvedConnection, SyncSettings],
-    ) -> None:
+    ) -> str:
+        """Carry out one run; the error when it failed as a whole, else ""."""
         assert decision.trigger is not None
         crm_conn, target_conn, settings = resolved
         started = datetime.now(UTC)
@@ -254,12 +293,7 @@ class ContactSyncReconciler(LiveObject):
         audience = spec.target.list_id or ""
         namespace = body["metadata"]["namespace"]
         crm_key = (namespace, spec.crm.connection_ref.name)
-        budget = crm_conn.connection.spec.rate_limit.daily_credit_budget
-        if budget and LEDGER.today(crm_key).requests >= budget:
-            raise NotReadyError(
-                "DailyBudgetExhausted",
-                f"CRM Connection {crm_key[1]!r} has used its daily budget of {budget} requests (Z15)",
-            )
+        _check_budget(crm_conn, crm_key)
         usage = LEDGER.observer(
             {
                 crm_conn.endpoint.provider: crm_key,
@@ -354,6 +388,7 @@ class ContactSyncReconciler(LiveObject):
         )
         if view is not None:
             await self.patch_status(body, {"audience": view.to_wire()})
+        return error if result is None else ""
 
     async def _audience_view(self, target: Mailchimp, audience: str) -> AudienceView | None:
         """Best effort: the audience's counts and tags for status (M13)."""
@@ -397,7 +432,9 @@ class ContactSyncReconciler(LiveObject):
             conditions = set_condition(
                 conditions, "Synced", False, "RunFailed", error[:1000], generation
             )
-            await self._event(body, "Warning", "RunFailed", error)
+            retry = current_retry(body)
+            if retry is None or (retry.reason, retry.generation) != ("RunFailed", generation):
+                await self._event(body, "Warning", "RunFailed", error)
         else:
             counts = campaign_counts(result.tally.as_counts(), result.reverse)
             outcome = RunOutcome.PARTIAL if counts.failed else RunOutcome.SUCCEEDED
@@ -563,6 +600,10 @@ class ContactSyncReconciler(LiveObject):
             updates.append(("Suspended", False, "Resumed", "the sync runs again"))
         if updates:
             await self._conditions(body, *updates)
+        retry = current_retry(body)
+        if retry is not None and retry.next_retry_time <= datetime.now(UTC):
+            await clear_retry(self, body)
+            body = self.snapshot()
         if decision.next_check is not None:
             wanted = decision.next_check.isoformat()
             if _parse_time(status.get("nextRunTime")) != decision.next_check:
