@@ -35,7 +35,6 @@ from crmsync.engine.settings import SyncSettings
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
-
 class ActionKind(StrEnum):
     ADD = "add"
     UPDATE = "update"

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, ClassVar
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
 from crmsync.api.v1alpha1._base import (
     Conditions,
@@ -86,6 +86,19 @@ class Criterion(CrdModel):
         Annotated[list[Annotated[str, Field(max_length=1024)]], Field(max_length=100)] | None
     ) = None
     """The value(s) compared against, as text."""
+
+    @model_validator(mode="after")
+    def _values_fit_the_operator(self) -> Criterion:
+        """The CEL rules above, for objects read by the operator (a stored object predating
+        a rule, or one that never met the API server)."""
+        takes_none = self.operator in (CriterionOperator.IS_EMPTY, CriterionOperator.IS_NOT_EMPTY)
+        if takes_none and self.values:
+            raise ValueError("is_empty and is_not_empty take no values")
+        if not takes_none and not self.values:
+            raise ValueError("this operator needs at least one value")
+        if self.operator != CriterionOperator.IN and self.values and len(self.values) > 1:
+            raise ValueError("only the 'in' operator takes several values")
+        return self
 
 
 class CrmSource(CrdModel):
@@ -274,9 +287,7 @@ class Schedule(CrdModel):
     """For Monthly; months without that day run on their last day."""
     date: CalendarDate | None = None
     """For Once: the date, YYYY-MM-DD (a day that exists, 2000–2199)."""
-    time_zone: Annotated[str, Field(min_length=1, max_length=64, pattern=TIME_ZONE_PATTERN)] = (
-        "UTC"
-    )
+    time_zone: Annotated[str, Field(min_length=1, max_length=64, pattern=TIME_ZONE_PATTERN)] = "UTC"
     """IANA time zone of ``at`` (Europe/Madrid …); a zone the operator's time-zone database
     does not know makes the sync Ready=False (UnknownTimeZone)."""
 
