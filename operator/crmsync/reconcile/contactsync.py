@@ -600,8 +600,11 @@ class ContactSyncReconciler(LiveObject):
             updates.append(("Suspended", False, "Resumed", "the sync runs again"))
         if updates:
             await self._conditions(body, *updates)
-        retry = current_retry(body)
-        if retry is not None and retry.next_retry_time <= datetime.now(UTC):
+        if current_retry(body) is not None and retry_at(body) is None:
+            # The failure was at an earlier generation: this one is fine so far.
+            await clear_retry(self, body)
+            body = self.snapshot()
+        elif (retry := current_retry(body)) and retry.next_retry_time <= datetime.now(UTC):
             await clear_retry(self, body)
             body = self.snapshot()
         if decision.next_check is not None:
