@@ -10,13 +10,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from crmsync.api import crdgen
 from crmsync.api.v1alpha1 import KINDS, Resource
+from crmsync.api.v1alpha1.contactsync import ContactSyncSpec
 from crmsync.engine.backoff import FIRST_RETRY, LONGEST_RETRY, retry_delay
 from crmsync.engine.triggers import decide
 from crmsync.reconcile.live import LiveObject
-from crmsync.reconcile.retry import back_off, retry_at
+from crmsync.reconcile.retry import back_off, retry_at, validation_message
 from tests.unit.test_triggers import NOW, SETTLED, spec
 
 
@@ -153,3 +155,17 @@ def test_cel_rules_read_only_fields_that_are_always_there(model: type[Resource])
                 assert name in required or defaulted or guarded, (
                     f"{path}: rule {rule['rule']!r} reads {name}, which may be absent"
                 )
+
+
+def test_an_invalid_spec_is_reported_naming_the_field() -> None:
+    with pytest.raises(ValidationError) as refused:
+        ContactSyncSpec.model_validate(
+            {
+                "crm": {"connectionRef": {"name": "c"}, "module": "Leads"},
+                "target": {"connectionRef": {"name": "t"}},
+                "trigger": {"pollInterval": "0s"},
+            }
+        )
+    message = validation_message(refused.value)
+    assert message.startswith("spec.trigger.pollInterval: ")
+    assert "from 30s to 24h" in message

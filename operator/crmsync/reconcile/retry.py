@@ -32,10 +32,11 @@ def retry_at(body: dict[str, Any]) -> datetime | None:
     return retry.next_retry_time
 
 
-def validation_message(exc: ValidationError) -> str:
-    """The first error with the field it concerns: ``spec.trigger.pollInterval: …``."""
+def validation_message(exc: ValidationError, within: tuple[str, ...] = ("spec",)) -> str:
+    """The first error with the field it concerns: ``spec.trigger.pollInterval: …``
+    (``within``: where the validated object sits in the resource)."""
     error = exc.errors()[0]
-    where = ".".join(str(part) for part in ("spec", *error["loc"]))
+    where = ".".join(str(part) for part in (*within, *error["loc"]))
     return f"{where}: {error['msg']}"
 
 
