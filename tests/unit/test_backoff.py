@@ -169,3 +169,19 @@ def test_an_invalid_spec_is_reported_naming_the_field() -> None:
     message = validation_message(refused.value)
     assert message.startswith("spec.trigger.pollInterval: ")
     assert "from 30s to 24h" in message
+
+
+async def test_a_connection_becoming_ready_wakes_the_loops_waiting_on_it() -> None:
+    from crmsync.reconcile.contactsync import SyncSignals
+    from crmsync.reconcile.waiting import connection_ready, stop_waiting, wait_for_connections
+
+    here, there, done = SyncSignals(), SyncSignals(), SyncSignals()
+    wait_for_connections("team", "contactsyncs", "a", here)
+    wait_for_connections("other", "contactsyncs", "b", there)
+    wait_for_connections("team", "contactsyncs", "c", done)
+    stop_waiting("team", "contactsyncs", "c")
+    assert connection_ready("team") == 1
+    assert here.wake.is_set() and here.dependency_changed
+    assert not there.wake.is_set() and not done.wake.is_set()
+    assert connection_ready("team") == 0  # woken once; it registers again if still failing
+    stop_waiting("other", "contactsyncs", "b")

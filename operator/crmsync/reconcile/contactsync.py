@@ -63,6 +63,7 @@ from crmsync.reconcile.retry import (
     validation_message,
 )
 from crmsync.reconcile.usage import LEDGER
+from crmsync.reconcile.waiting import stop_waiting, wait_for_connections
 from crmsync.runtime.counting import RunTally, add_counts
 from crmsync.runtime.recordindex import RecordIndex, RecordIndexFullError, configmap_name
 from crmsync.runtime.reverse import campaign_counts, campaign_notifications, execute_flow
@@ -83,6 +84,8 @@ class SyncSignals:
 
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     notified: bool = False
+    dependency_changed: bool = False
+    """A Connection became Ready while this sync backed off: try again at once."""
 
     def wake_up(self) -> None:
         self.wake.set()
@@ -157,19 +160,23 @@ class ContactSyncReconciler(LiveObject):
     # -- the loop ----------------------------------------------------------------------
 
     async def run_forever(self, stopped: Any) -> None:
-        while not stopped:
-            # Cleared before the pass reads anything: a wake-up (a notification) that comes
-            # while the pass runs is kept and starts the next pass at once.
-            self.signals.wake.clear()
-            try:
-                next_check = await self.step()
-            except Exception as exc:  # a bug must neither end the loop nor spin it
-                next_check = await self._unexpected(exc)
-            delay = max(0.0, (next_check - datetime.now(UTC)).total_seconds())
-            try:
-                await asyncio.wait_for(self.signals.wake.wait(), timeout=min(delay, 3600))
-            except TimeoutError:
-                pass
+        try:
+            while not stopped:
+                # Cleared before the pass reads anything: a wake-up (a notification) that
+                # comes while the pass runs is kept and starts the next pass at once.
+                self.signals.wake.clear()
+                try:
+                    next_check = await self.step()
+                except Exception as exc:  # a bug must neither end the loop nor spin it
+                    next_check = await self._unexpected(exc)
+                delay = max(0.0, (next_check - datetime.now(UTC)).total_seconds())
+                try:
+                    await asyncio.wait_for(self.signals.wake.wait(), timeout=min(delay, 3600))
+                except TimeoutError:
+                    pass
+        finally:
+            meta = self.live_body["metadata"]
+            stop_waiting(meta["namespace"], self.plural, meta["name"])
 
     async def step(self) -> datetime:
         body = self.snapshot()
@@ -199,7 +206,7 @@ class ContactSyncReconciler(LiveObject):
             created=_parse_time(meta.get("creationTimestamp")) or now,
             notified=self.signals.notified,
             resume_pending=status.checkpoint.resume is not None,
-            retry_at=retry_at(body),
+            retry_at=None if self._dependency_changed() else retry_at(body),
         )
         try:
             decision = decide(spec, seen, now)
@@ -208,7 +215,7 @@ class ContactSyncReconciler(LiveObject):
         try:
             resolved = await resolve_sync(self.kube, body["metadata"]["namespace"], spec)
         except NotReadyError as exc:
-            return await back_off(self, body, exc.reason, exc.message)
+            return await self._wait_for_connections(body, exc)
         renew_at = await self._notifications(body, spec, resolved[0])
         await self._audience_hook(body, spec, resolved[1])
         if spec.suspend:
@@ -236,12 +243,14 @@ class ContactSyncReconciler(LiveObject):
         try:
             failure = await self.run(body, spec, decision, seen, resolved)
         except NotReadyError as exc:
-            return await back_off(self, body, exc.reason, exc.message)
+            return await self._wait_for_connections(body, exc)
         if failure:
             # Synced=False and the RunFailed Event are the run's own; the wait is ours.
+            wait_for_connections(meta["namespace"], self.plural, meta["name"], self.signals)
             return await back_off(
                 self, self.snapshot(), "RunFailed", failure, condition=None, event=False
             )
+        stop_waiting(meta["namespace"], self.plural, meta["name"])
         await clear_retry(self, self.snapshot())
         # After a completed run only; its own failures never fail the run. A campaign
         # sent to the audience (its webhook says so) brings the next pass forward.
@@ -258,6 +267,16 @@ class ContactSyncReconciler(LiveObject):
             record_index=self._load_index,
         )
         return datetime.now(UTC)
+
+    def _dependency_changed(self) -> bool:
+        changed, self.signals.dependency_changed = self.signals.dependency_changed, False
+        return changed
+
+    async def _wait_for_connections(self, body: dict[str, Any], exc: NotReadyError) -> datetime:
+        """Not ready: back off, and be woken early when a Connection becomes Ready."""
+        meta = body["metadata"]
+        wait_for_connections(meta["namespace"], self.plural, meta["name"], self.signals)
+        return await back_off(self, body, exc.reason, exc.message)
 
     async def _unexpected(self, exc: Exception) -> datetime:
         """Reported like any failure (Ready=False, one Event, backoff), with the traceback

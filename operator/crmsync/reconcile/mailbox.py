@@ -59,6 +59,7 @@ from crmsync.reconcile.resolve import (
     ready_connection,
 )
 from crmsync.reconcile.retry import back_off, clear_retry, current_retry, validation_message
+from crmsync.reconcile.waiting import stop_waiting, wait_for_connections
 
 PLURAL = "mailboxsyncs"
 STATUS_EVERY_SECONDS = 1.0
@@ -70,6 +71,8 @@ class MailboxSignals:
     """Per-object state shared by the daemon and the event handlers (kopf's memo)."""
 
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    dependency_changed: bool = False
+    """A Connection became Ready while this loop backed off."""
 
 
 @dataclass
@@ -151,6 +154,8 @@ class MailboxReconciler(LiveObject):
                 except TimeoutError:
                     pass
         finally:
+            meta = self.live_body["metadata"]
+            stop_waiting(meta["namespace"], PLURAL, meta["name"])
             await self.close_session()
 
     async def close_session(self) -> None:
@@ -198,6 +203,7 @@ class MailboxReconciler(LiveObject):
             return await self._not_ready(
                 body, "Unreachable", f"{type(exc).__name__}: {exc}", ready=None
             )
+        stop_waiting(namespace, PLURAL, body["metadata"]["name"])
         await clear_retry(self, self.snapshot())
         return delay
 
@@ -290,6 +296,8 @@ class MailboxReconciler(LiveObject):
         if current != message:
             await self.patch_status(body, {"lastError": message[:4000]})
             body = self.snapshot()
+        meta = body["metadata"]
+        wait_for_connections(meta["namespace"], PLURAL, meta["name"], self.signals)
         retry = await back_off(self, body, reason, message, condition=("Ready", ready))
         return max(0.0, (retry - datetime.now(UTC)).total_seconds())
 
