@@ -12,7 +12,8 @@ from typing import Any
 from tests.e2e.conftest import Stack, wait_for
 from tests.e2e.vendors import CrmReader, crm_create_many
 
-FAST_TRIGGER: dict[str, Any] = {"mode": "Instant", "pollInterval": "3s"}
+FAST_TRIGGER: dict[str, Any] = {"mode": "Instant", "pollInterval": "30s"}
+"""The shortest poll the schema allows; changes arrive by notification well before."""
 MARKER_FIELD = "Description"
 
 

@@ -38,7 +38,7 @@ spec:
   fieldMapping:
     - {{crmField: First_Name, campaignField: FNAME}}
     - {{crmField: Last_Name, campaignField: LNAME}}
-  trigger: {{mode: Instant, pollInterval: 3s}}
+  trigger: {{mode: Instant, pollInterval: 30s}}
 {extra}"""
 
 

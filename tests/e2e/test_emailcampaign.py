@@ -430,7 +430,7 @@ def test_the_connection_timer_carries_the_periodic_activity_passes(stack: Stack)
     marker, ns = unique("ecper"), stack.namespace
     people(crm, marker)
     listkey = campaigns.new_list(unique("ecper-list"))
-    spec = campaign_spec(marker, listkey, action="Send", activity={"interval": "1s"})
+    spec = campaign_spec(marker, listkey, action="Send", activity={"interval": "1m"})
     stack.apply(campaign_manifest(marker, spec))
     body = wait_for(lambda: state_is(stack, marker, "Sent", ns), timeout=30, what="Sent")
     key = body["status"]["campaignKey"]
@@ -451,7 +451,7 @@ def test_the_connection_timer_carries_the_periodic_activity_passes(stack: Stack)
         passed = activity.get("lastPassTime") != first["lastPassTime"]
         return activity if passed and tracked.get("summary", {}).get("opens") == 4 else None
 
-    activity = wait_for(opened, timeout=45, what="a periodic activity pass")
+    activity = wait_for(opened, timeout=150, what="a periodic activity pass")
     assert activity["outcome"] == "Succeeded" and activity["campaigns"][0]["membersUpdated"] >= 9
     statuses = member_statuses_by_email(crm, marker, activity["campaigns"][0]["crmCampaignId"])
     assert sorted(s for s in statuses.values() if s) == ["Opened"] * 5

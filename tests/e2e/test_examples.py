@@ -97,3 +97,37 @@ def test_kubectl_explain_documents_fields(kube: Kube) -> None:
     assert "never overwritten (Z5)" in out
     out = kube.kubectl("explain", "connection.spec.credentialsSecretRef").stdout
     assert "refreshToken" in out
+
+
+def test_optional_fields_read_by_rules_are_defaulted_not_refused(
+    kube: Kube, tmp_path: Path
+) -> None:
+    """A MailboxSync without folders gets INBOX and Sent (its rules read folders), and a
+    Daily schedule gets no minute it would then refuse."""
+    manifest = tmp_path / "defaults.yaml"
+    manifest.write_text(
+        """
+apiVersion: crmsync.dev/v1alpha1
+kind: MailboxSync
+metadata: {name: no-folders}
+spec: {mailboxRef: {name: box}, crm: {name: crm}, owner: ana@example.com}
+---
+apiVersion: crmsync.dev/v1alpha1
+kind: ContactSync
+metadata: {name: daily-defaults}
+spec:
+  crm: {connectionRef: {name: crm}, module: Leads}
+  target: {connectionRef: {name: mc}, listId: abc}
+  trigger: {mode: Scheduled, schedule: {frequency: Daily, at: "02:00"}}
+"""
+    )
+    kube.apply(manifest, namespace="default")
+    mailbox = kube.get_json("mailboxsync", "no-folders", "-n", "default")
+    assert mailbox["spec"]["folders"] == ["INBOX", "Sent"]
+    assert mailbox["spec"]["modules"] == ["Leads", "Contacts", "Deals"]
+    sync = kube.get_json("contactsync", "daily-defaults", "-n", "default")
+    assert sync["spec"]["trigger"]["schedule"] == {
+        "frequency": "Daily",
+        "at": "02:00",
+        "timeZone": "UTC",
+    }

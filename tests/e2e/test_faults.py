@@ -21,7 +21,7 @@ def spec(list_id: str, marker: str, connection: str = "mailchimp") -> dict[str, 
         "crm": {"connectionRef": {"name": "crm"}, "module": "Contacts", "criteria": marked(marker)},
         "target": {"connectionRef": {"name": connection}, "listId": list_id},
         "fieldMapping": [{"crmField": "Last_Name", "campaignField": "LNAME"}],
-        "trigger": {"mode": "Instant", "pollInterval": "3s"},
+        "trigger": {"mode": "Instant", "pollInterval": "30s"},
     }
 
 

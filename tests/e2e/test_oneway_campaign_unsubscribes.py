@@ -22,6 +22,8 @@ pytestmark = pytest.mark.e2e
 
 CRM_FIELDS = "Email,First_Name,Last_Name,Email_Opt_Out,Description,Lead_Source"
 INCREMENTAL = ("Poll", "Notification")
+POLL_WAIT = 75
+"""Seconds to wait for the next poll: the 30 s minimum interval plus a run, with margin."""
 
 
 @pytest.fixture
@@ -92,11 +94,11 @@ def test_mailchimp_unsubscribe_and_bounce_opt_the_crm_records_out_on_the_next_po
     person_event(mailchimp, list_id, "cleaned", cleaned.email)
 
     wanted = {unsubscribed.id: True, cleaned.id: True, **{p.id: False for p in others}}
-    wait_for(lambda: opt_outs(crm, marker) == wanted, timeout=30, what="CRM opt-outs of the two")
+    wait_for(lambda: opt_outs(crm, marker) == wanted, timeout=POLL_WAIT, what="CRM opt-outs of the two")
     # The CRM is written during the run; its counts land when it ends.
     status = wait_for(
         lambda: (st := syncs.get(name)["status"])["counts"]["crmOptedOut"] >= 2 and st,
-        timeout=30,
+        timeout=POLL_WAIT,
         what="the opt-outs counted",
     )
     carried = [h for h in status["history"] if h["counts"].get("crmOptedOut")]
@@ -106,7 +108,7 @@ def test_mailchimp_unsubscribe_and_bounce_opt_the_crm_records_out_on_the_next_po
 
     # Later runs (an incremental one and a full one) neither opt them out again nor
     # re-subscribe anyone.
-    syncs.wait_run(name, after=syncs.last_run_id(name), timeout=30)
+    syncs.wait_run(name, after=syncs.last_run_id(name), timeout=POLL_WAIT)
     manual_run(syncs, name)
     status = syncs.get(name)["status"]
     assert status["counts"]["crmOptedOut"] == 2, status["counts"]
@@ -141,8 +143,8 @@ def test_mailchimp_ignore_policy_leaves_the_crm_untouched(
         timeout=10,
         what="both members changed",
     )
-    poll = syncs.wait_run(name, after=syncs.last_run_id(name), timeout=30)
-    poll = syncs.wait_run(name, after=poll["status"]["lastRun"]["id"], timeout=30)
+    poll = syncs.wait_run(name, after=syncs.last_run_id(name), timeout=POLL_WAIT)
+    poll = syncs.wait_run(name, after=poll["status"]["lastRun"]["id"], timeout=POLL_WAIT)
     assert poll["status"]["lastRun"]["trigger"] in INCREMENTAL
     manual_run(syncs, name)
     counts = syncs.get(name)["status"]["counts"]
@@ -208,7 +210,7 @@ def test_zoho_campaigns_unsubscribe_opts_the_crm_record_out_at_the_next_full_com
         {"listkey": listkey, "contactinfo": json.dumps({"Contact Email": person.email})},
     )
     # Incremental runs cannot see it (no change time in the listing) ...
-    syncs.wait_run(name, after=syncs.last_run_id(name), timeout=30)
+    syncs.wait_run(name, after=syncs.last_run_id(name), timeout=POLL_WAIT)
     assert opt_outs(crm, marker)[person.id] is False
 
     # ... the next full comparison does.

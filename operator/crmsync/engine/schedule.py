@@ -3,28 +3,55 @@
 from __future__ import annotations
 
 import calendar
-import re
-from datetime import datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, datetime, time, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from crmsync.api.v1alpha1._types import parse_duration
 from crmsync.api.v1alpha1.contactsync import Frequency, Schedule, Weekday
+from crmsync.engine.specerror import SpecError
 
-_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+__all__ = ["next_run", "parse_duration", "time_zone"]
+
 _WEEKDAYS = list(Weekday)
+SCHEDULE_FIELD = "spec.trigger.schedule"
 
 
-def parse_duration(text: str) -> timedelta:
-    """Go-style durations as the CRD pattern allows them: ``90s``, ``5m``, ``1h30m``."""
-    parts = _DURATION_PART.findall(text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise ValueError(f"not a duration: {text!r}")
-    return timedelta(seconds=sum(float(n) * _UNIT_SECONDS[u] for n, u in parts))
+@lru_cache(maxsize=256)
+def _zone(name: str) -> ZoneInfo | None:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return None
+
+
+def time_zone(schedule: Schedule) -> ZoneInfo:
+    """The schedule's zone, or SpecError when this operator's tz database lacks it."""
+    zone = _zone(schedule.time_zone)
+    if zone is None:
+        raise SpecError(
+            f"{SCHEDULE_FIELD}.timeZone",
+            "UnknownTimeZone",
+            f"{schedule.time_zone!r} is not a time zone this operator knows (IANA names "
+            "such as Europe/Madrid or UTC)",
+        )
+    return zone
 
 
 def _at(schedule: Schedule) -> time:
     hours, minutes = (schedule.at or "00:00").split(":")
     return time(int(hours), int(minutes))
+
+
+def _once_date(schedule: Schedule) -> date:
+    try:
+        return date.fromisoformat(schedule.date or "")
+    except ValueError:
+        raise SpecError(
+            f"{SCHEDULE_FIELD}.date",
+            "InvalidDate",
+            f"{schedule.date!r} is not a day (YYYY-MM-DD) for a Once schedule",
+        ) from None
 
 
 def _last_day_clamped(year: int, month: int, day: int) -> int:
@@ -33,15 +60,14 @@ def _last_day_clamped(year: int, month: int, day: int) -> int:
 
 def next_run(schedule: Schedule, after: datetime) -> datetime | None:
     """The first due time strictly after ``after`` (aware), or None when a one-off is past."""
-    zone = ZoneInfo(schedule.time_zone)
+    zone = time_zone(schedule)
     local = after.astimezone(zone)
     frequency = Frequency(schedule.frequency)
     if frequency == Frequency.ONCE:
-        year, month, day = (int(p) for p in (schedule.date or "1970-01-01").split("-"))
-        due = datetime.combine(datetime(year, month, day).date(), _at(schedule), zone)
+        due = datetime.combine(_once_date(schedule), _at(schedule), zone)
         return due if due > local else None
     if frequency == Frequency.HOURLY:
-        due = local.replace(minute=schedule.minute, second=0, microsecond=0)
+        due = local.replace(minute=schedule.minute or 0, second=0, microsecond=0)
         return due if due > local else due + timedelta(hours=1)
     if frequency == Frequency.DAILY:
         due = datetime.combine(local.date(), _at(schedule), zone)

@@ -13,7 +13,7 @@ from crmsync.api.v1alpha1.contactsync import (
     TriggerMode,
 )
 from crmsync.api.v1alpha1.status import RunSummary, RunTrigger
-from crmsync.engine.schedule import next_run, parse_duration
+from crmsync.engine.schedule import next_run, parse_duration, time_zone
 
 IDLE_RECHECK = timedelta(hours=1)
 """With nothing due, look again this often anyway (changes also wake the loop)."""
@@ -37,6 +37,9 @@ class Observed:
     """A CRM change notification arrived since the last run."""
     resume_pending: bool = False
     """A full run was interrupted (crash, kill, restart) and left a resume point (B5)."""
+    retry_at: datetime | None = None
+    """Backing off after failures at this generation: no run before this time except one
+    the user asks for (sync-now); a spec change starts a new generation and no backoff."""
 
 
 @dataclass(frozen=True)
@@ -46,10 +49,24 @@ class Decision:
     next_check: datetime | None = None
 
 
-def decide(spec: ContactSyncSpec, seen: Observed, now: datetime) -> Decision:
-    mode = TriggerMode(spec.trigger.mode)
+def _waiting(spec: ContactSyncSpec, seen: Observed, now: datetime) -> Decision | None:
+    """Suspended, or backing off after failures (a sync-now still runs at once)."""
     if spec.suspend:
         return Decision(None, next_check=now + IDLE_RECHECK)
+    manual = bool(seen.sync_now) and seen.sync_now != seen.last_handled_sync_now
+    if seen.retry_at is not None and now < seen.retry_at and not manual:
+        return Decision(None, next_check=seen.retry_at)
+    return None
+
+
+def decide(spec: ContactSyncSpec, seen: Observed, now: datetime) -> Decision:
+    """What is due now; SpecError when the spec cannot be carried out (unknown zone)."""
+    mode = TriggerMode(spec.trigger.mode)
+    if mode == TriggerMode.SCHEDULED and spec.trigger.schedule is not None:
+        time_zone(spec.trigger.schedule)
+    waiting = _waiting(spec, seen, now)
+    if waiting is not None:
+        return waiting
     if seen.resume_pending:
         return Decision(RunTrigger.RESUMED, full=True)
     if seen.sync_now and seen.sync_now != seen.last_handled_sync_now:

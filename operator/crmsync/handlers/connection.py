@@ -16,6 +16,7 @@ from crmsync.k8s.conditions import condition_status
 from crmsync.k8s.logs import Logger
 from crmsync.reconcile.connection import report_usage, verify_connection
 from crmsync.reconcile.emailcampaign import sent_campaigns_activity
+from crmsync.reconcile.waiting import connection_ready
 
 RECHECK_SECONDS = 30.0
 REVERIFY_AFTER = timedelta(minutes=10)
@@ -26,6 +27,17 @@ REVERIFY_AFTER = timedelta(minutes=10)
 @kopf.on.update(GROUP, VERSION, "connections", field="spec")
 async def connection_changed(body: kopf.Body, logger: Logger, **_: Any) -> None:
     await verify_connection(kube(), dict(body), logger)
+
+
+@kopf.on.event(GROUP, VERSION, "connections")
+async def connection_event(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """A Connection that becomes Ready wakes the loops of its namespace backing off
+    because of a Connection (so a fixed Secret is used at once, not after the backoff)."""
+    ready = condition_status((body.get("status") or {}).get("conditions"), "Ready") == "True"
+    was_ready = getattr(memo, "connection_ready", None)
+    memo.connection_ready = ready
+    if ready and was_ready is not True:
+        connection_ready(body["metadata"]["namespace"])
 
 
 @kopf.timer(GROUP, VERSION, "connections", interval=RECHECK_SECONDS, initial_delay=RECHECK_SECONDS)

@@ -8,11 +8,13 @@ delete handler and nothing blocks ``kubectl delete``.
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import kopf
 
 from crmsync.api.v1alpha1 import GROUP, VERSION
+from crmsync.engine.backoff import retry_delay
 from crmsync.handlers.context import kube
 from crmsync.k8s.logs import Logger
 from crmsync.reconcile.activity import SYNC_NOW_ANNOTATION
@@ -21,27 +23,29 @@ from crmsync.reconcile.emailcampaign import EmailCampaignReconciler
 RETRY_BACKOFF = 5.0
 
 
-async def _pass(body: kopf.Body, logger: Logger) -> None:
+async def _pass(body: kopf.Body, logger: Logger, retry: int) -> None:
     delay = await EmailCampaignReconciler(kube(), body, logger).reconcile()
     if delay is not None:
-        raise kopf.TemporaryError("not finished; see status.conditions", delay=delay)
+        # Retried later each time it fails again (kopf counts the retries), with jitter.
+        wait = max(delay, retry_delay(retry + 1, random.random()).total_seconds())
+        raise kopf.TemporaryError("not finished; see status.conditions", delay=wait)
 
 
 @kopf.on.create(GROUP, VERSION, "emailcampaigns", backoff=RETRY_BACKOFF)
-async def emailcampaign_created(body: kopf.Body, logger: Logger, **_: Any) -> None:
-    await _pass(body, logger)
+async def emailcampaign_created(body: kopf.Body, logger: Logger, retry: int, **_: Any) -> None:
+    await _pass(body, logger, retry)
 
 
 @kopf.on.update(GROUP, VERSION, "emailcampaigns", backoff=RETRY_BACKOFF)
-async def emailcampaign_changed(body: kopf.Body, logger: Logger, **_: Any) -> None:
+async def emailcampaign_changed(body: kopf.Body, logger: Logger, retry: int, **_: Any) -> None:
     """A spec change (spec.action moved on, recipients edited, test emails added)."""
-    await _pass(body, logger)
+    await _pass(body, logger, retry)
 
 
 @kopf.on.resume(GROUP, VERSION, "emailcampaigns", backoff=RETRY_BACKOFF)
-async def emailcampaign_resumed(body: kopf.Body, logger: Logger, **_: Any) -> None:
+async def emailcampaign_resumed(body: kopf.Body, logger: Logger, retry: int, **_: Any) -> None:
     """Operator start: finish what an interrupted pass left (never creating or sending twice)."""
-    await _pass(body, logger)
+    await _pass(body, logger, retry)
 
 
 @kopf.on.event(GROUP, VERSION, "emailcampaigns")

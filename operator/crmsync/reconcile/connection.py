@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+from pydantic import ValidationError
 
 from crmsync import metrics
 from crmsync.api.v1alpha1.connection import AccountFacts, Provider
@@ -17,6 +18,7 @@ from crmsync.k8s.logs import Logger
 from crmsync.providers.factory import Endpoint, open_crm, open_target
 from crmsync.providers.http import AuthError, CallStats, ConfigError, ProviderError
 from crmsync.reconcile.resolve import NotReadyError, load_endpoint
+from crmsync.reconcile.retry import validation_message
 from crmsync.reconcile.usage import LEDGER
 
 IMAP_TIMEOUT_SECONDS = 20.0
@@ -85,7 +87,9 @@ async def verify_connection(kube: KubeApi, body: dict[str, Any], logger: Logger)
         ready, reason, message = False, exc.reason, exc.message
     except AuthError as exc:
         ready, reason, message = False, "AuthenticationFailed", str(exc)
-    except ConfigError as exc:
+    except ValidationError as exc:
+        ready, reason, message = False, "InvalidSpec", validation_message(exc, within=())
+    except (ConfigError, httpx.InvalidURL) as exc:
         ready, reason, message = False, "InvalidConfiguration", str(exc)
     except (ProviderError, httpx.HTTPError, OSError) as exc:
         ready, reason, message = None, "ProviderUnreachable", f"{type(exc).__name__}: {exc}"

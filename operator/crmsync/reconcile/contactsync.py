@@ -37,7 +37,9 @@ from crmsync.api.v1alpha1.status import (
     SkippedExport,
     SyncCounts,
 )
+from crmsync.engine.backoff import LONGEST_RETRY
 from crmsync.engine.settings import SyncSettings
+from crmsync.engine.specerror import SpecError
 from crmsync.engine.triggers import Decision, Observed, channel_renewal, decide
 from crmsync.k8s.api import KubeApi
 from crmsync.k8s.conditions import set_condition
@@ -58,7 +60,15 @@ from crmsync.reconcile.resolve import (
     check_fields,
     resolve_sync,
 )
+from crmsync.reconcile.retry import (
+    back_off,
+    clear_retry,
+    current_retry,
+    retry_at,
+    validation_message,
+)
 from crmsync.reconcile.usage import LEDGER
+from crmsync.reconcile.waiting import stop_waiting, wait_for_connections
 from crmsync.runtime.counting import RunTally, add_counts
 from crmsync.runtime.recordindex import RecordIndex, RecordIndexFullError, configmap_name
 from crmsync.runtime.reverse import campaign_counts, campaign_notifications, execute_flow
@@ -80,6 +90,8 @@ class SyncSignals:
 
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     notified: bool = False
+    dependency_changed: bool = False
+    """A Connection became Ready while this sync backed off: try again at once."""
 
     def wake_up(self) -> None:
         self.wake.set()
@@ -200,16 +212,23 @@ class ContactSyncReconciler(LiveObject):
     # -- the loop ----------------------------------------------------------------------
 
     async def run_forever(self, stopped: Any) -> None:
-        while not stopped:
-            # Cleared before the pass reads anything: a wake-up (a notification) that comes
-            # while the pass runs is kept and starts the next pass at once.
-            self.signals.wake.clear()
-            next_check = await self.step()
-            delay = max(0.0, (next_check - datetime.now(UTC)).total_seconds())
-            try:
-                await asyncio.wait_for(self.signals.wake.wait(), timeout=min(delay, 3600))
-            except TimeoutError:
-                pass
+        try:
+            while not stopped:
+                # Cleared before the pass reads anything: a wake-up (a notification) that
+                # comes while the pass runs is kept and starts the next pass at once.
+                self.signals.wake.clear()
+                try:
+                    next_check = await self.step()
+                except Exception as exc:  # a bug must neither end the loop nor spin it
+                    next_check = await self._unexpected(exc)
+                delay = max(0.0, (next_check - datetime.now(UTC)).total_seconds())
+                try:
+                    await asyncio.wait_for(self.signals.wake.wait(), timeout=min(delay, 3600))
+                except TimeoutError:
+                    pass
+        finally:
+            meta = self.live_body["metadata"]
+            stop_waiting(meta["namespace"], self.plural, meta["name"])
 
     async def step(self) -> datetime:
         body = self.snapshot()
@@ -219,10 +238,7 @@ class ContactSyncReconciler(LiveObject):
         try:
             spec = ContactSyncSpec.model_validate(body["spec"])
         except ValidationError as exc:
-            await self._conditions(
-                body, ("Ready", False, "InvalidSpec", str(exc.errors()[0]["msg"]))
-            )
-            return now + timedelta(hours=1)
+            return await back_off(self, body, "InvalidSpec", validation_message(exc))
         status = ContactSyncStatus.model_validate(body["status"])
         if self.first_pass:
             self.first_pass = False
@@ -242,16 +258,18 @@ class ContactSyncReconciler(LiveObject):
             created=_parse_time(meta.get("creationTimestamp")) or now,
             notified=self.signals.notified,
             resume_pending=status.checkpoint.resume is not None,
+            retry_at=None if self._dependency_changed() else retry_at(body),
         )
-        decision = decide(spec, seen, now)
+        try:
+            decision = decide(spec, seen, now)
+        except SpecError as exc:
+            return await back_off(self, body, exc.reason, exc.message)
         try:
             resolved = await resolve_sync(
                 self.kube, body["metadata"]["namespace"], spec, body["metadata"]["name"]
             )
         except NotReadyError as exc:
-            await self._conditions(body, ("Ready", False, exc.reason, exc.message))
-            self.logger.warning("not ready: %s: %s", exc.reason, exc.message)
-            return now + NOT_READY_RETRY
+            return await self._wait_for_connections(body, exc)
         renew_at = await self._notifications(body, spec, resolved[0])
         await self._audience_hook(body, spec, resolved[1])
         if spec.suspend:
@@ -277,11 +295,17 @@ class ContactSyncReconciler(LiveObject):
         await self._conditions(body, READY)
         body = self.snapshot()
         try:
-            await self.run(body, spec, decision, seen, resolved)
+            failure = await self.run(body, spec, decision, seen, resolved)
         except NotReadyError as exc:
-            await self._conditions(body, ("Ready", False, exc.reason, exc.message))
-            self.logger.warning("not ready: %s: %s", exc.reason, exc.message)
-            return now + NOT_READY_RETRY
+            return await self._wait_for_connections(body, exc)
+        if failure:
+            # Synced=False and the RunFailed Event are the run's own; the wait is ours.
+            wait_for_connections(meta["namespace"], self.plural, meta["name"], self.signals)
+            return await back_off(
+                self, self.snapshot(), "RunFailed", failure, condition=None, event=False
+            )
+        stop_waiting(meta["namespace"], self.plural, meta["name"])
+        await clear_retry(self, self.snapshot())
         # After a completed run only; its own failures never fail the run. A campaign
         # sent to the audience (its webhook says so) brings the next pass forward.
         sent = self.webhook is not None and bool(
@@ -299,6 +323,30 @@ class ContactSyncReconciler(LiveObject):
         await abandoned_carts(self, self._event, spec, decision.trigger, resolved)
         return datetime.now(UTC)
 
+    def _dependency_changed(self) -> bool:
+        changed, self.signals.dependency_changed = self.signals.dependency_changed, False
+        return changed
+
+    async def _wait_for_connections(self, body: dict[str, Any], exc: NotReadyError) -> datetime:
+        """Not ready: back off, and be woken early when a Connection becomes Ready."""
+        meta = body["metadata"]
+        wait_for_connections(meta["namespace"], self.plural, meta["name"], self.signals)
+        return await back_off(self, body, exc.reason, exc.message)
+
+    async def _unexpected(self, exc: Exception) -> datetime:
+        """Reported like any failure (Ready=False, one Event, backoff), with the traceback
+        logged once per reason rather than once per pass."""
+        body = self.snapshot()
+        reason = "ReconcileError"
+        retry = current_retry(body)
+        if retry is None or retry.reason != reason:
+            self.logger.exception("sync pass failed")
+        try:
+            return await back_off(self, body, reason, f"{type(exc).__name__}: {exc}")
+        except Exception:
+            self.logger.warning("sync pass failed and its status was not written: %s", exc)
+            return datetime.now(UTC) + LONGEST_RETRY
+
     # -- one run -----------------------------------------------------------------------
 
     async def run(
@@ -308,7 +356,8 @@ class ContactSyncReconciler(LiveObject):
         decision: Decision,
         seen: Observed,
         resolved: tuple[ResolvedConnection, ResolvedConnection, SyncSettings],
-    ) -> None:
+    ) -> str:
+        """Carry out one run; the error when it failed as a whole, else ""."""
         assert decision.trigger is not None
         crm_conn, target_conn, settings = resolved
         started = datetime.now(UTC)
@@ -416,6 +465,13 @@ class ContactSyncReconciler(LiveObject):
         )
         if view is not None:
             await self.patch_status(body, {"audience": view.to_wire()})
+        return error if result is None else ""
+
+    async def _run_failed_event(self, body: dict[str, Any], error: str, generation: int) -> None:
+        """One Warning per failing streak and generation (status.retry counts the rest)."""
+        retry = current_retry(body)
+        if retry is None or (retry.reason, retry.generation) != ("RunFailed", generation):
+            await self._event(body, "Warning", "RunFailed", error)
 
     async def _check_fields(
         self,
@@ -465,9 +521,8 @@ class ContactSyncReconciler(LiveObject):
         patch: dict[str, Any] = {"observedGeneration": generation}
         if result is None:
             summary, conditions = _failed_run(summary, status, stats, error, saved, generation)
-            if saved is not None:
-                patch["counts"] = add_counts(status.counts, saved).to_wire()
-            await self._event(body, "Warning", "RunFailed", error)
+            patch["counts"] = add_counts(status.counts, saved or SyncCounts()).to_wire()
+            await self._run_failed_event(body, error, generation)
         else:
             counts = campaign_counts(result.tally.as_counts(), result.reverse)
             outcome = RunOutcome.PARTIAL if counts.failed else RunOutcome.SUCCEEDED
@@ -633,6 +688,13 @@ class ContactSyncReconciler(LiveObject):
             updates.append(("Suspended", False, "Resumed", "the sync runs again"))
         if updates:
             await self._conditions(body, *updates)
+        if current_retry(body) is not None and retry_at(body) is None:
+            # The failure was at an earlier generation: this one is fine so far.
+            await clear_retry(self, body)
+            body = self.snapshot()
+        elif (retry := current_retry(body)) and retry.next_retry_time <= datetime.now(UTC):
+            await clear_retry(self, body)
+            body = self.snapshot()
         if decision.next_check is not None:
             wanted = decision.next_check.isoformat()
             if _parse_time(status.get("nextRunTime")) != decision.next_check:

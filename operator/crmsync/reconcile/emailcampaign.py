@@ -59,6 +59,7 @@ from crmsync.providers.zoho_crm import ZohoCrm
 from crmsync.reconcile.activity import email_campaign_activity
 from crmsync.reconcile.live import LiveObject
 from crmsync.reconcile.resolve import NotReadyError, ready_connection
+from crmsync.reconcile.retry import validation_message
 
 PLURAL = "emailcampaigns"
 RETRY_SECONDS = 10.0
@@ -114,7 +115,7 @@ class EmailCampaignReconciler(LiveObject):
         try:
             spec = EmailCampaignSpec.model_validate(body["spec"])
         except ValidationError as exc:
-            await self._conditions(body, ("Ready", False, "InvalidSpec", str(exc.errors()[0]["msg"])))  # fmt: skip
+            await self._conditions(body, ("Ready", False, "InvalidSpec", validation_message(exc)))
             return None
         try:
             crm_conn = await ready_connection(

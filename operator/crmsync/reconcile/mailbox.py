@@ -28,6 +28,7 @@ from crmsync.api.v1alpha1.mailboxsync import (
     MailboxSyncStatus,
     Visibility,
 )
+from crmsync.engine.backoff import LONGEST_RETRY
 from crmsync.engine.mail import CaptureContext, MailFacts, decide, note_for, parse_message
 from crmsync.engine.schedule import parse_duration
 from crmsync.k8s.api import KubeApi, NotFoundError
@@ -57,9 +58,10 @@ from crmsync.reconcile.resolve import (
     load_endpoint,
     ready_connection,
 )
+from crmsync.reconcile.retry import back_off, clear_retry, current_retry, validation_message
+from crmsync.reconcile.waiting import stop_waiting, wait_for_connections
 
 PLURAL = "mailboxsyncs"
-RETRY_SECONDS = 10.0
 STATUS_EVERY_SECONDS = 1.0
 COUNTER_OF = {"captured": "captured", "duplicate": "duplicates", "unmatched": "unmatched"}
 
@@ -69,6 +71,8 @@ class MailboxSignals:
     """Per-object state shared by the daemon and the event handlers (kopf's memo)."""
 
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    dependency_changed: bool = False
+    """A Connection became Ready while this loop backed off."""
 
 
 @dataclass
@@ -142,22 +146,16 @@ class MailboxReconciler(LiveObject):
             while not stopped:
                 try:
                     delay = await self.step()
-                except Exception as exc:  # a bug must not end capture: report, retry
-                    self.logger.exception("mailbox pass failed")
-                    await self.close_session()
-                    delay = RETRY_SECONDS
-                    try:
-                        await self.patch_status(
-                            self.snapshot(), {"lastError": f"{type(exc).__name__}: {exc}"[:4000]}
-                        )
-                    except httpx.HTTPError:
-                        pass
+                except Exception as exc:  # a bug must neither end capture nor spin it
+                    delay = await self._unexpected(exc)
                 self.signals.wake.clear()
                 try:
                     await asyncio.wait_for(self.signals.wake.wait(), timeout=delay)
                 except TimeoutError:
                     pass
         finally:
+            meta = self.live_body["metadata"]
+            stop_waiting(meta["namespace"], PLURAL, meta["name"])
             await self.close_session()
 
     async def close_session(self) -> None:
@@ -171,10 +169,7 @@ class MailboxReconciler(LiveObject):
         try:
             spec = MailboxSyncSpec.model_validate(body["spec"])
         except ValidationError as exc:
-            await self._conditions(
-                body, ("Ready", False, "InvalidSpec", str(exc.errors()[0]["msg"]))
-            )
-            return 3600.0
+            return await self._not_ready(body, "InvalidSpec", validation_message(exc))
         if spec.suspend:
             await self.close_session()
             await self._conditions(
@@ -182,7 +177,7 @@ class MailboxReconciler(LiveObject):
                 ("Suspended", True, "SuspendedBySpec", "spec.suspend is true; capture is paused"),
             )
             return 3600.0
-        poll = max(1.0, parse_duration(spec.poll_interval).total_seconds())
+        poll = parse_duration(spec.poll_interval).total_seconds()
         try:
             account = await mailbox_connection(
                 kube=self.kube, namespace=namespace, name=spec.mailbox_ref.name
@@ -195,20 +190,22 @@ class MailboxReconciler(LiveObject):
                  crm_conn.endpoint.credentials.get("clientId", ""))
             )  # fmt: skip
             async with open_crm(crm_conn.endpoint, CallStats()) as crm:
-                return await self.capture_pass(body, spec, account, crm, poll, organisation)
+                delay = await self.capture_pass(body, spec, account, crm, poll, organisation)
         except NotReadyError as exc:
             await self.close_session()
-            await self._not_ready(body, exc.reason, exc.message)
-            return RETRY_SECONDS
+            return await self._not_ready(body, exc.reason, exc.message)
         except AuthError as exc:
             await self.close_session()
             reason = "AuthenticationFailed" if exc.vendor == "imap" else "CrmAuthenticationFailed"
-            await self._not_ready(body, reason, str(exc))
-            return RETRY_SECONDS
+            return await self._not_ready(body, reason, str(exc))
         except (ConfigError, ProviderError, httpx.HTTPError, OSError) as exc:
             await self.close_session()
-            await self._not_ready(body, "Unreachable", f"{type(exc).__name__}: {exc}", ready=None)
-            return RETRY_SECONDS
+            return await self._not_ready(
+                body, "Unreachable", f"{type(exc).__name__}: {exc}", ready=None
+            )
+        stop_waiting(namespace, PLURAL, body["metadata"]["name"])
+        await clear_retry(self, self.snapshot())
+        return delay
 
     # -- one pass ----------------------------------------------------------------------
 
@@ -292,13 +289,30 @@ class MailboxReconciler(LiveObject):
 
     async def _not_ready(
         self, body: dict[str, Any], reason: str, message: str, ready: bool | None = False
-    ) -> None:
-        self.logger.warning("not ready: %s: %s", reason, message)
+    ) -> float:
+        """Ready=False (or Unknown) with the reason, one Event, and seconds until the next
+        try, backing off while the failure repeats."""
         current = (body.get("status") or {}).get("lastError")
         if current != message:
             await self.patch_status(body, {"lastError": message[:4000]})
             body = self.snapshot()
-        await self._conditions(body, ("Ready", ready, reason, message[:1000]))
+        meta = body["metadata"]
+        wait_for_connections(meta["namespace"], PLURAL, meta["name"], self.signals)
+        retry = await back_off(self, body, reason, message, condition=("Ready", ready))
+        return max(0.0, (retry - datetime.now(UTC)).total_seconds())
+
+    async def _unexpected(self, exc: Exception) -> float:
+        """Reported like any failure, the traceback logged once per reason."""
+        await self.close_session()
+        body = self.snapshot()
+        retry = current_retry(body)
+        if retry is None or retry.reason != "ReconcileError":
+            self.logger.exception("mailbox pass failed")
+        try:
+            return await self._not_ready(body, "ReconcileError", f"{type(exc).__name__}: {exc}")
+        except Exception:
+            self.logger.warning("mailbox pass failed and its status was not written: %s", exc)
+            return LONGEST_RETRY.total_seconds()
 
 
 class FolderScan:

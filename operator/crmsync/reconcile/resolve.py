@@ -19,6 +19,7 @@ from crmsync.k8s.api import KubeApi, NotFoundError
 from crmsync.k8s.conditions import condition_status
 from crmsync.providers.base import AudienceTarget, CrmSource
 from crmsync.providers.factory import Endpoint
+from crmsync.providers.http import ConfigError
 
 
 class NotReadyError(Exception):
@@ -169,6 +170,19 @@ async def resolve_sync(
     return crm, target, settings
 
 
+async def _module_fields(crm: CrmSource, module: str) -> list[CrmField]:
+    """The module's fields; ModuleNotFound when the CRM has no such module (Z1)."""
+    try:
+        fields = await crm.fields(module)
+    except ConfigError as exc:
+        if exc.status not in (400, 404):
+            raise
+        fields = []
+    if not fields:
+        raise NotReadyError("ModuleNotFound", f"spec.crm.module: the CRM has no module {module!r}")
+    return fields
+
+
 async def check_fields(
     crm: CrmSource,
     target: AudienceTarget,
@@ -179,12 +193,20 @@ async def check_fields(
 ) -> None:
     """The module, mapping and consent fields exist and can be mapped (Z1, Z10); with
     create_missing, missing campaign fields are created as text fields."""
-    module_fields = await crm.fields(settings.module)
-    if not any(f.api_name == settings.email_field for f in module_fields):
+    module_fields = await _module_fields(crm, settings.module)
+    names = {f.api_name for f in module_fields}
+    if settings.email_field not in names:
         raise NotReadyError(
             "EmailFieldMissing",
-            f"module {settings.module} has no field {settings.email_field} (Z1)",
+            f"spec.crm.emailField: module {settings.module} has no field {settings.email_field} (Z1)",
         )
+    for index, criterion in enumerate(settings.criteria):
+        if criterion.field not in names:
+            raise NotReadyError(
+                "CriteriaFieldMissing",
+                f"spec.crm.criteria[{index}].field: module {settings.module} has no field "
+                f"{criterion.field}",
+            )
     related: dict[RelatedRecord, list[CrmField]] = {}
     for kind, module in RELATED_MODULES.items():
         if settings.related_fields(kind):
@@ -204,6 +226,15 @@ async def check_fields(
         return
     # Mapped campaign fields that do not exist yet are created as text fields ("custom
     # fields addable", Z10); the vendor refuses names it cannot take, with a reason.
+    try:
+        known = await target.field_names(audience)
+    except ConfigError as exc:
+        if exc.status != 404:
+            raise
+        raise NotReadyError(
+            "ListNotFound",
+            f"spec.target.listId: the campaign service has no list {audience!r} ({exc})",
+        ) from None
     await target.ensure_text_field(audience, settings.record_id_field, "CRM record (crmsync)")
     if settings.fingerprint_field:
         await target.ensure_text_field(

@@ -15,10 +15,6 @@ VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
 CATEGORY = "crmsync"
 
-DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
-Duration = Annotated[str, Field(pattern=DURATION_PATTERN, max_length=32)]
-"""A Go-style duration such as ``30s``, ``5m`` or ``1h30m``."""
-
 Name = Annotated[str, Field(min_length=1, max_length=253)]
 """The name of another object in the same namespace."""
 

@@ -9,7 +9,8 @@ from typing import Annotated
 
 from pydantic import Field
 
-from crmsync.api.v1alpha1._base import CrdModel, Duration
+from crmsync.api.v1alpha1._base import CrdModel
+from crmsync.api.v1alpha1._types import Duration, DurationRange, Timestamp
 from crmsync.api.v1alpha1.status import Count
 
 MAX_TRACKED_CAMPAIGNS = 20
@@ -24,9 +25,9 @@ class CampaignActivitySpec(CrdModel):
 
     enabled: bool = False
     """Opt in: off unless true."""
-    since: datetime | None = None
+    since: Timestamp | None = None
     """Only campaigns sent at or after this time; absent: the latest 20 sent campaigns."""
-    interval: Duration = "15m"
+    interval: Annotated[Duration, DurationRange("1m", "720h")] = "15m"
     """Least time between two passes after poll, notification and scheduled runs; a
     manual run (crmsync.dev/sync-now), the first run and a spec change always run one."""
 

@@ -8,7 +8,8 @@ from typing import Annotated
 
 from pydantic import ConfigDict, Field
 
-from crmsync.api.v1alpha1._base import CrdModel, Duration
+from crmsync.api.v1alpha1._base import CrdModel
+from crmsync.api.v1alpha1._types import Duration, DurationRange
 from crmsync.api.v1alpha1.status import Count
 
 MAX_TRACKED_CARTS = 500
@@ -37,16 +38,16 @@ class AbandonedCartsSpec(CrdModel):
     """Opt in: off unless true."""
     store_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
     """The Mailchimp e-commerce store whose carts are read."""
-    abandoned_after: Duration = "1h"
+    abandoned_after: Annotated[Duration, DurationRange("1m", "720h")] = "1h"
     """A cart not updated for this long (its updated_at, else created_at) is abandoned.
     Carts that became orders are gone from the store."""
     deal_stage: Annotated[str, Field(min_length=1, max_length=120)] = "Qualification"
     """The Stage of new Deals (a value of the CRM's Stage picklist)."""
     pipeline: Annotated[str, Field(min_length=1, max_length=120)] | None = None
     """The Pipeline of new Deals; absent: the CRM's default."""
-    closing_after: Duration = "720h"
+    closing_after: Annotated[Duration, DurationRange("1h", "8760h")] = "720h"
     """Closing_Date of new Deals: this long after the pass that creates them (30 days)."""
-    interval: Duration = "15m"
+    interval: Annotated[Duration, DurationRange("1m", "720h")] = "15m"
     """Least time between two passes after poll, notification and scheduled runs; a
     manual run (crmsync.dev/sync-now), the first run and a spec change always run one."""
 

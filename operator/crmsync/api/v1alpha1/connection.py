@@ -18,6 +18,9 @@ from crmsync.api.v1alpha1._base import (
     defaulted,
 )
 
+URL_PATTERN = r"^https?://[^\s/?#]+[^\s]*$"
+"""An http(s) URL with a host."""
+
 
 class Provider(StrEnum):
     ZOHO_CRM = "zoho-crm"
@@ -85,6 +88,16 @@ class ConnectionSpec(CrdModel):
                     "fieldPath": ".dataCenter",
                 },
                 {
+                    "rule": "!has(self.accountsUrl) || self.provider in ['zoho-crm', 'zoho-campaigns']",
+                    "message": "spec.accountsUrl is only for the Zoho providers",
+                    "fieldPath": ".accountsUrl",
+                },
+                {
+                    "rule": "!has(self.apiBaseUrl) || self.provider != 'imap'",
+                    "message": "spec.apiBaseUrl is not for provider imap (use spec.imap)",
+                    "fieldPath": ".apiBaseUrl",
+                },
+                {
                     "rule": "self.provider == oldSelf.provider",
                     "message": "spec.provider is immutable; create a new Connection",
                     "fieldPath": ".provider",
@@ -101,9 +114,9 @@ class ConnectionSpec(CrdModel):
     imap: username, password. Rotating the Secret is picked up without a restart."""
     data_center: ZohoDataCenter | None = None
     """Zoho data centre (com, eu, in, com.au, jp, ca, com.cn, sa); default com."""
-    api_base_url: Annotated[str, Field(max_length=2048, pattern=r"^https?://")] | None = None
+    api_base_url: Annotated[str, Field(max_length=2048, pattern=URL_PATTERN)] | None = None
     """Override of the API base URL (a proxy, or the local vendor servers)."""
-    accounts_url: Annotated[str, Field(max_length=2048, pattern=r"^https?://")] | None = None
+    accounts_url: Annotated[str, Field(max_length=2048, pattern=URL_PATTERN)] | None = None
     """Override of the Zoho accounts (OAuth) URL."""
     imap: ImapSettings | None = None
     """IMAP server settings; required for provider imap."""

@@ -6,19 +6,25 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, ClassVar
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
 from crmsync.api.v1alpha1._base import (
     Conditions,
     ConnectionRef,
     CrdModel,
-    Duration,
     FieldName,
     KindInfo,
     LocalRef,
     PrinterColumn,
     Resource,
     defaulted,
+)
+from crmsync.api.v1alpha1._types import (
+    TIME_ZONE_PATTERN,
+    CalendarDate,
+    Duration,
+    DurationRange,
+    Timestamp,
 )
 from crmsync.api.v1alpha1.activity import CampaignActivitySpec, CampaignActivityStatus
 from crmsync.api.v1alpha1.carts import AbandonedCartsSpec, AbandonedCartsStatus
@@ -29,6 +35,7 @@ from crmsync.api.v1alpha1.status import (
     AudienceWebhook,
     Checkpoint,
     NotificationChannel,
+    Retry,
     RunSummary,
     SkippedExport,
     SyncCounts,
@@ -63,6 +70,11 @@ class Criterion(CrdModel):
                     "message": "only the 'in' operator takes several values",
                     "fieldPath": ".values",
                 },
+                {
+                    "rule": "!(self.operator in ['is_empty', 'is_not_empty']) || !has(self.values)",
+                    "message": "is_empty and is_not_empty take no values",
+                    "fieldPath": ".values",
+                },
             ]
         }
     )
@@ -75,6 +87,19 @@ class Criterion(CrdModel):
         Annotated[list[Annotated[str, Field(max_length=1024)]], Field(max_length=100)] | None
     ) = None
     """The value(s) compared against, as text."""
+
+    @model_validator(mode="after")
+    def _values_fit_the_operator(self) -> Criterion:
+        """The CEL rules above, for objects read by the operator (a stored object predating
+        a rule, or one that never met the API server)."""
+        takes_none = self.operator in (CriterionOperator.IS_EMPTY, CriterionOperator.IS_NOT_EMPTY)
+        if takes_none and self.values:
+            raise ValueError("is_empty and is_not_empty take no values")
+        if not takes_none and not self.values:
+            raise ValueError("this operator needs at least one value")
+        if self.operator != CriterionOperator.IN and self.values and len(self.values) > 1:
+            raise ValueError("only the 'in' operator takes several values")
+        return self
 
 
 class CrmSource(CrdModel):
@@ -101,7 +126,7 @@ class CrmSource(CrdModel):
     criteria: Annotated[list[Criterion], Field(max_length=20)] | None = None
     """Only records matching all criteria take part; a record that stops matching leaves
     the audience (B3, P3). Absent: every record of the module (Z1)."""
-    modified_after: datetime | None = None
+    modified_after: Timestamp | None = None
     """Only records created or modified after this time take part (P1)."""
 
 
@@ -224,6 +249,31 @@ class Schedule(CrdModel):
                     "fieldPath": ".date",
                     "reason": "FieldValueRequired",
                 },
+                {
+                    "rule": "self.frequency != 'Hourly' || !has(self.at)",
+                    "message": "an hourly schedule runs at schedule.minute past the hour; schedule.at is for the other frequencies",
+                    "fieldPath": ".at",
+                },
+                {
+                    "rule": "self.frequency == 'Hourly' || !has(self.minute)",
+                    "message": "schedule.minute is only for Hourly schedules (the others use schedule.at)",
+                    "fieldPath": ".minute",
+                },
+                {
+                    "rule": "self.frequency == 'Weekly' || !has(self.dayOfWeek)",
+                    "message": "schedule.dayOfWeek is only for Weekly schedules",
+                    "fieldPath": ".dayOfWeek",
+                },
+                {
+                    "rule": "self.frequency == 'Monthly' || !has(self.dayOfMonth)",
+                    "message": "schedule.dayOfMonth is only for Monthly schedules",
+                    "fieldPath": ".dayOfMonth",
+                },
+                {
+                    "rule": "self.frequency == 'Once' || !has(self.date)",
+                    "message": "schedule.date is only for Once schedules",
+                    "fieldPath": ".date",
+                },
             ]
         }
     )
@@ -232,16 +282,17 @@ class Schedule(CrdModel):
     """Once, Hourly, Daily, Weekly or Monthly."""
     at: Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")] | None = None
     """Time of day, HH:MM (not for Hourly)."""
-    minute: Annotated[int, Field(ge=0, le=59)] = 0
-    """Minute past the hour, for Hourly."""
+    minute: Annotated[int, Field(ge=0, le=59)] | None = None
+    """Minute past the hour, for Hourly (absent: on the hour)."""
     day_of_week: Weekday | None = None
     """For Weekly."""
     day_of_month: Annotated[int, Field(ge=1, le=31)] | None = None
     """For Monthly; months without that day run on their last day."""
-    date: Annotated[str, Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")] | None = None
-    """For Once: the date, YYYY-MM-DD."""
-    time_zone: Annotated[str, Field(min_length=1, max_length=64)] = "UTC"
-    """IANA time zone of ``at`` (Europe/Madrid …)."""
+    date: CalendarDate | None = None
+    """For Once: the date, YYYY-MM-DD (a day that exists, 2000–2199)."""
+    time_zone: Annotated[str, Field(min_length=1, max_length=64, pattern=TIME_ZONE_PATTERN)] = "UTC"
+    """IANA time zone of ``at`` (Europe/Madrid …); a zone the operator's time-zone database
+    does not know makes the sync Ready=False (UnknownTimeZone)."""
 
 
 class TriggerMode(StrEnum):
@@ -274,12 +325,14 @@ class Trigger(CrdModel):
     mode: TriggerMode = TriggerMode.INSTANT
     """Instant (CRM notifications plus polling fallback), Scheduled, or Manual (only
     the initial run and the sync-now annotation)."""
-    poll_interval: Duration = "5m"
-    """Instant mode: how often the modification-time poll catches lost notifications."""
+    poll_interval: Annotated[Duration, DurationRange("30s", "24h")] = "5m"
+    """Instant mode: how often the modification-time poll catches lost notifications
+    (30s to 24h)."""
     schedule: Schedule | None = None
     """For Scheduled."""
-    full_resync_interval: Duration = "24h"
-    """How often the whole audience is compared with the CRM (drift detection, self-healing)."""
+    full_resync_interval: Annotated[Duration, DurationRange("1h", "2160h")] = "24h"
+    """How often the whole audience is compared with the CRM (drift detection,
+    self-healing); 1h to 2160h (90 days)."""
 
 
 class SubscriptionType(StrEnum):
@@ -378,6 +431,8 @@ class ContactSyncStatus(CrdModel):
     """Where the skipped records of the last run are (B8)."""
     next_run_time: datetime | None = None
     """When the next run is due (schedule, poll or full comparison)."""
+    retry: Retry | None = None
+    """Set while failures repeat: the reason and when the loop tries again."""
     last_scheduled_time: datetime | None = None
     """The due time of the last scheduled run (so a due run is never started twice)."""
     last_handled_sync_now: Annotated[str, Field(max_length=64)] = ""

@@ -54,12 +54,12 @@ from crmsync.api.v1alpha1._base import (
     Conditions,
     ConnectionRef,
     CrdModel,
-    Duration,
     FieldName,
     KindInfo,
     PrinterColumn,
     Resource,
 )
+from crmsync.api.v1alpha1._types import Duration, DurationRange
 from crmsync.api.v1alpha1.activity import CampaignActivityStatus
 from crmsync.api.v1alpha1.contactsync import Criterion
 from crmsync.api.v1alpha1.status import SkippedExport
@@ -152,7 +152,7 @@ class EmailCampaignActivity(CrdModel):
 
     enabled: bool = True
     """On unless false."""
-    interval: Duration = "15m"
+    interval: Annotated[Duration, DurationRange("1m", "720h")] = "15m"
     """Least time between two periodic passes (for 30 days after the send); the operator
     start, a spec change and the crmsync.dev/sync-now annotation bring one at once."""
 

@@ -12,11 +12,12 @@ from crmsync.api.v1alpha1._base import (
     Conditions,
     ConnectionRef,
     CrdModel,
-    Duration,
     KindInfo,
     PrinterColumn,
     Resource,
 )
+from crmsync.api.v1alpha1._types import Duration, DurationRange, Timestamp
+from crmsync.api.v1alpha1.status import Retry
 
 
 class Visibility(StrEnum):
@@ -30,6 +31,9 @@ class MatchModule(StrEnum):
     DEALS = "Deals"
 
 
+DEFAULT_FOLDERS = ("INBOX", "Sent")
+
+
 class MailboxSyncSpec(CrdModel):
     """One user's mailbox, captured into the CRM records it exchanges mail with."""
 
@@ -40,6 +44,11 @@ class MailboxSyncSpec(CrdModel):
                     "rule": "self.folders.all(f, self.folders.exists_one(g, g == f))",
                     "message": "folders must not repeat",
                     "fieldPath": ".folders",
+                },
+                {
+                    "rule": "self.modules.all(m, self.modules.exists_one(n, n == m))",
+                    "message": "modules must not repeat",
+                    "fieldPath": ".modules",
                 },
             ]
         }
@@ -57,17 +66,21 @@ class MailboxSyncSpec(CrdModel):
     folders: Annotated[
         list[Annotated[str, Field(min_length=1, max_length=255)]],
         Field(min_length=1, max_length=20),
-    ] = Field(default_factory=lambda: ["INBOX", "Sent"])
+    ] = Field(
+        default_factory=lambda: list(DEFAULT_FOLDERS),
+        json_schema_extra={"default": list(DEFAULT_FOLDERS)},
+    )
     """IMAP folders to capture from."""
     modules: Annotated[list[MatchModule], Field(min_length=1, max_length=3)] = Field(
-        default_factory=lambda: [MatchModule.LEADS, MatchModule.CONTACTS, MatchModule.DEALS]
+        default_factory=lambda: list(MatchModule),
+        json_schema_extra={"default": [str(m) for m in MatchModule]},
     )
     """CRM modules matched by address; a deal matches through its primary contact (G1)."""
-    poll_interval: Duration = "60s"
-    """Polling interval; IDLE is used as well when the server supports it."""
+    poll_interval: Annotated[Duration, DurationRange("30s", "24h")] = "60s"
+    """Polling interval, 30s to 24h; IDLE is used as well when the server supports it."""
     use_idle: bool = True
     """Wait for new mail with IMAP IDLE."""
-    since: datetime | None = None
+    since: Timestamp | None = None
     """Only mail received after this time; absent: everything in the folders."""
     excerpt_length: Annotated[int, Field(ge=0, le=10000)] = 500
     """Characters of the text body kept on the CRM record."""
@@ -118,6 +131,8 @@ class MailboxSyncStatus(CrdModel):
     """The CRM user id of spec.owner (the Owner of the captured Notes)."""
     idle: bool = False
     """The mailbox is watched with IMAP IDLE (new mail within seconds) besides polling."""
+    retry: Retry | None = None
+    """Set while failures repeat: the reason and when the loop tries again."""
 
 
 class MailboxSync(Resource):

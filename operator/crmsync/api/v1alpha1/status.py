@@ -206,3 +206,19 @@ class AudienceWebhook(CrdModel):
     """The Secret holding the URL's secret segment (never in status)."""
     registered_at: datetime | None = None
     """When the operator registered it."""
+
+
+class Retry(CrdModel):
+    """Failing again and again (a spec the operator cannot carry out, references not
+    usable, runs that fail): when the next try is, backing off exponentially with jitter."""
+
+    reason: Annotated[str, Field(max_length=128)]
+    """The CamelCase reason of the last failure (also the Ready or Synced condition's)."""
+    message: Annotated[str, Field(max_length=1024)] = ""
+    """What failed, naming the field when a spec value is the cause."""
+    failures: Annotated[int, Field(ge=1)] = 1
+    """Failures in a row at this generation."""
+    generation: Annotated[int, Field(ge=0)] = 0
+    """The metadata.generation that failed; a spec change tries again at once."""
+    next_retry_time: datetime
+    """When the next try is (sooner on a spec change or the sync-now annotation)."""
