@@ -38,7 +38,7 @@ from crmsync.api.v1alpha1.status import (
 from crmsync.engine.settings import SyncSettings
 from crmsync.engine.triggers import Decision, Observed, channel_renewal, decide
 from crmsync.k8s.api import KubeApi
-from crmsync.k8s.conditions import set_condition
+from crmsync.k8s.conditions import RECONCILING, set_abnormal, set_condition
 from crmsync.k8s.logs import Logger
 from crmsync.providers.factory import open_crm, open_target
 from crmsync.providers.http import AuthError, CallStats, ConfigError, ProviderError
@@ -100,6 +100,14 @@ def _record_metrics(meta: Mapping[str, Any], summary: RunSummary, result: RunRes
         members=result.members if result is not None else None,
         checkpoint=result.checkpoint.to_wire() if result is not None else None,
     )
+
+
+def synced_generation(status: ContactSyncStatus) -> int:
+    """The generation of the last run; before syncedGeneration existed, observedGeneration
+    was written by runs only and meant the same."""
+    if status.synced_generation is not None:
+        return status.synced_generation
+    return status.observed_generation if status.last_run is not None else 0
 
 
 def _wire_or_none(checkpoint: Checkpoint) -> dict[str, Any] | None:
@@ -172,7 +180,7 @@ class ContactSyncReconciler(LiveObject):
         annotations = meta.get("annotations") or {}
         seen = Observed(
             generation=generation,
-            observed_generation=status.observed_generation,
+            synced_generation=synced_generation(status),
             sync_now=str(annotations.get(SYNC_NOW_ANNOTATION, "")),
             last_handled_sync_now=status.last_handled_sync_now,
             last_run=status.last_run,
@@ -182,6 +190,8 @@ class ContactSyncReconciler(LiveObject):
             notified=self.signals.notified,
             resume_pending=status.checkpoint.resume is not None,
         )
+        if status.synced_generation is None:  # kept before observedGeneration moves on
+            await self.patch_status(body, {"syncedGeneration": seen.synced_generation})
         decision = decide(spec, seen, now)
         try:
             resolved = await resolve_sync(self.kube, body["metadata"]["namespace"], spec)
@@ -212,6 +222,11 @@ class ContactSyncReconciler(LiveObject):
         self.signals.notified = False
         # Resolved: Ready now, not only once the run (perhaps hours long) has ended.
         await self._conditions(body, READY)
+        if seen.synced_generation != generation:
+            await self._abnormal(
+                self.snapshot(), RECONCILING, True, f"{decision.trigger}Run",
+                f"a {decision.trigger} run syncs generation {generation}",
+            )  # fmt: skip
         body = self.snapshot()
         try:
             await self.run(body, spec, decision, seen, resolved)
@@ -378,7 +393,7 @@ class ContactSyncReconciler(LiveObject):
         generation = int(meta.get("generation", 0))
         status = ContactSyncStatus.model_validate(body["status"])
         ended = datetime.now(UTC)
-        patch: dict[str, Any] = {"observedGeneration": generation}
+        patch: dict[str, Any] = {"observedGeneration": generation, "syncedGeneration": generation}
         if result is None:
             summary = summary.model_copy(
                 update={
@@ -460,7 +475,7 @@ class ContactSyncReconciler(LiveObject):
         conditions = set_condition(
             conditions, "Suspended", False, "Active", "the sync runs", generation
         )
-        patch["conditions"] = conditions
+        patch["conditions"] = set_abnormal(conditions, RECONCILING, False, "", "", generation)
         patch["lastRun"] = summary.to_wire()
         patch["history"] = [summary.to_wire()] + [
             h.to_wire() for h in status.history[: HISTORY_LENGTH - 1]
@@ -563,10 +578,10 @@ class ContactSyncReconciler(LiveObject):
             updates.append(("Suspended", False, "Resumed", "the sync runs again"))
         if updates:
             await self._conditions(body, *updates)
-        if decision.next_check is not None:
-            wanted = decision.next_check.isoformat()
-            if _parse_time(status.get("nextRunTime")) != decision.next_check:
-                await self.patch_status(body, {"nextRunTime": wanted})
+        await self._abnormal(self.snapshot(), RECONCILING, False)
+        if _parse_time(status.get("nextRunTime")) != decision.next_run:
+            wanted = decision.next_run.isoformat() if decision.next_run else None
+            await self.patch_status(self.snapshot(), {"nextRunTime": wanted})
 
     async def _export_skipped(
         self, body: dict[str, Any], tally: RunTally, run_id: str
