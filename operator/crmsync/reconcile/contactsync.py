@@ -212,6 +212,7 @@ class ContactSyncReconciler(LiveObject):
                     "spec.suspend is true; changes are synced on resume",
                 ),
             )
+            await self._abnormal(self.snapshot(), RECONCILING, False)
             return decision.next_check or now + timedelta(hours=1)
         if decision.trigger is None:
             await self._idle(body, decision)
@@ -221,12 +222,9 @@ class ContactSyncReconciler(LiveObject):
             )
         self.signals.notified = False
         # Resolved: Ready now, not only once the run (perhaps hours long) has ended.
-        await self._conditions(body, READY)
-        if seen.synced_generation != generation:
-            await self._abnormal(
-                self.snapshot(), RECONCILING, True, f"{decision.trigger}Run",
-                f"a {decision.trigger} run syncs generation {generation}",
-            )  # fmt: skip
+        # With observedGeneration in the same patch: a spec not synced yet never reads Current.
+        first = (RECONCILING, True, f"{decision.trigger}Run", f"a {decision.trigger} run syncs generation {generation}")  # fmt: skip
+        await self._conditions(body, READY, *([first] if seen.synced_generation != generation else []))  # fmt: skip
         body = self.snapshot()
         try:
             await self.run(body, spec, decision, seen, resolved)

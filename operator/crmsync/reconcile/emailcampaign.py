@@ -129,9 +129,11 @@ class EmailCampaignReconciler(LiveObject):
         except NotReadyError as exc:
             await self._not_ready(body, exc.reason, exc.message)
             return RETRY_SECONDS
+        # Reconciling until the pass has recorded its outcome, set with observedGeneration.
         await self._conditions(
             body,
             ("Ready", True, "ConnectionsReady", "CRM and Zoho Campaigns Connections are Ready"),
+            (RECONCILING, True, "PassStarted", f"carrying out spec.action {spec.action}"),
         )
         stats = CallStats()
         try:
