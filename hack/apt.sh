@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Debian packages the tests and the demo use; installs only what is missing.
 set -euo pipefail
-packages=(sqlite3 dovecot-imapd prometheus)
+packages=(sqlite3 dovecot-imapd prometheus lua5.4 lua-dkjson)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

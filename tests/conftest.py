@@ -8,7 +8,6 @@ import pytest
 from tests.simfixture import SimServers, run_sim
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
 
 
 @pytest.fixture(scope="session")

@@ -105,8 +105,10 @@ def state_is(stack: Stack, name: str, state: str, namespace: str) -> dict[str, A
     body = stack.kube.get_json("emailcampaign", name, "-n", namespace)
     status = body.get("status") or {}
     generation = body["metadata"]["generation"]
+    # The pass for this generation has ended: observed and no longer Reconciling (kstatus).
+    reconciling = any(c["type"] == "Reconciling" for c in status.get("conditions") or [])
     if status.get("state") == state and status.get("observedGeneration") == generation:
-        return dict(body)
+        return None if reconciling else dict(body)
     return None
 
 

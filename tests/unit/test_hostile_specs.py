@@ -262,7 +262,7 @@ def _observations() -> list[Observed]:
     )
     fresh = Observed(
         generation=1,
-        observed_generation=0,
+        synced_generation=0,
         sync_now="",
         last_handled_sync_now="",
         last_run=None,
@@ -272,7 +272,7 @@ def _observations() -> list[Observed]:
     )
     settled = replace(
         fresh,
-        observed_generation=1,
+        synced_generation=1,
         last_run=ran,
         last_full_sync=NOW - timedelta(hours=2),
         last_scheduled_run=NOW - timedelta(days=40),

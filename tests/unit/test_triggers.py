@@ -32,7 +32,7 @@ def run(minutes_ago: int) -> RunSummary:
 
 SETTLED = Observed(
     generation=1,
-    observed_generation=1,
+    synced_generation=1,
     sync_now="",
     last_handled_sync_now="",
     last_run=run(1),
@@ -184,3 +184,14 @@ def test_audience_webhook_only_for_instant_syncs_that_read_the_campaign_side() -
     # Zoho Campaigns has no list webhooks; an operator without an endpoint holds none.
     assert action(flow_spec(TWO_WAY), False, target_has_webhooks=False) == ChannelAction.KEEP
     assert action(flow_spec(TWO_WAY), True, endpoint_ready=False) == ChannelAction.UNSUBSCRIBE
+
+
+def test_next_run_is_the_schedule_not_the_recheck() -> None:
+    weekly = spec(mode="Scheduled", schedule={"frequency": "Weekly", "at": "10:30"})
+    decision = decide(weekly, replace(SETTLED, last_run=None), NOW)
+    assert decision.next_check == NOW + timedelta(hours=1)
+    assert decision.next_run is not None
+    assert decision.next_run - NOW > timedelta(hours=1)
+    assert decide(spec(mode="Manual"), SETTLED, NOW).next_run is None
+    polled = decide(spec(pollInterval="5m"), SETTLED, NOW)
+    assert polled.next_run == polled.next_check == NOW + timedelta(minutes=4)

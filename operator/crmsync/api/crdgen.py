@@ -82,6 +82,10 @@ def openapi_schema(model: type[Resource]) -> JsonSchema:
     properties["metadata"] = {"type": "object"}
     for name in ("apiVersion", "kind"):
         properties[name].pop("default", None)
+    if "status" in properties:
+        # Read back with its defaults (observedGeneration 0) before the operator wrote any:
+        # kstatus then waits for the operator instead of calling a new object Current.
+        properties["status"]["default"] = {}
     return {
         "type": "object",
         "description": body.get("description", ""),

@@ -24,7 +24,8 @@ class Observed:
     """What the decision needs from the object besides its spec."""
 
     generation: int
-    observed_generation: int
+    synced_generation: int
+    """The generation the last run was made for."""
     sync_now: str
     """The crmsync.dev/sync-now annotation's value ("" when absent)."""
     last_handled_sync_now: str
@@ -47,6 +48,9 @@ class Decision:
     trigger: RunTrigger | None
     full: bool = False
     next_check: datetime | None = None
+    """When to look again (at the latest)."""
+    next_run: datetime | None = None
+    """When the next run is due, as users see it (status.nextRunTime)."""
 
 
 def _waiting(spec: ContactSyncSpec, seen: Observed, now: datetime) -> Decision | None:
@@ -74,7 +78,7 @@ def decide(spec: ContactSyncSpec, seen: Observed, now: datetime) -> Decision:
     on_change = mode != TriggerMode.SCHEDULED
     if on_change and seen.last_run is None:
         return Decision(RunTrigger.INITIAL, full=True)
-    if on_change and seen.generation != seen.observed_generation:
+    if on_change and seen.generation != seen.synced_generation:
         return Decision(RunTrigger.SPEC_CHANGE, full=True)
 
     full_interval = parse_duration(spec.trigger.full_resync_interval)
@@ -87,7 +91,9 @@ def decide(spec: ContactSyncSpec, seen: Observed, now: datetime) -> Decision:
         if due is not None and due <= now:
             return Decision(RunTrigger.SCHEDULE, full=full_due)
         return Decision(
-            None, next_check=min(due, now + IDLE_RECHECK) if due else now + IDLE_RECHECK
+            None,
+            next_check=min(due, now + IDLE_RECHECK) if due else now + IDLE_RECHECK,
+            next_run=due,
         )
 
     if mode == TriggerMode.MANUAL:
@@ -101,7 +107,8 @@ def decide(spec: ContactSyncSpec, seen: Observed, now: datetime) -> Decision:
     if poll_due <= now:
         return Decision(RunTrigger.POLL)
     assert seen.last_full_sync is not None
-    return Decision(None, next_check=min(poll_due, seen.last_full_sync + full_interval))
+    due = min(poll_due, seen.last_full_sync + full_interval)
+    return Decision(None, next_check=due, next_run=due)
 
 
 # --- notification channels (Z2) -------------------------------------------------------

@@ -42,7 +42,7 @@ from crmsync.engine.settings import SyncSettings
 from crmsync.engine.specerror import SpecError
 from crmsync.engine.triggers import Decision, Observed, channel_renewal, decide
 from crmsync.k8s.api import KubeApi
-from crmsync.k8s.conditions import set_condition
+from crmsync.k8s.conditions import RECONCILING, set_abnormal, set_condition
 from crmsync.k8s.logs import Logger
 from crmsync.providers.base import AudienceTarget, CrmSource
 from crmsync.providers.factory import open_crm, open_target
@@ -118,6 +118,14 @@ def _record_metrics(meta: Mapping[str, Any], summary: RunSummary, result: RunRes
         members=result.members if result is not None else None,
         checkpoint=result.checkpoint.to_wire() if result is not None else None,
     )
+
+
+def synced_generation(status: ContactSyncStatus) -> int:
+    """The generation of the last run; before syncedGeneration existed, observedGeneration
+    was written by runs only and meant the same."""
+    if status.synced_generation is not None:
+        return status.synced_generation
+    return status.observed_generation if status.last_run is not None else 0
 
 
 def _wire_or_none(checkpoint: Checkpoint) -> dict[str, Any] | None:
@@ -249,7 +257,7 @@ class ContactSyncReconciler(LiveObject):
         annotations = meta.get("annotations") or {}
         seen = Observed(
             generation=generation,
-            observed_generation=status.observed_generation,
+            synced_generation=synced_generation(status),
             sync_now=str(annotations.get(SYNC_NOW_ANNOTATION, "")),
             last_handled_sync_now=status.last_handled_sync_now,
             last_run=status.last_run,
@@ -260,6 +268,8 @@ class ContactSyncReconciler(LiveObject):
             resume_pending=status.checkpoint.resume is not None,
             retry_at=None if self._dependency_changed() else retry_at(body),
         )
+        if status.synced_generation is None:  # kept before observedGeneration moves on
+            await self.patch_status(body, {"syncedGeneration": seen.synced_generation})
         try:
             decision = decide(spec, seen, now)
         except SpecError as exc:
@@ -283,6 +293,7 @@ class ContactSyncReconciler(LiveObject):
                     "spec.suspend is true; changes are synced on resume",
                 ),
             )
+            await self._abnormal(self.snapshot(), RECONCILING, False)
             return decision.next_check or now + timedelta(hours=1)
         if decision.trigger is None:
             await self._idle(body, decision)
@@ -292,7 +303,9 @@ class ContactSyncReconciler(LiveObject):
             )
         self.signals.notified = False
         # Resolved: Ready now, not only once the run (perhaps hours long) has ended.
-        await self._conditions(body, READY)
+        # With observedGeneration in the same patch: a spec not synced yet never reads Current.
+        first = (RECONCILING, True, f"{decision.trigger}Run", f"a {decision.trigger} run syncs generation {generation}")  # fmt: skip
+        await self._conditions(body, READY, *([first] if seen.synced_generation != generation else []))  # fmt: skip
         body = self.snapshot()
         try:
             failure = await self.run(body, spec, decision, seen, resolved)
@@ -518,7 +531,7 @@ class ContactSyncReconciler(LiveObject):
         generation = int(meta.get("generation", 0))
         status = ContactSyncStatus.model_validate(body["status"])
         ended = datetime.now(UTC)
-        patch: dict[str, Any] = {"observedGeneration": generation}
+        patch: dict[str, Any] = {"observedGeneration": generation, "syncedGeneration": generation}
         if result is None:
             summary, conditions = _failed_run(summary, status, stats, error, saved, generation)
             patch["counts"] = add_counts(status.counts, saved or SyncCounts()).to_wire()
@@ -585,7 +598,7 @@ class ContactSyncReconciler(LiveObject):
         conditions = set_condition(
             conditions, "Suspended", False, "Active", "the sync runs", generation
         )
-        patch["conditions"] = conditions
+        patch["conditions"] = set_abnormal(conditions, RECONCILING, False, "", "", generation)
         patch["lastRun"] = summary.to_wire()
         patch["history"] = [summary.to_wire()] + [
             h.to_wire() for h in status.history[: HISTORY_LENGTH - 1]
@@ -691,14 +704,12 @@ class ContactSyncReconciler(LiveObject):
         if current_retry(body) is not None and retry_at(body) is None:
             # The failure was at an earlier generation: this one is fine so far.
             await clear_retry(self, body)
-            body = self.snapshot()
         elif (retry := current_retry(body)) and retry.next_retry_time <= datetime.now(UTC):
             await clear_retry(self, body)
-            body = self.snapshot()
-        if decision.next_check is not None:
-            wanted = decision.next_check.isoformat()
-            if _parse_time(status.get("nextRunTime")) != decision.next_check:
-                await self.patch_status(body, {"nextRunTime": wanted})
+        await self._abnormal(self.snapshot(), RECONCILING, False)
+        if _parse_time(status.get("nextRunTime")) != decision.next_run:
+            wanted = decision.next_run.isoformat() if decision.next_run else None
+            await self.patch_status(self.snapshot(), {"nextRunTime": wanted})
 
     async def _export_skipped(
         self, body: dict[str, Any], tally: RunTally, run_id: str

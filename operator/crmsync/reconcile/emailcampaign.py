@@ -50,7 +50,7 @@ from crmsync.engine.emailcampaign import (
 )
 from crmsync.engine.records import WriteOutcome
 from crmsync.k8s.api import KubeApi, NotFoundError
-from crmsync.k8s.conditions import set_condition
+from crmsync.k8s.conditions import RECONCILING, STALLED, set_condition
 from crmsync.k8s.logs import Logger
 from crmsync.providers.factory import open_crm, open_target
 from crmsync.providers.http import CallStats, ProviderError
@@ -62,6 +62,8 @@ from crmsync.reconcile.resolve import NotReadyError, ready_connection
 from crmsync.reconcile.retry import validation_message
 
 PLURAL = "emailcampaigns"
+FINAL_STEPS = frozenset({Step.HOLD, Step.DONE, Step.BLOCKED})
+"""A pass ends on these; the others are work under way (condition Reconciling)."""
 RETRY_SECONDS = 10.0
 MAX_STEPS = 12
 ADOPT_WINDOW_MS = 5 * 60 * 1000
@@ -128,9 +130,11 @@ class EmailCampaignReconciler(LiveObject):
         except NotReadyError as exc:
             await self._not_ready(body, exc.reason, exc.message)
             return RETRY_SECONDS
+        # Reconciling until the pass has recorded its outcome, set with observedGeneration.
         await self._conditions(
             body,
             ("Ready", True, "ConnectionsReady", "CRM and Zoho Campaigns Connections are Ready"),
+            (RECONCILING, True, "PassStarted", f"carrying out spec.action {spec.action}"),
         )
         stats = CallStats()
         try:
@@ -192,6 +196,8 @@ class EmailCampaignReconciler(LiveObject):
             observed, info = await self._observe(campaigns, status)
             decision = decide(desired, observed)
             self.logger.debug("email campaign step %s (%s)", decision.step, decision.reason)
+            if decision.step not in FINAL_STEPS:
+                await self._abnormal(self.snapshot(), RECONCILING, True, decision.reason, decision.message)  # fmt: skip
             if await self._carry_out(decision, spec, desired, status, info, campaigns, crm):
                 return
 
@@ -258,6 +264,8 @@ class EmailCampaignReconciler(LiveObject):
         extra["lastError"] = decision.message if step is Step.BLOCKED else ""  # a clean pass
         if info is not None:
             await self._report_unapplied(spec, info)
+        await self._abnormal(self.snapshot(), RECONCILING, False)
+        await self._abnormal(self.snapshot(), STALLED, step is Step.BLOCKED, decision.reason, decision.message)  # fmt: skip
         await self._record(decision, extra)  # last: the state tells the pass is complete
         if step is Step.BLOCKED and changed:
             await self._event(self.snapshot(), "Warning", decision.reason, decision.message)

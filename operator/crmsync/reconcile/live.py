@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 import httpx
 
 from crmsync.k8s.api import KubeApi
-from crmsync.k8s.conditions import set_condition
+from crmsync.k8s.conditions import set_abnormal, set_condition
 from crmsync.k8s.logs import Logger
 
 
@@ -52,14 +52,36 @@ class LiveObject:
     async def _conditions(
         self, body: dict[str, Any], *updates: tuple[str, bool | None, str, str]
     ) -> None:
-        """Set conditions (for the object's generation); patched only when they changed."""
+        """Set conditions (for the object's generation); patched only when they changed.
+
+        Whoever sets a condition has read the spec: the patch carries observedGeneration.
+        """
         generation = int(body["metadata"].get("generation", 0))
-        current = (body.get("status") or {}).get("conditions") or []
-        conditions = current
+        conditions = (body.get("status") or {}).get("conditions") or []
         for type_, value, reason, message in updates:
             conditions = set_condition(conditions, type_, value, reason, message, generation)
-        if conditions != current:
-            await self.patch_status(body, {"conditions": conditions})
+        await self._observed(body, conditions)
+
+    async def _abnormal(
+        self, body: dict[str, Any], type_: str, active: bool, reason: str = "", message: str = ""
+    ) -> None:
+        """Set (``active``) or remove a ``Reconciling`` or ``Stalled`` condition."""
+        generation = int(body["metadata"].get("generation", 0))
+        current = (body.get("status") or {}).get("conditions") or []
+        await self._observed(
+            body, set_abnormal(current, type_, active, reason, message[:1000], generation)
+        )
+
+    async def _observed(self, body: dict[str, Any], conditions: list[dict[str, Any]]) -> None:
+        status = body.get("status") or {}
+        generation = int(body["metadata"].get("generation", 0))
+        patch: dict[str, Any] = {}
+        if conditions != (status.get("conditions") or []):
+            patch["conditions"] = conditions
+        if status.get("observedGeneration") != generation:
+            patch["observedGeneration"] = generation
+        if patch:
+            await self.patch_status(body, patch)
 
     async def _event(self, body: dict[str, Any], type_: str, reason: str, message: str) -> None:
         try:

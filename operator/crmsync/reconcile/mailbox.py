@@ -32,6 +32,7 @@ from crmsync.engine.backoff import LONGEST_RETRY
 from crmsync.engine.mail import CaptureContext, MailFacts, decide, note_for, parse_message
 from crmsync.engine.schedule import parse_duration
 from crmsync.k8s.api import KubeApi, NotFoundError
+from crmsync.k8s.conditions import RECONCILING
 from crmsync.k8s.logs import Logger
 from crmsync.providers.factory import open_crm
 from crmsync.providers.http import AuthError, CallStats, ConfigError, ProviderError
@@ -249,6 +250,9 @@ class MailboxReconciler(LiveObject):
             )
         session = await self.open_session(account, spec, poll)
         status = MailboxSyncStatus.model_validate(body.get("status") or {})
+        if status.last_scan_time is None:
+            await self._abnormal(body, RECONCILING, True, "FirstScan", "the first scan of the mailbox is under way")  # fmt: skip
+            body = self.snapshot()
         folders = {f.name: f for f in status.folders}
         patch: dict[str, Any] = {"ownerUserId": owner.id, "idle": bool(session.watchers)}
         if status.mailbox_identity and status.mailbox_identity != account.identity:
@@ -277,6 +281,7 @@ class MailboxReconciler(LiveObject):
         generation = int(body["metadata"].get("generation", 0))
         scan.patch["observedGeneration"] = generation
         await scan.flush(force=True)
+        await self._abnormal(self.snapshot(), RECONCILING, False)
         await self._conditions(
             self.snapshot(),
             ("Ready", True, "Capturing", f"{account.identity} → CRM as {spec.owner}"),

@@ -1,4 +1,6 @@
-"""Validation against Zoho's official v8 OpenAPI files in ../shared/specs/zoho-crm.
+"""Validation against Zoho's official v8 OpenAPI files (``zoho-crm/`` in the specs folder).
+
+The folder is the one setting of ``tests/specs.py``; without the files the tests skip.
 
 Their cross-file ``$ref``s name a raw GitHub prefix; the registry below serves those URLs
 from the local folder. Three documented relaxations of the spec, each for a defect of the
@@ -17,7 +19,6 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -25,8 +26,8 @@ from openapi_schema_validator import OAS30Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
-REPO = Path(__file__).resolve().parents[3]
-SPEC_DIR = REPO.parent / "shared" / "specs" / "zoho-crm"
+from tests import specs
+
 PREFIX = "https://raw.githubusercontent.com/Zohocorp-Pvt-Ltd/crm-oas/refs/heads/main/v8.0/"
 DROP_REQUIRED = {"fields.json", "modules.json"}
 
@@ -51,7 +52,7 @@ def _relax(node: Any, file: str) -> Any:
 
 @cache
 def spec(file: str) -> dict[str, Any]:
-    document: dict[str, Any] = json.loads((SPEC_DIR / file).read_text())
+    document: dict[str, Any] = json.loads((specs.require("zoho-crm") / file).read_text())
     relaxed: dict[str, Any] = _relax(document, file)
     return relaxed
 
@@ -73,6 +74,7 @@ def _ref(file: str, *parts: str) -> dict[str, str]:
 
 
 def _check(schema: dict[str, str], instance: Any) -> None:
+    specs.require("zoho-crm")
     OAS30Validator(schema, registry=_registry()).validate(instance)
 
 

@@ -413,7 +413,10 @@ class ContactSyncSpec(CrdModel):
 
 class ContactSyncStatus(CrdModel):
     observed_generation: Annotated[int, Field(ge=0)] = 0
-    """The metadata.generation the status was computed for."""
+    """The metadata.generation the operator last read and judged (conditions)."""
+    synced_generation: Annotated[int, Field(ge=0)] | None = None
+    """The metadata.generation the last run was made for: a newer one is synced in full
+    (trigger SpecChange) by Instant and Poll syncs."""
     conditions: Conditions = Field(default_factory=list)
     """Ready (configuration and connections usable), Synced (last run succeeded),
     Suspended."""
@@ -430,7 +433,8 @@ class ContactSyncStatus(CrdModel):
     skipped_export: SkippedExport | None = None
     """Where the skipped records of the last run are (B8)."""
     next_run_time: datetime | None = None
-    """When the next run is due (schedule, poll or full comparison)."""
+    """When the next run is due: the schedule's next time, or the next poll or full
+    comparison; absent for Manual syncs."""
     retry: Retry | None = None
     """Set while failures repeat: the reason and when the loop tries again."""
     last_scheduled_time: datetime | None = None
