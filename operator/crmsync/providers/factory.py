@@ -5,12 +5,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import httpx
 
 from crmsync.api.v1alpha1.connection import ConnectionSpec, Provider
+from crmsync.providers.budget import account_budget
 from crmsync.providers.http import (
     AuthError,
     CallStats,
@@ -18,6 +20,7 @@ from crmsync.providers.http import (
     HttpClient,
     Limits,
     RetryPolicy,
+    TokenBucket,
 )
 from crmsync.providers.mailchimp import Mailchimp, api_base_url
 from crmsync.providers.zoho_auth import zoho_hosts, zoho_session
@@ -55,6 +58,13 @@ class Endpoint:
             requests_per_second=spec.rate_limit.requests_per_second,
         )
 
+    def shared_budget(self) -> tuple[asyncio.Semaphore, TokenBucket] | None:
+        """The Connection's request budget, shared by all its clients in this process."""
+        if not self.connection:
+            return None
+        budget = account_budget(self.connection, self.provider, self.limits)
+        return budget.in_flight, budget.pace
+
     @property
     def limits(self) -> Limits:
         return Limits(
@@ -69,6 +79,7 @@ def open_crm(endpoint: Endpoint, stats: CallStats, policy: RetryPolicy | None = 
     session = zoho_session(
         "zoho-crm", hosts, endpoint.credentials, stats, connection=endpoint.connection,
         limits=endpoint.limits, policy=policy, retry_when=crm_retry_when,
+        shared=endpoint.shared_budget(),
     )  # fmt: skip
     return ZohoCrm(session)
 
@@ -85,6 +96,7 @@ def open_target(
         session = zoho_session(
             "zoho-campaigns", hosts, endpoint.credentials, stats, connection=endpoint.connection,
             limits=endpoint.limits, policy=policy, retry_when=campaigns_retry_when,
+            shared=endpoint.shared_budget(),
         )  # fmt: skip
         account = f"{hosts.api_base_url} {endpoint.credentials.get('clientId', '')}"
         return ZohoCampaigns(session, account=account)
@@ -101,6 +113,7 @@ def _open_mailchimp(endpoint: Endpoint, stats: CallStats, policy: RetryPolicy | 
     http = HttpClient(
         "mailchimp", base_url, stats,
         limits=endpoint.limits, policy=policy, auth=httpx.BasicAuth("crmsync", api_key),
+        shared=endpoint.shared_budget(),
     )  # fmt: skip
     http.add_secrets([api_key])
     return Mailchimp(http)

@@ -241,7 +241,10 @@ class HttpClient:
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
+        shared: tuple[asyncio.Semaphore, TokenBucket] | None = None,
     ) -> None:
+        """``shared``: the account's in-flight limit and pace, when other clients of the
+        same account draw from them too (:mod:`crmsync.providers.budget`)."""
         self.vendor = vendor
         self.stats = stats
         self.limits = limits or Limits()
@@ -251,8 +254,10 @@ class HttpClient:
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._secrets: set[str] = set()
-        self._semaphore = asyncio.Semaphore(self.limits.max_concurrency)
-        self._bucket = TokenBucket(self.limits.requests_per_second)
+        self._semaphore, self._bucket = shared or (
+            asyncio.Semaphore(self.limits.max_concurrency),
+            TokenBucket(self.limits.requests_per_second),
+        )
         self._client = httpx.AsyncClient(
             base_url=base_url,
             auth=auth,

@@ -27,6 +27,7 @@ from crmsync.providers.http import (
     ProviderError,
     RetryPolicy,
     RetryWhen,
+    TokenBucket,
     TransientError,
     default_retry_when,
 )
@@ -254,8 +255,10 @@ def zoho_session(
     limits: Limits | None = None,
     policy: RetryPolicy | None = None,
     retry_when: RetryWhen = default_retry_when,
+    shared: tuple[asyncio.Semaphore, TokenBucket] | None = None,
 ) -> ZohoSession:
-    """Clients for one call site; the access token is the account's (see the module doc)."""
+    """Clients for one call site; the access token is the account's (see the module doc),
+    and so is the request budget when ``shared`` is given."""
     missing = [
         key for key in ("clientId", "clientSecret", "refreshToken") if not credentials.get(key)
     ]
@@ -280,7 +283,7 @@ def zoho_session(
     oauth = ZohoOAuth(accounts, source)
     api = HttpClient(
         vendor, hosts.api_base_url, stats,
-        limits=limits, policy=policy, authenticator=oauth, retry_when=retry_when,
+        limits=limits, policy=policy, authenticator=oauth, retry_when=retry_when, shared=shared,
     )  # fmt: skip
     oauth.protect(api)
     return ZohoSession(api=api, oauth=oauth, accounts=accounts)
