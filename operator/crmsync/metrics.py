@@ -126,8 +126,7 @@ CAMPAIGN_ACTIVITY_PASSES = Counter(
 )
 CAMPAIGN_ACTIVITY_MEMBERS = Counter(
     "crmsync_campaign_activity_members",
-    "Campaign recipients' CRM Member Status: updated, failed (retried), unmatched (no CRM"
-    " record).",
+    "Campaign recipients' CRM Member Status: updated, failed (retried), unmatched (no CRM record).",
     [*SYNC, "result"],
     registry=REGISTRY,
 )
@@ -177,6 +176,11 @@ NOTIFICATIONS_REJECTED = Counter(
     "crmsync_notifications_rejected",
     "Change notifications refused (bad token, unknown sync, malformed body).",
     ["provider", "reason"],
+    registry=REGISTRY,
+)
+NOTIFICATIONS_NOT_ROUTED = Counter(
+    "crmsync_notification_runs_skipped",
+    "Syncs a CRM notification woke whose records it did not concern: no run.",
     registry=REGISTRY,
 )
 CAMPAIGN_CHANGES = Counter(

@@ -52,10 +52,16 @@ MAILCHIMP_EVENT_TYPES = frozenset(
 )
 
 
+UNKNOWN_IDS = "*"
+"""Stands for the ids of a delivery that named none (or too many): every sync it reached runs."""
+
+
 class Wakeable(Protocol):
     """What a notification needs from a sync's loop (its :class:`SyncSignals`)."""
 
     notified: bool
+    campaign_side: bool
+    """A campaign-side delivery is among the notifications (they always run)."""
 
     def wake_up(self) -> None: ...
 
@@ -203,8 +209,10 @@ class NotificationServer:
         self.counters["accepted"] += 1
         metrics.record_notification(PROVIDER)
         ids = body.get("ids")
-        if isinstance(ids, list) and len(sub.record_ids) < MAX_PENDING_IDS:
-            sub.record_ids.update(str(i) for i in ids[:MAX_PENDING_IDS])
+        if isinstance(ids, list) and ids and len(sub.record_ids) + len(ids) <= MAX_PENDING_IDS:
+            sub.record_ids.update(str(i) for i in ids)
+        else:
+            sub.record_ids.add(UNKNOWN_IDS)  # the syncs it reached run, whatever changed
         sub.signals.notified = True
         sub.signals.wake_up()
         return web.json_response({"accepted": True})
@@ -262,5 +270,6 @@ class NotificationServer:
         metrics.record_notification(MAILCHIMP)
         hook.events[event_type] += 1
         hook.signals.notified = True
+        hook.signals.campaign_side = True
         hook.signals.wake_up()
         return web.json_response({"accepted": True})

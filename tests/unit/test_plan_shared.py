@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 from crmsync.engine.ownership import MAX_TAG_LENGTH, owner_id, owners_in_tags
@@ -133,3 +134,17 @@ def test_owner_ids_fit_a_mailchimp_tag() -> None:
     long = owner_id("n" * 63, "s" * 253)
     assert len(long) == MAX_TAG_LENGTH and long != owner_id("n" * 63, "s" * 252)
     assert owners_in_tags({"crm", long, "crmsync:a/b"}) == {long, "crmsync:a/b"}
+
+
+def test_an_unclaimed_member_written_moments_ago_waits_for_its_claim() -> None:
+    """Another sync's new member has no claim tag until the call after its batch write:
+    meanwhile it is left alone, however it is linked."""
+    s = shared(crm={"criteria": [{"field": "Country", "operator": "in", "values": ["DE"]}]})
+    fresh = replace(member("a@x.io", "1"), last_changed=T0 - timedelta(minutes=1))
+    planner = Planner(s, {"a@x.io": fresh}, full=True, now=T0)
+    planner.plan_records([record("1", "a@x.io", Country="FR")])
+    assert planner.finish() == []
+    settled = replace(fresh, last_changed=T0 - timedelta(minutes=20))
+    planner = Planner(s, {"a@x.io": settled}, full=True, now=T0)
+    planner.plan_records([record("1", "a@x.io", Country="FR")])
+    assert only(planner, planner.finish()) == [(ActionKind.REMOVE, "a@x.io", Reason.LEFT_CRITERIA)]

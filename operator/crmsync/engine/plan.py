@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -87,6 +87,9 @@ SHARED_REMOVAL_REASONS = frozenset(
 A CRM opt-out (the person's choice) is not among them."""
 
 
+CLAIM_GRACE = timedelta(minutes=10)
+
+
 @dataclass(frozen=True)
 class FieldChange:
     field: str
@@ -153,6 +156,10 @@ class Planner:
         )
 
     # -- records -------------------------------------------------------------------------
+
+    def taking_part(self) -> set[str]:
+        """Ids of the records whose member this run claimed (they take part)."""
+        return {key.partition(":")[2] for key in self._claimed.values()}
 
     def plan_records(self, records: Iterable[CrmRecord]) -> list[Action]:
         return [a for r in records if (a := self._plan_record(r)) is not None]
@@ -408,6 +415,13 @@ class Planner:
                 actions.append(action)
         return actions
 
+    def _may_be_claimed_soon(self, member: Member) -> bool:
+        """A member nobody claims that changed moments ago may be another sync's, written
+        but not yet tagged (Mailchimp's batch write takes no tags; the claim follows in the
+        next call): left for a later run, when its claim shows."""
+        changed = member.last_changed
+        return self.now is not None and changed is not None and self.now - changed < CLAIM_GRACE
+
     def _shared(self, action: Action | None) -> Action | None:
         """A removal of a member another sync claims becomes this sync's release of it
         (or nothing, when this sync holds no claim to drop)."""
@@ -418,6 +432,8 @@ class Planner:
         if member is None:
             return action
         owners = self.owners(member)
+        if not owners and self._may_be_claimed_soon(member):
+            return None
         if not owners - {s.owner}:
             return action
         if s.owner not in owners:

@@ -67,12 +67,13 @@ from crmsync.reconcile.retry import (
     retry_at,
     validation_message,
 )
+from crmsync.reconcile.routing import READS, HeldRecords, concerns
 from crmsync.reconcile.usage import LEDGER
 from crmsync.reconcile.waiting import stop_waiting, wait_for_connections
 from crmsync.runtime.counting import RunTally, add_counts
 from crmsync.runtime.recordindex import RecordIndex, RecordIndexFullError, configmap_name
 from crmsync.runtime.reverse import campaign_counts, campaign_notifications, execute_flow
-from crmsync.runtime.sync import RunRequest, RunResult
+from crmsync.runtime.sync import ProgressCallback, RunRequest, RunResult
 from crmsync.webhook import NotificationServer
 
 SYNC_NOW_ANNOTATION = "crmsync.dev/sync-now"
@@ -92,6 +93,9 @@ class SyncSignals:
     notified: bool = False
     dependency_changed: bool = False
     """A Connection became Ready while this sync backed off: try again at once."""
+    campaign_side: bool = False
+    held: HeldRecords = field(default_factory=HeldRecords)
+    """The records this sync holds members for (notification routing)."""
 
     def wake_up(self) -> None:
         self.wake.set()
@@ -301,7 +305,12 @@ class ContactSyncReconciler(LiveObject):
                 decision.next_check or now + timedelta(hours=1),
                 renew_at or now + timedelta(hours=1),
             )
+        if decision.trigger == RunTrigger.NOTIFICATION and not await self._concerned(resolved):
+            self.signals.notified = False  # not this sync's change: no run
+            metrics.NOTIFICATIONS_NOT_ROUTED.inc()
+            return now
         self.signals.notified = False
+        self.signals.campaign_side = False
         # Resolved: Ready now, not only once the run (perhaps hours long) has ended.
         # With observedGeneration in the same patch: a spec not synced yet never reads Current.
         first = (RECONCILING, True, f"{decision.trigger}Run", f"a {decision.trigger} run syncs generation {generation}")  # fmt: skip
@@ -455,7 +464,7 @@ class ContactSyncReconciler(LiveObject):
                         if index is not None
                         else {},
                     )
-                    result = await execute_flow(crm, target, request, progress)
+                    result = await self._execute(crm, target, request, progress)
                     if decision.full and isinstance(target, Mailchimp):
                         view = await self._audience_view(target, audience)
             except NotReadyError:
@@ -479,6 +488,38 @@ class ContactSyncReconciler(LiveObject):
         if view is not None:
             await self.patch_status(body, {"audience": view.to_wire()})
         return error if result is None else ""
+
+    async def _execute(
+        self,
+        crm: CrmSource,
+        target: AudienceTarget,
+        request: RunRequest,
+        progress: ProgressCallback,
+    ) -> RunResult:
+        result = await execute_flow(crm, target, request, progress)
+        self.signals.held.after_run(result.full, result.taking_part, result.left)
+        return result
+
+    async def _concerned(
+        self, resolved: tuple[ResolvedConnection, ResolvedConnection, SyncSettings]
+    ) -> bool:
+        """Whether the CRM changes notified since the last run concern this sync
+        (:mod:`crmsync.reconcile.routing`); campaign-side deliveries always do."""
+        meta = self.live_body["metadata"]
+        ids = self.webhook.take_ids(meta["namespace"], meta["name"]) if self.webhook else set()
+        held = self.signals.held.ids
+        if self.signals.campaign_side or not ids or held is None:
+            return True
+        crm_conn, _, settings = resolved
+        fields = sorted({c.field for c in settings.criteria} | {settings.email_field})
+        try:
+            async with open_crm(crm_conn.endpoint, CallStats()) as crm:
+                records = await READS.records(
+                    crm, crm_conn.endpoint.connection, settings.module, sorted(ids), fields
+                )
+        except (ProviderError, httpx.HTTPError, OSError):
+            return True  # unknown: run as before
+        return concerns(settings, held, ids, records)
 
     async def _run_failed_event(self, body: dict[str, Any], error: str, generation: int) -> None:
         """One Warning per failing streak and generation (status.retry counts the rest)."""

@@ -84,6 +84,12 @@ class RunResult:
     """Dry runs only: every action, in order."""
     reverse: ReverseTally | None = None
     """What the campaign → CRM half did (two-way and campaign → CRM syncs)."""
+    full: bool = False
+    """Every CRM record was read (a full comparison)."""
+    taking_part: set[str] = field(default_factory=set)
+    """Ids of the CRM records that took part in this run (notification routing)."""
+    left: set[str] = field(default_factory=set)
+    """Ids of the records whose member this run removed or released."""
     campaign_changes: ReverseTally | None = None
     """One-way CRM → campaign syncs: the campaign-side unsubscribes and cleaned addresses
     this run carried to the CRM (``changes`` and ``examples`` only; counts are in ``tally``)."""
@@ -145,6 +151,7 @@ class SyncRun:
         self.seen_ids: set[str] = set()
         self.started = now()
         self.campaign_changes = ReverseTally()
+        self.left_ids: set[str] = set()
         self.recovering = pending.decode(request.checkpoint.pending_writes)
         """Writes an interrupted run sent without recording the answer: counted once here."""
         self.after_stream: tuple[RunTally, dict[str, ActionKind]] | None = None
@@ -195,7 +202,7 @@ class SyncRun:
             fields = [*fields, CREATED_FIELD]
         source = self.crm.records(settings.module, fields, modified_since=modified_since)
         observed, read, deleted = await self._observe_run(source, modified_since)
-        planner = Planner(settings, observed, full=full, backfill=backfill)
+        planner = Planner(settings, observed, full=full, now=self.now(), backfill=backfill)
         checkpoint = request.checkpoint.model_copy()
 
         held: PendingPages[PageMark] = PendingPages(self.batch_size)
@@ -236,6 +243,9 @@ class SyncRun:
             self.members,
             self.planned,
             campaign_changes=self.campaign_changes if self.campaign_changes.changes else None,
+            full=full,
+            taking_part=planner.taking_part(),
+            left=self.left_ids,
         )
 
     async def _observe_run(
@@ -504,6 +514,8 @@ class SyncRun:
                 self.request.record_index.note(action, result, key)
             if result.outcome == WriteOutcome.REJECTED and action.record_id:
                 self.failed_ids.append(action.record_id)
+            elif action.kind in (ActionKind.REMOVE, ActionKind.RELEASE) and action.record_id:
+                self.left_ids.add(action.record_id)
             if result.outcome == WriteOutcome.CREATED:
                 self.members += 1
             elif result.outcome == WriteOutcome.REMOVED:

@@ -1,0 +1,297 @@
+"""Many ContactSyncs on a few Connections and shared audiences, on the real control plane.
+
+Starts a local kube-apiserver + etcd (``crmsync controlplane``), the local vendor servers
+and ``crmsync run``, then applies N ContactSyncs of 2 contacts each (one CRM Connection,
+one Mailchimp Connection, 4 audiences shared by the syncs) and measures:
+
+- seconds until every sync has run (Synced=True) and the operator's peak RSS;
+- whether the shared audiences hold every member some sync wants (none archived);
+- Zoho access tokens minted, from the start and over an idle minute;
+- vendor calls and operator CPU over an idle minute;
+- one CRM edit: seconds until the member shows it in Mailchimp, and how many syncs ran.
+
+``--operator-pythonpath DIR`` runs the operator from another checkout's ``operator/``
+(e.g. a worktree of an older commit), so the same bench gives the figures before and
+after a change, side by side.
+
+    .venv/bin/python bench/many_syncs.py [--syncs 100] [--operator-pythonpath DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.kube import Kube  # noqa: E402
+from tests.simfixture import SimServers, ZohoSimAuth, run_sim  # noqa: E402
+
+from crmsync.controlplane import ControlPlane  # noqa: E402
+from crmsync.controlplane.binaries import find_binaries  # noqa: E402
+from crmsync.controlplane.process import free_port  # noqa: E402
+
+T = TypeVar("T")
+NAMESPACE = "bench"
+AUDIENCES = 4
+PER_SYNC = 2
+IDLE_SECONDS = 60
+
+
+def wait_for(check: Callable[[], T | None], timeout: float, what: str, every: float = 0.5) -> T:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(every)
+    raise SystemExit(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def connections(sim: SimServers) -> str:
+    crm, mc = sim.info["zoho_crm"], sim.info["mailchimp"]
+    return f"""
+apiVersion: v1
+kind: Secret
+metadata: {{name: zoho-crm}}
+stringData: {{clientId: "{crm["client_id"]}", clientSecret: "{crm["client_secret"]}", refreshToken: "{crm["refresh_token"]}"}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {{name: mailchimp}}
+stringData: {{apiKey: "{mc["api_key"]}"}}
+---
+apiVersion: crmsync.dev/v1alpha1
+kind: Connection
+metadata: {{name: crm}}
+spec: {{provider: zoho-crm, credentialsSecretRef: {{name: zoho-crm}}, apiBaseUrl: "{crm["base_url"]}", accountsUrl: "{crm["base_url"]}"}}
+---
+apiVersion: crmsync.dev/v1alpha1
+kind: Connection
+metadata: {{name: mailchimp}}
+spec: {{provider: mailchimp, credentialsSecretRef: {{name: mailchimp}}, apiBaseUrl: "{mc["base_url"]}"}}
+"""
+
+
+def new_audience(http: httpx.Client, name: str) -> str:
+    body = {
+        "name": name, "permission_reminder": "CRM", "email_type_option": False,
+        "contact": {"company": "bench", "address1": "1 Main St", "city": "Madrid",
+                    "state": "M", "zip": "28001", "country": "ES"},
+        "campaign_defaults": {"from_name": "bench", "from_email": "bench@example.com",
+                              "subject": "News", "language": "en"},
+    }  # fmt: skip
+    return str(http.post("/lists", json=body).json()["id"])
+
+
+def sync_manifest(name: str, list_id: str, marker: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "crmsync.dev/v1alpha1",
+        "kind": "ContactSync",
+        "metadata": {"name": name},
+        "spec": {
+            "crm": {
+                "connectionRef": {"name": "crm"},
+                "module": "Contacts",
+                "criteria": [{"field": "Description", "operator": "equals", "values": [marker]}],
+            },
+            "target": {"connectionRef": {"name": "mailchimp"}, "listId": list_id},
+            "fieldMapping": [{"crmField": "First_Name", "campaignField": "FNAME"}],
+            "trigger": {"mode": "Instant", "pollInterval": "5m"},
+        },
+    }
+
+
+def calls(sim: SimServers, vendor: str) -> tuple[int, int]:
+    """(API calls, token mints) the server counted since its last reset."""
+    rows = sim.counters(vendor)["requests"]
+    api = sum(
+        int(r["count"]) for r in rows if "/oauth/" not in r["route"] and "_admin" not in r["route"]
+    )
+    tokens = sum(int(r["count"]) for r in rows if "/oauth/v2/token" in r["route"])
+    return api, tokens
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mib(pid: int, key: str = "VmHWM") -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+@dataclass
+class Stage:
+    kube: Kube
+    sim: SimServers
+    crm: httpx.Client
+    mc: httpx.Client
+    audiences: list[str]
+    people: dict[str, list[str]]
+    ids: list[str]
+
+
+def prepare(kube: Kube, sim: SimServers, syncs: int) -> Stage:
+    """Audiences, CRM contacts (PER_SYNC per sync, marked) and the Connections."""
+    sim.set_token_limit("zoho_crm", 100_000)  # count mints, never refuse them here
+    crm_info, mc_info = sim.info["zoho_crm"], sim.info["mailchimp"]
+    crm = httpx.Client(
+        base_url=f"{crm_info['base_url']}/crm/v8", auth=ZohoSimAuth(crm_info), timeout=60
+    )
+    mc = httpx.Client(
+        base_url=f"{mc_info['base_url']}/3.0", auth=("bench", mc_info["api_key"]), timeout=60
+    )
+    audiences = [new_audience(mc, f"shared-{i}") for i in range(AUDIENCES)]
+    people: dict[str, list[str]] = {}
+    rows = []
+    for i in range(syncs):
+        marker = f"bench-{i}"
+        people[marker] = [f"{marker}.{j}@example.com" for j in range(PER_SYNC)]
+        rows += [{"Last_Name": f"P{i}-{j}", "First_Name": "Before", "Email": e,
+                  "Description": marker} for j, e in enumerate(people[marker])]  # fmt: skip
+    ids: list[str] = []
+    for start in range(0, len(rows), 100):
+        answer = crm.post("/Contacts", json={"data": rows[start : start + 100]}).json()
+        ids += [str(item["details"]["id"]) for item in answer["data"]]
+    kube.kubectl("apply", "-n", NAMESPACE, "-f", "-", stdin=connections(sim))
+    return Stage(kube, sim, crm, mc, audiences, people, ids)
+
+
+def synced(kube: Kube) -> int:
+    items = kube.get_json("contactsyncs", "-n", NAMESPACE)["items"]
+    return sum(
+        1
+        for item in items
+        for c in (item.get("status") or {}).get("conditions") or []
+        if c["type"] == "Synced" and c["status"] == "True"
+    )
+
+
+def last_runs(kube: Kube) -> dict[str, str]:
+    return {
+        item["metadata"]["name"]: ((item.get("status") or {}).get("lastRun") or {}).get("id", "")
+        for item in kube.get_json("contactsyncs", "-n", NAMESPACE)["items"]
+    }
+
+
+def load(stage: Stage, syncs: int, out: dict[str, Any]) -> None:
+    """Apply the syncs; until all Synced; then whether the shared audiences hold everyone."""
+    manifests = [
+        sync_manifest(f"s{i}", stage.audiences[i % AUDIENCES], f"bench-{i}") for i in range(syncs)
+    ]
+    started = time.monotonic()
+    stage.kube.kubectl(
+        "apply", "-n", NAMESPACE, "-f", "-",
+        stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": manifests}),
+    )  # fmt: skip
+    wait_for(lambda: synced(stage.kube) == syncs, timeout=1800, what="all Synced", every=2)
+    out["until_synced_s"] = time.monotonic() - started
+    out["tokens_start"] = calls(stage.sim, "zoho_crm")[1]
+    time.sleep(10)  # syncs undoing each other's members would show by now
+    wanted = {e for emails in stage.people.values() for e in emails}
+    held: set[str] = set()
+    for list_id in stage.audiences:
+        body = stage.mc.get(
+            f"/lists/{list_id}/members", params={"count": 1000, "status": "subscribed"}
+        ).json()
+        held |= {m["email_address"] for m in body["members"]}
+    out["members_wanted"] = len(wanted)
+    out["members_held"] = len(wanted & held)
+
+
+def idle(stage: Stage, pid: int, out: dict[str, Any]) -> None:
+    for vendor in ("zoho_crm", "mailchimp"):
+        stage.sim.reset_counters(vendor)
+    cpu_before = cpu_seconds(pid)
+    time.sleep(IDLE_SECONDS)
+    out["idle_cpu_pct"] = 100 * (cpu_seconds(pid) - cpu_before) / IDLE_SECONDS
+    crm_calls, tokens = calls(stage.sim, "zoho_crm")
+    out["idle_calls_per_min"] = crm_calls + calls(stage.sim, "mailchimp")[0]
+    out["idle_tokens"] = tokens
+
+
+def edit(stage: Stage, out: dict[str, Any]) -> None:
+    """One CRM edit: until Mailchimp shows it, and how many syncs ran for it."""
+    before = last_runs(stage.kube)
+    subscriber = hashlib.md5(stage.people["bench-0"][0].encode()).hexdigest()
+    edited = time.monotonic()
+    stage.crm.put("/Contacts", json={"data": [{"id": stage.ids[0], "First_Name": "After"}]})
+
+    def shown() -> bool:
+        member = stage.mc.get(f"/lists/{stage.audiences[0]}/members/{subscriber}").json()
+        return bool(member.get("merge_fields", {}).get("FNAME") == "After")
+
+    wait_for(shown, timeout=300, what="the edit in Mailchimp", every=0.05)
+    out["edit_to_mailchimp_s"] = time.monotonic() - edited
+    time.sleep(10)
+    after = last_runs(stage.kube)
+    out["runs_after_edit"] = sum(1 for name, run in after.items() if before.get(name) != run)
+
+
+def bench(syncs: int, operator_path: str | None, work: Path) -> dict[str, Any]:
+    plane = ControlPlane(work / "plane")
+    plane.start(find_binaries())
+    kube = Kube(plane, find_binaries())
+    kube.apply(REPO / "crds")
+    kube.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+    kube.kubectl("create", "namespace", NAMESPACE)
+    out: dict[str, Any] = {"syncs": syncs}
+    env = {**kube.env, "PYTHONUNBUFFERED": "1"}
+    if operator_path:
+        env["PYTHONPATH"] = operator_path
+    try:
+        with run_sim(work / "sim") as sim:
+            stage = prepare(kube, sim, syncs)
+            with (work / "operator.log").open("wb") as log:
+                operator = subprocess.Popen(
+                    [sys.executable, "-m", "crmsync", "run", "--standalone",
+                     f"--namespace={NAMESPACE}", "--webhook-port=0", f"--metrics-port={free_port()}"],
+                    env=env, stdout=log, stderr=subprocess.STDOUT,
+                )  # fmt: skip
+            try:
+                sim.reset_counters("zoho_crm")
+                load(stage, syncs, out)
+                idle(stage, operator.pid, out)
+                edit(stage, out)
+                out["operator_peak_rss_mib"] = rss_mib(operator.pid)
+            finally:
+                operator.send_signal(signal.SIGTERM)
+                try:
+                    operator.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    operator.kill()
+    finally:
+        plane.stop()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--syncs", type=int, default=100)
+    parser.add_argument("--operator-pythonpath", help="run the operator from this operator/ dir")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="crmsync-many-") as tmp:
+        result = bench(args.syncs, args.operator_pythonpath, Path(tmp))
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
