@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -192,3 +193,35 @@ def test_demo_examples_talk_to_local_servers_only() -> None:
         for doc in yaml.safe_load_all(path.read_text()):
             if doc and doc["kind"] != "Namespace":
                 assert doc["metadata"]["namespace"] == "crmsync", path.name
+
+
+def test_sim_imap_serves_a_mailbox_until_stopped() -> None:
+    """``crmsync sim imap``, as the demo runs it: one JSON line once Dovecot answers, the
+    user logs in, SIGTERM stops Dovecot too."""
+    import imaplib
+    import shutil
+    import tempfile
+
+    # Not pytest's data_dir: Dovecot's auth process (not root) must reach the passwd-file.
+    data_dir = Path(tempfile.mkdtemp(prefix="crmsync-sim-imap-"))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "crmsync", "sim", "imap", "--data-dir", str(data_dir),
+         "--user", "ana@demo.test:pw-1"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        info = json.loads(process.stdout.readline())
+        assert info["users"] == ["ana@demo.test"] and info["port"] > 0
+        client = imaplib.IMAP4(info["host"], info["port"], timeout=30)
+        client.login("ana@demo.test", "pw-1")
+        assert client.select("Sent")[0] == "OK"
+        client.logout()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    master = subprocess.run(
+        ["pgrep", "-f", f"dovecot -F -c {data_dir}/"], capture_output=True, text=True
+    )
+    assert master.stdout == "", "Dovecot outlived crmsync sim imap"
+    shutil.rmtree(data_dir, ignore_errors=True)

@@ -285,6 +285,15 @@ def main_imap(data_dir: Path, port: int, users: list[str]) -> int:
             return 2
         server.users[name] = password
     data_dir.mkdir(parents=True, exist_ok=True)
+    for parent in data_dir.resolve().parents:
+        if os.geteuid() == 0 and not parent.stat().st_mode & 0o001:
+            print(
+                f"{parent} is closed to other users (mode {parent.stat().st_mode & 0o777:o}): "
+                f"Dovecot's own processes could not reach {data_dir}; pick a data dir "
+                "whose parents are searchable",
+                file=sys.stderr,
+            )
+            return 2
     stop_signals = {signal.SIGINT, signal.SIGTERM}
     signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
     server.start()
