@@ -225,3 +225,21 @@ def test_sim_imap_serves_a_mailbox_until_stopped() -> None:
     )
     assert master.stdout == "", "Dovecot outlived crmsync sim imap"
     shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def test_demo_secrets_are_the_ones_the_examples_name() -> None:
+    info = {
+        "zoho_crm": {"client_id": "c", "client_secret": "s", "refresh_token": "r"},
+        "zoho_campaigns": {"client_id": "c2", "client_secret": "s2", "refresh_token": "r2"},
+        "mailchimp": {"api_key": "k-us1"},
+    }
+    listed = demo.secrets(info, "ns", MAILBOX_USER, MAILBOX_PASSWORD)
+    made = {s["metadata"]["name"]: s["stringData"] for s in listed["items"]}
+    named = set()
+    for path in sorted((REPO / "examples").glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc and doc["kind"] == "Connection":
+                named.add(doc["spec"]["credentialsSecretRef"]["name"])
+    assert set(made) == named
+    assert made[demo.MAILBOX_SECRET] == {"username": MAILBOX_USER, "password": MAILBOX_PASSWORD}
+    assert made["mailchimp-credentials"] == {"apiKey": "k-us1"}
