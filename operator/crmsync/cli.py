@@ -25,6 +25,35 @@ def _sim_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     seed.add_argument("--deals", type=int, default=0)
     seed.add_argument("--random-seed", type=int, default=42)
     seed.add_argument("--only", action="append", help="vendor to seed (repeatable)")
+    imap = sim_sub.add_parser(
+        "imap", help="a local IMAP server (Dovecot); print one JSON line when ready"
+    )
+    imap.add_argument("--data-dir", type=Path, default=Path(".cache/imap"))
+    imap.add_argument("--port", type=int, default=0, help="on 127.0.0.1 (0: a free one)")
+    imap.add_argument(
+        "--user", action="append", default=[], metavar="EMAIL:PASSWORD", help="(repeatable)"
+    )
+    mail = sim_sub.add_parser(
+        "demo-mail",
+        help="make a mailbox's owner a CRM user and deliver mail to and from CRM contacts",
+    )
+    mail.add_argument(
+        "--sim-info", type=Path, required=True, help="the JSON line `sim serve` printed"
+    )
+    mail.add_argument("--imap-host", default="127.0.0.1")
+    mail.add_argument("--imap-port", type=int, required=True)
+    mail.add_argument("--user", required=True, help="the mailbox's IMAP user")
+    mail.add_argument("--password", required=True)
+    mail.add_argument("--owner", default="", help="the CRM user (default: --user)")
+    secrets = sim_sub.add_parser(
+        "demo-secrets", help="print the Secrets examples/ names, for the local servers"
+    )
+    secrets.add_argument(
+        "--sim-info", type=Path, required=True, help="the JSON line `sim serve` printed"
+    )
+    secrets.add_argument("--namespace", default="crmsync-demo")
+    secrets.add_argument("--mailbox-user", required=True)
+    secrets.add_argument("--mailbox-password", required=True)
 
 
 def _controlplane_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -143,6 +172,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         from crmsync.controlplane import main_down, main_up
 
         return main_up(args.dir) if args.cp_command == "up" else main_down(args.dir)
+    if args.command == "sim" and args.sim_command == "imap":
+        from crmsync.sim.imap import main_imap
+
+        return main_imap(args.data_dir, args.port, args.user)
+    if args.command == "sim" and args.sim_command == "demo-mail":
+        from crmsync.sim.demo import main_demo_mail
+
+        return main_demo_mail(
+            args.sim_info, args.imap_host, args.imap_port, args.user, args.password, args.owner
+        )
+    if args.command == "sim" and args.sim_command == "demo-secrets":
+        from crmsync.sim.demo import main_demo_secrets
+
+        return main_demo_secrets(
+            args.sim_info, args.namespace, args.mailbox_user, args.mailbox_password
+        )
     if args.command == "sim":
         from crmsync.sim import serve
         from crmsync.sim.vendor import SeedOptions

@@ -15,9 +15,9 @@ pytestmark = pytest.mark.e2e
 INVALID = sorted((Path(__file__).parent / "invalid").glob("*.yaml"))
 
 
-def _example_objects() -> list[dict[str, object]]:
+def _example_objects(folder: Path = REPO / "examples") -> list[dict[str, object]]:
     objects = []
-    for path in sorted((REPO / "examples").glob("*.yaml")):
+    for path in sorted(folder.glob("*.yaml")):
         objects += [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
     return objects
 
@@ -47,8 +47,25 @@ def test_examples_apply_and_read_back(kube: Kube) -> None:
         # Everything we wrote comes back (nothing pruned), plus the schema's defaults.
         _assert_contains(stored["spec"], obj["spec"], f"{obj['kind']}/{meta['name']}.spec")
     listed = kube.kubectl("get", "crmsync", "-A").stdout
-    for name in ("leads-newsletter", "contacts-mailchimp", "ana-gmail", "gdpr-eu", "zoho-crm"):
+    for name in ("leads-newsletter", "contacts-mailchimp", "ana-mailbox", "gdpr-eu", "zoho-crm"):
         assert name in listed
+
+
+def test_real_account_examples_apply_and_read_back(kube: Kube) -> None:
+    """examples/real-accounts/ (not applied by the demo) is valid against the CRDs too."""
+    folder = REPO / "examples" / "real-accounts"
+    kube.apply(folder)
+    objects = _example_objects(folder)
+    assert {o["kind"] for o in objects} >= {"Connection", "ContactSync", "MailboxSync"}
+    for obj in objects:
+        meta = obj["metadata"]
+        assert isinstance(meta, dict)
+        if obj["kind"] == "Namespace":
+            continue
+        stored = kube.get_json(str(obj["kind"]).lower(), meta["name"], "-n", meta["namespace"])
+        _assert_contains(stored["spec"], obj["spec"], f"{obj['kind']}/{meta['name']}.spec")
+    nightly = kube.get_json("contactsync", "contacts-mailchimp-nightly", "-n", "crmsync")
+    assert nightly["spec"]["trigger"]["schedule"]["at"] == "02:00"
 
 
 def test_schema_defaults_are_applied_by_the_api_server(kube: Kube) -> None:
