@@ -53,10 +53,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--standalone", action="store_true", help="no peering (a single replica)")
     run.add_argument(
         "--peering",
-        default="crmsync",
+        default=None,
         metavar="NAME",
         help="kopf peering object shared by the replicas (ClusterKopfPeering when watching all "
-        "namespaces, KopfPeering per namespace otherwise; created when missing)",
+        "namespaces, KopfPeering per namespace otherwise; created when missing; default "
+        "crmsync, or crmsync-SHARD with --shard)",
+    )
+    run.add_argument(
+        "--shard",
+        default="",
+        metavar="NAME",
+        help="handle only the objects labelled crmsync.dev/shard=NAME (default: only the "
+        "objects without that label)",
     )
     run.add_argument(
         "--priority",
@@ -120,6 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             standalone=args.standalone,
             peering=args.peering,
             priority=args.priority,
+            shard=args.shard,
             metrics_port=args.metrics_port,
             metrics_address=args.metrics_address,
             webhook_port=args.webhook_port,

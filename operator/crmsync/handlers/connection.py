@@ -16,19 +16,27 @@ from crmsync.k8s.conditions import condition_status
 from crmsync.k8s.logs import Logger
 from crmsync.reconcile.connection import report_usage, verify_connection
 from crmsync.reconcile.emailcampaign import sent_campaigns_activity
+from crmsync.sharding import LABELS
 
 RECHECK_SECONDS = 30.0
 REVERIFY_AFTER = timedelta(minutes=10)
 
 
-@kopf.on.resume(GROUP, VERSION, "connections")
-@kopf.on.create(GROUP, VERSION, "connections")
-@kopf.on.update(GROUP, VERSION, "connections", field="spec")
+@kopf.on.resume(GROUP, VERSION, "connections", labels=LABELS)
+@kopf.on.create(GROUP, VERSION, "connections", labels=LABELS)
+@kopf.on.update(GROUP, VERSION, "connections", labels=LABELS, field="spec")
 async def connection_changed(body: kopf.Body, logger: Logger, **_: Any) -> None:
     await verify_connection(kube(), dict(body), logger)
 
 
-@kopf.timer(GROUP, VERSION, "connections", interval=RECHECK_SECONDS, initial_delay=RECHECK_SECONDS)
+@kopf.timer(
+    GROUP,
+    VERSION,
+    "connections",
+    labels=LABELS,
+    interval=RECHECK_SECONDS,
+    initial_delay=RECHECK_SECONDS,
+)
 async def connection_recheck(body: kopf.Body, logger: Logger, **_: Any) -> None:
     """Re-verify when the Secret changed (credential rotation), when not Ready, or when stale."""
     status = dict(body.get("status") or {})

@@ -47,6 +47,7 @@ from crmsync.providers.http import AuthError, CallStats, ConfigError, ProviderEr
 from crmsync.providers.mailchimp import Mailchimp
 from crmsync.reconcile.activity import campaign_activity
 from crmsync.reconcile.audiencehook import current_hook, reconcile_audience_hook
+from crmsync.reconcile.handoff import take_over
 from crmsync.reconcile.live import LiveObject
 from crmsync.reconcile.notifications import reconcile_channel
 from crmsync.reconcile.ownership import claims_turn, list_owners
@@ -61,6 +62,7 @@ from crmsync.runtime.counting import RunTally, add_counts
 from crmsync.runtime.recordindex import RecordIndex, RecordIndexFullError, configmap_name
 from crmsync.runtime.reverse import campaign_counts, campaign_notifications, execute_flow
 from crmsync.runtime.sync import RunRequest, RunResult
+from crmsync.sharding import Sharding, in_shard, shard_of
 from crmsync.webhook import NotificationServer
 
 SYNC_NOW_ANNOTATION = "crmsync.dev/sync-now"
@@ -220,6 +222,10 @@ class ContactSyncReconciler(LiveObject):
         status = ContactSyncStatus.model_validate(body["status"])
         if self.first_pass:
             self.first_pass = False
+            # Moved here from another shard: its run in progress ends first (issue 15.2).
+            await take_over(self, self.logger)
+            body = self.snapshot()
+            status = ContactSyncStatus.model_validate(body["status"])
             if status.last_run is not None and status.last_run.end_time is None:
                 await self._close_interrupted(body, status)
                 body = self.snapshot()
@@ -266,6 +272,9 @@ class ContactSyncReconciler(LiveObject):
                 decision.next_check or now + timedelta(hours=1),
                 renew_at or now + timedelta(hours=1),
             )
+        if not in_shard(shard_of(self.snapshot())):
+            # Moved to another shard meanwhile: kopf stops this daemon; that shard runs it.
+            return now + timedelta(hours=1)
         self.signals.notified = False
         # Resolved: Ready now, not only once the run (perhaps hours long) has ended.
         await self._conditions(body, READY)
@@ -306,7 +315,9 @@ class ContactSyncReconciler(LiveObject):
         crm_conn, target_conn, settings = resolved
         started = datetime.now(UTC)
         run_id = f"{started.strftime('%Y%m%d%H%M%S')}-{decision.trigger.lower()}"
-        summary = RunSummary(id=run_id, trigger=decision.trigger, start_time=started)
+        summary = RunSummary(
+            id=run_id, trigger=decision.trigger, start_time=started, shard=Sharding.shard
+        )
         status = ContactSyncStatus.model_validate(body["status"])
         audience = spec.target.list_id or ""
         stats = _budgeted_stats(body["metadata"]["namespace"], spec, crm_conn, target_conn)
@@ -319,6 +330,9 @@ class ContactSyncReconciler(LiveObject):
                 f"{decision.trigger} run started ({'full' if decision.full else 'incremental'})",
             )
 
+        # Marked Running before anything is written, so a shard taking the sync over
+        # waits for this run to end (crmsync/reconcile/handoff.py).
+        await self.patch_status(body, {"lastRun": {**summary.to_wire(), "endTime": None}})
         last_progress = 0.0
         index = (
             await self._load_index(body)
