@@ -126,8 +126,7 @@ CAMPAIGN_ACTIVITY_PASSES = Counter(
 )
 CAMPAIGN_ACTIVITY_MEMBERS = Counter(
     "crmsync_campaign_activity_members",
-    "Campaign recipients' CRM Member Status: updated, failed (retried), unmatched (no CRM"
-    " record).",
+    "Campaign recipients' CRM Member Status: updated, failed (retried), unmatched (no CRM record).",
     [*SYNC, "result"],
     registry=REGISTRY,
 )

@@ -24,8 +24,9 @@ SHARD_LABEL = "crmsync.dev/shard"
 FINALIZER = "crmsync.dev/finalizer"
 PEERING = "crmsync"
 HANDOFF_SECONDS = 45.0
-"""How long a new shard waits for a run that the previous shard has in progress (its
-daemon finishes the run or kopf cancels it within the daemons' 30 s cancellation timeout)."""
+"""How long a new shard waits for the previous shard to close a run it had in progress
+(kopf cancels that daemon at once and gives it 30 s to exit; an instance that died never
+closes it)."""
 
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?")
 

@@ -382,9 +382,7 @@ def moved_counts(report: Report, tracked: CampaignActivityRecord | None) -> set[
     now = report.summary()
     if tracked is None or full_read(tracked) or tracked.members_failed:
         return {name for name in SUMMARY_FIELDS if getattr(now, name)}
-    return {
-        name for name in SUMMARY_FIELDS if getattr(now, name) != getattr(tracked.summary, name)
-    }
+    return {name for name in SUMMARY_FIELDS if getattr(now, name) != getattr(tracked.summary, name)}
 
 
 ZOHO_RECIPIENT_LISTS: dict[str, tuple[str, str]] = {

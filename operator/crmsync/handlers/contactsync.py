@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import kopf
@@ -15,6 +16,7 @@ from crmsync.reconcile.contactsync import (
     ContactSyncReconciler,
     SyncSignals,
 )
+from crmsync.reconcile.handoff import release
 from crmsync.reconcile.notifications import drop_sync_channel
 from crmsync.reconcile.ownership import drop_claims
 from crmsync.sharding import LABELS
@@ -36,7 +38,13 @@ async def contactsync_loop(
     reconciler = ContactSyncReconciler(
         kube(), body, logger, signals_of(memo), webhook=OperatorContext.webhook
     )
-    await reconciler.run_forever(stopped)
+    try:
+        await reconciler.run_forever(stopped)
+    except asyncio.CancelledError:
+        # kopf cancels the daemon of a sync relabelled to another shard at once: a run
+        # in progress is closed as Interrupted, so that shard resumes it without waiting.
+        await asyncio.shield(release(reconciler))
+        raise
 
 
 @kopf.on.update(GROUP, VERSION, "contactsyncs", labels=LABELS)

@@ -532,15 +532,19 @@ class ContactSyncReconciler(LiveObject):
 
     # -- crash safety and notifications ----------------------------------------------
 
-    async def _close_interrupted(self, body: dict[str, Any], status: ContactSyncStatus) -> None:
-        """The run marked Running was cut off (crash, SIGKILL, restart): record it as
-        Interrupted with the counts it had confirmed; a full run resumes from its point."""
+    async def _close_interrupted(
+        self,
+        body: dict[str, Any],
+        status: ContactSyncStatus,
+        cause: str = "the operator stopped during the run",
+    ) -> None:
+        """The run marked Running was cut off (crash, SIGKILL, restart, a move to another
+        shard): record it as Interrupted with the counts it had confirmed; a full run
+        resumes from its point."""
         last = status.last_run
         assert last is not None
         resumable = status.checkpoint.resume is not None
-        message = "the operator stopped during the run" + (
-            "; the next run resumes from its checkpoint" if resumable else ""
-        )
+        message = cause + ("; the next run resumes from its checkpoint" if resumable else "")
         closed = last.model_copy(
             update={
                 "end_time": datetime.now(UTC),

@@ -1,23 +1,29 @@
 """A sync moved to this shard (its ``crmsync.dev/shard`` label changed): take it over
 without running it twice.
 
-The previous shard's instance stops the sync's daemon when it sees the new label, but a
-run it has in progress goes on until it ends or kopf cancels it (the daemon's 30 s
-cancellation timeout). Every run is marked Running in ``status.lastRun`` (with the shard
-that runs it) before it writes anything, so the new shard waits for such a run to end
-before its first pass; a run that does not end in time was cut off and is closed as
-Interrupted by the first pass, which resumes from its checkpoint.
+kopf cancels the previous shard's daemon as soon as that instance sees the new label (the
+object left its filters); a run in progress is cut off where it is, like a crash (every
+write about to be sent is saved first, so the resumed run counts it once), and the
+cancelled daemon closes it as Interrupted (:func:`release`). Every run is marked Running
+in ``status.lastRun``, with the shard that runs it, before it writes anything, so the new
+shard waits for such a run to be closed before its first pass — at most
+``HANDOFF_SECONDS``, for an instance that died meanwhile, after which the first pass
+closes it itself. Either way the new shard resumes it from its checkpoint.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from crmsync.api.v1alpha1.contactsync import ContactSyncStatus
 from crmsync.k8s.logs import Logger
 from crmsync.reconcile.live import LiveObject
-from crmsync.sharding import HANDOFF_SECONDS, Sharding, describe
+from crmsync.sharding import HANDOFF_SECONDS, Sharding, describe, in_shard, shard_of
+
+if TYPE_CHECKING:
+    from crmsync.reconcile.contactsync import ContactSyncReconciler
 
 SETTLE_SECONDS = 3.0
 """After a move, time for the previous shard to see the label too (a pass it was about to
@@ -64,3 +70,19 @@ async def take_over(
             logger.info("run %s ended (%s): taking over", run_id, last.get("outcome"))
             return
     logger.warning("run %s did not end within %.0fs: it was cut off", run_id, wait_seconds)
+
+
+async def release(obj: ContactSyncReconciler) -> None:
+    """The daemon was cancelled: if the sync has moved to another shard and this shard's
+    run is still marked Running, close it as Interrupted now, so the new shard resumes it
+    at once (nothing more is written by this run: its task is cancelled)."""
+    body = obj.snapshot()
+    if in_shard(shard_of(body)):
+        return  # operator exiting or paused: its next start (or the standby) closes it
+    status = ContactSyncStatus.model_validate(body["status"])
+    last = status.last_run
+    if last is None or last.end_time is not None or last.shard != Sharding.shard:
+        return
+    moved_to = describe(shard_of(body))
+    obj.logger.warning("run %s stopped: the sync moved to %s", last.id, moved_to)
+    await obj._close_interrupted(body, status, cause=f"the sync moved to {moved_to}")
