@@ -36,6 +36,15 @@ def _controlplane_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser
     down.add_argument("--dir", type=Path, required=True)
 
 
+def _shard_name(value: str) -> str:
+    from crmsync.sharding import validate
+
+    try:
+        return validate(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crmsync", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -62,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--shard",
         default="",
+        type=_shard_name,
         metavar="NAME",
         help="handle only the objects labelled crmsync.dev/shard=NAME (default: only the "
         "objects without that label)",
