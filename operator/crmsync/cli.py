@@ -39,6 +39,8 @@ def _controlplane_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser
 def _shard_name(value: str) -> str:
     from crmsync.sharding import validate
 
+    if not value:
+        return ""  # the default instance (argparse passes the default through here too)
     try:
         return validate(value)
     except ValueError as exc:

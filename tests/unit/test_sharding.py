@@ -111,3 +111,12 @@ def test_the_shard_overlay_builds() -> None:
         ("Deployment", "crmsync-operator-shard-a"),
         ("Service", "crmsync-operator-shard-a"),
     ]
+
+
+def test_the_run_command_takes_a_shard() -> None:
+    from crmsync.cli import build_parser
+
+    assert build_parser().parse_args(["run"]).shard == ""
+    assert build_parser().parse_args(["run", "--shard", "eu-1"]).shard == "eu-1"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["run", "--shard", "EU"])
