@@ -65,6 +65,17 @@ def _controlplane_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser
     down.add_argument("--dir", type=Path, required=True)
 
 
+def _shard_name(value: str) -> str:
+    from crmsync.sharding import validate
+
+    if not value:
+        return ""  # the default instance (argparse passes the default through here too)
+    try:
+        return validate(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crmsync", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -82,10 +93,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--standalone", action="store_true", help="no peering (a single replica)")
     run.add_argument(
         "--peering",
-        default="crmsync",
+        default=None,
         metavar="NAME",
         help="kopf peering object shared by the replicas (ClusterKopfPeering when watching all "
-        "namespaces, KopfPeering per namespace otherwise; created when missing)",
+        "namespaces, KopfPeering per namespace otherwise; created when missing; default "
+        "crmsync, or crmsync-SHARD with --shard)",
+    )
+    run.add_argument(
+        "--shard",
+        default="",
+        type=_shard_name,
+        metavar="NAME",
+        help="handle only the objects labelled crmsync.dev/shard=NAME (default: only the "
+        "objects without that label)",
     )
     run.add_argument(
         "--priority",
@@ -149,6 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             standalone=args.standalone,
             peering=args.peering,
             priority=args.priority,
+            shard=args.shard,
             metrics_port=args.metrics_port,
             metrics_address=args.metrics_address,
             webhook_port=args.webhook_port,

@@ -25,11 +25,12 @@ def main_run(
     webhook_url: str = "",
     metrics_port: int = 9090,
     metrics_address: str = "0.0.0.0",
-    peering: str = "crmsync",
+    peering: str | None = None,
     priority: int | None = None,
+    shard: str = "",
 ) -> int:
     import crmsync.handlers  # noqa: F401 - registers the handlers
-    from crmsync import metrics
+    from crmsync import metrics, sharding
     from crmsync.handlers.context import OperatorContext
     from crmsync.webhook import NotificationServer
 
@@ -39,6 +40,12 @@ def main_run(
     logging.getLogger("httpx").setLevel(logging.DEBUG if verbose else logging.WARNING)
     webhook = NotificationServer(port=webhook_port, public_url=webhook_url)
     OperatorContext.webhook = webhook
+    sharding.Sharding.shard = sharding.validate(shard) if shard else ""
+    # Replicas of one shard elect one leader; shards never pause each other.
+    peering = peering or sharding.peering(sharding.Sharding.shard)
+    logging.getLogger("crmsync.sharding").info(
+        "handling the objects of %s", sharding.describe(sharding.Sharding.shard)
+    )
     settings = kopf.OperatorSettings()
     settings.peering.lifetime = PEERING_LIFETIME
     if priority is None:

@@ -17,19 +17,20 @@ from crmsync.k8s.logs import Logger
 from crmsync.reconcile.connection import report_usage, verify_connection
 from crmsync.reconcile.emailcampaign import sent_campaigns_activity
 from crmsync.reconcile.waiting import connection_ready
+from crmsync.sharding import LABELS
 
 RECHECK_SECONDS = 30.0
 REVERIFY_AFTER = timedelta(minutes=10)
 
 
-@kopf.on.resume(GROUP, VERSION, "connections")
-@kopf.on.create(GROUP, VERSION, "connections")
-@kopf.on.update(GROUP, VERSION, "connections", field="spec")
+@kopf.on.resume(GROUP, VERSION, "connections", labels=LABELS)
+@kopf.on.create(GROUP, VERSION, "connections", labels=LABELS)
+@kopf.on.update(GROUP, VERSION, "connections", labels=LABELS, field="spec")
 async def connection_changed(body: kopf.Body, logger: Logger, **_: Any) -> None:
     await verify_connection(kube(), dict(body), logger)
 
 
-@kopf.on.event(GROUP, VERSION, "connections")
+@kopf.on.event(GROUP, VERSION, "connections", labels=LABELS)
 async def connection_event(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """A Connection that becomes Ready wakes the loops of its namespace backing off
     because of a Connection (so a fixed Secret is used at once, not after the backoff)."""
@@ -40,7 +41,14 @@ async def connection_event(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         connection_ready(body["metadata"]["namespace"])
 
 
-@kopf.timer(GROUP, VERSION, "connections", interval=RECHECK_SECONDS, initial_delay=RECHECK_SECONDS)
+@kopf.timer(
+    GROUP,
+    VERSION,
+    "connections",
+    labels=LABELS,
+    interval=RECHECK_SECONDS,
+    initial_delay=RECHECK_SECONDS,
+)
 async def connection_recheck(body: kopf.Body, logger: Logger, **_: Any) -> None:
     """Re-verify when the Secret changed (credential rotation), when not Ready, or when stale."""
     status = dict(body.get("status") or {})

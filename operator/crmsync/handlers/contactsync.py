@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import kopf
@@ -15,8 +16,10 @@ from crmsync.reconcile.contactsync import (
     ContactSyncReconciler,
     SyncSignals,
 )
+from crmsync.reconcile.handoff import release
 from crmsync.reconcile.notifications import drop_sync_channel
 from crmsync.reconcile.ownership import drop_claims
+from crmsync.sharding import LABELS
 
 
 def signals_of(memo: Any) -> SyncSignals:
@@ -28,23 +31,29 @@ def signals_of(memo: Any) -> SyncSignals:
     return signals
 
 
-@kopf.daemon(GROUP, VERSION, "contactsyncs", cancellation_timeout=30.0)
+@kopf.daemon(GROUP, VERSION, "contactsyncs", labels=LABELS, cancellation_timeout=30.0)
 async def contactsync_loop(
     body: kopf.Body, memo: kopf.Memo, logger: Logger, stopped: kopf.DaemonStopped, **_: Any
 ) -> None:
     reconciler = ContactSyncReconciler(
         kube(), body, logger, signals_of(memo), webhook=OperatorContext.webhook
     )
-    await reconciler.run_forever(stopped)
+    try:
+        await reconciler.run_forever(stopped)
+    except asyncio.CancelledError:
+        # kopf cancels the daemon of a sync relabelled to another shard at once: a run
+        # in progress is closed as Interrupted, so that shard resumes it without waiting.
+        await asyncio.shield(release(reconciler))
+        raise
 
 
-@kopf.on.update(GROUP, VERSION, "contactsyncs")
+@kopf.on.update(GROUP, VERSION, "contactsyncs", labels=LABELS)
 async def contactsync_changed(memo: kopf.Memo, **_: Any) -> None:
     """A spec, label or annotation change (e.g. crmsync.dev/sync-now): look again now."""
     signals_of(memo).wake.set()
 
 
-@kopf.on.event(GROUP, VERSION, "contactsyncs")
+@kopf.on.event(GROUP, VERSION, "contactsyncs", labels=LABELS)
 async def contactsync_sync_now(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """A pending ``crmsync.dev/sync-now``: wake the loop. kopf leaves every ``crmsync.dev/``
     annotation out of its diff (its own storage uses that prefix), so on.update above never
@@ -54,7 +63,7 @@ async def contactsync_sync_now(body: kopf.Body, memo: kopf.Memo, **_: Any) -> No
         signals_of(memo).wake.set()
 
 
-@kopf.on.delete(GROUP, VERSION, "contactsyncs", optional=True)
+@kopf.on.delete(GROUP, VERSION, "contactsyncs", labels=LABELS, optional=True)
 async def contactsync_deleted(body: kopf.Body, logger: Logger, **_: Any) -> None:
     """Deleting a sync stops it; members and CRM data stay where they are (C3, M12).
     Its CRM notification channel and its audience webhook are removed (best effort: the

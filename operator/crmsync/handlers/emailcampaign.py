@@ -19,6 +19,7 @@ from crmsync.handlers.context import kube
 from crmsync.k8s.logs import Logger
 from crmsync.reconcile.activity import SYNC_NOW_ANNOTATION
 from crmsync.reconcile.emailcampaign import EmailCampaignReconciler
+from crmsync.sharding import LABELS
 
 RETRY_BACKOFF = 5.0
 
@@ -31,24 +32,24 @@ async def _pass(body: kopf.Body, logger: Logger, retry: int) -> None:
         raise kopf.TemporaryError("not finished; see status.conditions", delay=wait)
 
 
-@kopf.on.create(GROUP, VERSION, "emailcampaigns", backoff=RETRY_BACKOFF)
+@kopf.on.create(GROUP, VERSION, "emailcampaigns", labels=LABELS, backoff=RETRY_BACKOFF)
 async def emailcampaign_created(body: kopf.Body, logger: Logger, retry: int, **_: Any) -> None:
     await _pass(body, logger, retry)
 
 
-@kopf.on.update(GROUP, VERSION, "emailcampaigns", backoff=RETRY_BACKOFF)
+@kopf.on.update(GROUP, VERSION, "emailcampaigns", labels=LABELS, backoff=RETRY_BACKOFF)
 async def emailcampaign_changed(body: kopf.Body, logger: Logger, retry: int, **_: Any) -> None:
     """A spec change (spec.action moved on, recipients edited, test emails added)."""
     await _pass(body, logger, retry)
 
 
-@kopf.on.resume(GROUP, VERSION, "emailcampaigns", backoff=RETRY_BACKOFF)
+@kopf.on.resume(GROUP, VERSION, "emailcampaigns", labels=LABELS, backoff=RETRY_BACKOFF)
 async def emailcampaign_resumed(body: kopf.Body, logger: Logger, retry: int, **_: Any) -> None:
     """Operator start: finish what an interrupted pass left (never creating or sending twice)."""
     await _pass(body, logger, retry)
 
 
-@kopf.on.event(GROUP, VERSION, "emailcampaigns")
+@kopf.on.event(GROUP, VERSION, "emailcampaigns", labels=LABELS)
 async def emailcampaign_sync_now(body: kopf.Body, logger: Logger, **_: Any) -> None:
     """A pending ``crmsync.dev/sync-now`` on a sent campaign: its activity pass now (C2).
     kopf leaves every ``crmsync.dev/`` annotation out of its diff (its own storage uses

@@ -9,6 +9,7 @@ import kopf
 
 from crmsync.handlers.context import OperatorContext
 from crmsync.k8s.api import KubeApi
+from crmsync.sharding import Sharding, finalizer
 
 PREFIX = "crmsync.dev"
 
@@ -21,7 +22,9 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=PREFIX, key="last-handled-configuration"
     )
-    settings.persistence.finalizer = f"{PREFIX}/finalizer"
+    # One finalizer per shard: kopf takes its finalizer off objects none of its handlers
+    # match, so shards sharing one would remove and re-add it forever.
+    settings.persistence.finalizer = finalizer(Sharding.shard)
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
     settings.networking.request_timeout = 60

@@ -51,6 +51,7 @@ from crmsync.providers.mailchimp import Mailchimp
 from crmsync.reconcile.activity import campaign_activity
 from crmsync.reconcile.audiencehook import current_hook, reconcile_audience_hook
 from crmsync.reconcile.carts import abandoned_carts
+from crmsync.reconcile.handoff import take_over
 from crmsync.reconcile.live import LiveObject
 from crmsync.reconcile.notifications import reconcile_channel
 from crmsync.reconcile.ownership import claims_turn, list_owners
@@ -74,6 +75,7 @@ from crmsync.runtime.counting import RunTally, add_counts
 from crmsync.runtime.recordindex import RecordIndex, RecordIndexFullError, configmap_name
 from crmsync.runtime.reverse import campaign_counts, campaign_notifications, execute_flow
 from crmsync.runtime.sync import ProgressCallback, RunRequest, RunResult
+from crmsync.sharding import Sharding, in_shard, shard_of
 from crmsync.webhook import NotificationServer
 
 SYNC_NOW_ANNOTATION = "crmsync.dev/sync-now"
@@ -254,6 +256,10 @@ class ContactSyncReconciler(LiveObject):
         status = ContactSyncStatus.model_validate(body["status"])
         if self.first_pass:
             self.first_pass = False
+            # Moved here from another shard: its run in progress ends first (issue 15.2).
+            await take_over(self, self.logger)
+            body = self.snapshot()
+            status = ContactSyncStatus.model_validate(body["status"])
             if status.last_run is not None and status.last_run.end_time is None:
                 await self._close_interrupted(body, status)
                 body = self.snapshot()
@@ -305,6 +311,9 @@ class ContactSyncReconciler(LiveObject):
                 decision.next_check or now + timedelta(hours=1),
                 renew_at or now + timedelta(hours=1),
             )
+        if not in_shard(shard_of(self.snapshot())):
+            # Moved to another shard meanwhile: kopf stops this daemon; that shard runs it.
+            return now + timedelta(hours=1)
         if decision.trigger == RunTrigger.NOTIFICATION and not await self._concerned(resolved):
             self.signals.notified = False  # not this sync's change: no run
             metrics.NOTIFICATIONS_NOT_ROUTED.inc()
@@ -326,10 +335,20 @@ class ContactSyncReconciler(LiveObject):
             return await back_off(
                 self, self.snapshot(), "RunFailed", failure, condition=None, event=False
             )
+        await self._after_run(spec, decision.trigger, resolved)
+        return datetime.now(UTC)
+
+    async def _after_run(
+        self,
+        spec: ContactSyncSpec,
+        trigger: RunTrigger,
+        resolved: tuple[ResolvedConnection, ResolvedConnection, SyncSettings],
+    ) -> None:
+        """After a completed run only; their own failures never fail the run."""
+        meta = self.live_body["metadata"]
         stop_waiting(meta["namespace"], self.plural, meta["name"])
         await clear_retry(self, self.snapshot())
-        # After a completed run only; its own failures never fail the run. A campaign
-        # sent to the audience (its webhook says so) brings the next pass forward.
+        # A campaign sent to the audience (its webhook says so) brings the next pass forward.
         sent = self.webhook is not None and bool(
             self.webhook.take_audience_events(meta["namespace"], meta["name"]).get("campaign")
         )
@@ -337,13 +356,12 @@ class ContactSyncReconciler(LiveObject):
             self,
             self._event,
             spec,
-            decision.trigger,
+            trigger,
             resolved,
             campaign_sent=sent,
             record_index=self._load_index,
         )
-        await abandoned_carts(self, self._event, spec, decision.trigger, resolved)
-        return datetime.now(UTC)
+        await abandoned_carts(self, self._event, spec, trigger, resolved)
 
     def _dependency_changed(self) -> bool:
         changed, self.signals.dependency_changed = self.signals.dependency_changed, False
@@ -384,12 +402,13 @@ class ContactSyncReconciler(LiveObject):
         crm_conn, target_conn, settings = resolved
         started = datetime.now(UTC)
         run_id = f"{started.strftime('%Y%m%d%H%M%S')}-{decision.trigger.lower()}"
-        summary = RunSummary(id=run_id, trigger=decision.trigger, start_time=started)
+        summary = RunSummary(
+            id=run_id, trigger=decision.trigger, start_time=started, shard=Sharding.shard
+        )
         status = ContactSyncStatus.model_validate(body["status"])
         audience = spec.target.list_id or ""
         stats = _budgeted_stats(body["metadata"]["namespace"], spec, crm_conn, target_conn)
-        loud = decision.trigger not in QUIET_TRIGGERS
-        if loud:
+        if decision.trigger not in QUIET_TRIGGERS:
             await self._event(
                 body,
                 "Normal",
@@ -397,6 +416,9 @@ class ContactSyncReconciler(LiveObject):
                 f"{decision.trigger} run started ({'full' if decision.full else 'incremental'})",
             )
 
+        # Marked Running before anything is written, so a shard taking the sync over
+        # waits for this run to end (crmsync/reconcile/handoff.py).
+        await self.patch_status(body, {"lastRun": {**summary.to_wire(), "endTime": None}})
         last_progress = 0.0
         index = (
             await self._load_index(body)
@@ -654,15 +676,19 @@ class ContactSyncReconciler(LiveObject):
 
     # -- crash safety and notifications ----------------------------------------------
 
-    async def _close_interrupted(self, body: dict[str, Any], status: ContactSyncStatus) -> None:
-        """The run marked Running was cut off (crash, SIGKILL, restart): record it as
-        Interrupted with the counts it had confirmed; a full run resumes from its point."""
+    async def _close_interrupted(
+        self,
+        body: dict[str, Any],
+        status: ContactSyncStatus,
+        cause: str = "the operator stopped during the run",
+    ) -> None:
+        """The run marked Running was cut off (crash, SIGKILL, restart, a move to another
+        shard): record it as Interrupted with the counts it had confirmed; a full run
+        resumes from its point."""
         last = status.last_run
         assert last is not None
         resumable = status.checkpoint.resume is not None
-        message = "the operator stopped during the run" + (
-            "; the next run resumes from its checkpoint" if resumable else ""
-        )
+        message = cause + ("; the next run resumes from its checkpoint" if resumable else "")
         closed = last.model_copy(
             update={
                 "end_time": datetime.now(UTC),

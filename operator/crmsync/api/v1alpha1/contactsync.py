@@ -445,6 +445,9 @@ class ContactSyncStatus(CrdModel):
     """Instant syncs: the CRM notification channel and when it expires."""
     audience: AudienceView | None = None
     """Mailchimp targets: the audience and its tags as of the last full comparison (M13)."""
+    shard: Annotated[str, Field(max_length=40)] = ""
+    """The ``crmsync.dev/shard`` of the operator instance handling this sync (absent or
+    empty: the default instance, which handles the syncs without that label)."""
     audience_webhook: AudienceWebhook | None = None
     """Instant syncs that read the campaign side (Mailchimp): the list webhook that
     delivers campaign-side changes within seconds (polling stays the fallback)."""

@@ -90,6 +90,9 @@ class RunSummary(CrdModel):
     """Requests retried after 429/5xx/timeouts."""
     message: Annotated[str, Field(max_length=4096)] = ""
     """The error, when the run failed."""
+    shard: Annotated[str, Field(max_length=40)] = ""
+    """The ``crmsync.dev/shard`` of the operator instance that ran it (empty: the default
+    instance, which handles the objects without that label)."""
 
 
 MAX_FAILED_RECORD_IDS = 1000
