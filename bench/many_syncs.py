@@ -250,7 +250,8 @@ def bench(syncs: int, operator_path: str | None, work: Path) -> dict[str, Any]:
     plane = ControlPlane(work / "plane")
     plane.start(find_binaries())
     kube = Kube(plane, find_binaries())
-    kube.apply(REPO / "crds")
+    # The CRDs of the operator that runs: an older checkout has older schemas.
+    kube.apply((Path(operator_path).parent if operator_path else REPO) / "crds")
     kube.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
     kube.kubectl("create", "namespace", NAMESPACE)
     out: dict[str, Any] = {"syncs": syncs}

@@ -120,7 +120,12 @@ def test_mailchimp_changes_reach_the_crm_within_seconds_through_the_audience_web
         lambda: syncs.get(name)["status"].get("audience"), timeout=10, what="status.audience"
     )
     assert (audience["listId"], audience["name"], audience["subscribed"]) == (list_id, name, 5)
-    assert audience["tags"] == [{"name": "crm", "members": 5}]
+    # The declared tag, and the sync's claim on the members it wants (shared audiences).
+    claim = f"crmsync:{stack.namespace}/{name}"
+    assert sorted(audience["tags"], key=lambda t: t["name"]) == [
+        {"name": "crm", "members": 5},
+        {"name": claim, "members": 5},
+    ]
 
     hook = the_hook(syncs, name)
     assert hook["listId"] == list_id

@@ -84,6 +84,8 @@ HISTORY_LENGTH = 10
 NOT_READY_RETRY = timedelta(seconds=20)
 PROGRESS_EVERY_SECONDS = 2.0
 FIELD_CHECK_SECONDS = 600.0
+PARALLEL_BATCHES = 4
+"""Vendor batches a run writes at once, within the target Connection's in-flight budget."""
 QUIET_TRIGGERS = frozenset({RunTrigger.POLL, RunTrigger.NOTIFICATION})
 
 
@@ -482,6 +484,7 @@ class ContactSyncReconciler(LiveObject):
                         ),
                         retry_ids=tuple(status.checkpoint.failed_record_ids),
                         record_index=index,
+                        parallel_batches=min(PARALLEL_BATCHES, target_conn.endpoint.max_concurrency),
                         other_owners=await list_owners(self.kube, body)
                         if index is not None
                         else {},

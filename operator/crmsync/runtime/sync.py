@@ -9,10 +9,21 @@ crash or restart repeats a little work (idempotent upserts keyed by email) and l
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+import asyncio
+import contextlib
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from copy import deepcopy
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from crmsync.api.v1alpha1.fieldmapping import RelatedRecord
 from crmsync.api.v1alpha1.status import MAX_FAILED_RECORD_IDS, Checkpoint, ResumePoint
@@ -34,6 +45,7 @@ from crmsync.runtime.counting import RunTally
 from crmsync.runtime.recordindex import RecordIndex
 from crmsync.runtime.smallrun import CREATED_FIELD, SMALL_RUN_RECORDS, observe_incremental, prefetch
 
+T = TypeVar("T")
 ProgressCallback = Callable[[RunTally, Checkpoint], Awaitable[None]]
 
 RELATED_LOOKUPS: dict[RelatedRecord, tuple[str, str]] = {
@@ -58,6 +70,9 @@ class RunRequest:
     record_index: RecordIndex | None = None
     """Targets whose listing omits the record link field (Zoho Campaigns): the operator's
     own record → email index; read to link members, updated with confirmed writes."""
+    parallel_batches: int = 1
+    """Vendor batches written at once (each flush holds this many): the Connection's
+    in-flight budget lets several go together; 1 writes them one after the other."""
     small_runs: bool = True
     """Incremental runs read only the members their changes concern (False: the whole
     audience every run, as before; ``bench/incremental_runs.py`` compares the two)."""
@@ -112,6 +127,33 @@ def _unanswered(email: str, who: str) -> WriteResult:
     return WriteResult(
         email, WriteOutcome.REJECTED, "no_result", f"the {who}'s answer did not mention it"
     )
+
+
+async def read_ahead(pages: AsyncIterator[T]) -> AsyncIterator[T]:
+    """The pages of ``pages``, the next one always being read while the caller works."""
+    source = aiter(pages)
+    upcoming: asyncio.Future[T | None] = asyncio.ensure_future(anext(source, None))
+    try:
+        while (page := await upcoming) is not None:
+            upcoming = asyncio.ensure_future(anext(source, None))
+            yield page
+    finally:
+        if not upcoming.done():
+            upcoming.cancel()
+            with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                await upcoming
+
+
+async def all_of(work: list[Coroutine[Any, Any, None]]) -> None:
+    """Run together; the first failure cancels the rest and is raised as it is."""
+    tasks = [asyncio.ensure_future(w) for w in work]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 async def _chain(
@@ -205,9 +247,12 @@ class SyncRun:
         planner = Planner(settings, observed, full=full, now=self.now(), backfill=backfill)
         checkpoint = request.checkpoint.model_copy()
 
-        held: PendingPages[PageMark] = PendingPages(self.batch_size)
+        held: PendingPages[PageMark] = PendingPages(
+            self.batch_size * max(1, request.parallel_batches)
+        )
         read_since = checkpoint.modified_since
-        async for page in _chain(read, source):
+        # The next CRM page is read while this one's writes go out.
+        async for page in read_ahead(_chain(read, source)):
             records = await self._with_related(page)
             self.seen_ids.update(r.id for r in records)
             for record in records:
@@ -441,11 +486,14 @@ class SyncRun:
             else:
                 self._tally(action)
         audience, size = self.request.audience, self.batch_size
-        for chunk in _chunks(writes, size):
+
+        async def write(chunk: Sequence[Action]) -> None:
             results = await self.target.upsert(
                 audience, [a.write for a in chunk if a.write is not None]
             )
             self._count(chunk, results)
+
+        await all_of([write(chunk) for chunk in _chunks(writes, size)])
         for chunk in _chunks(unsubscribes, size):
             emails = [a.email for a in chunk]
             self._count(
