@@ -288,9 +288,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--syncs", type=int, default=100)
     parser.add_argument("--operator-pythonpath", help="run the operator from this operator/ dir")
+    parser.add_argument("--work-dir", type=Path, help="keep the operator log and data here")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="crmsync-many-") as tmp:
-        result = bench(args.syncs, args.operator_pythonpath, Path(tmp))
+    if args.work_dir:
+        args.work_dir.mkdir(parents=True, exist_ok=True)
+        result = bench(args.syncs, args.operator_pythonpath, args.work_dir)
+    else:
+        with tempfile.TemporaryDirectory(prefix="crmsync-many-") as tmp:
+            result = bench(args.syncs, args.operator_pythonpath, Path(tmp))
     print(json.dumps(result, indent=2))
 
 

@@ -187,7 +187,7 @@ spec:
   credentialsSecretRef: {{name: zoho-crm}}
   apiBaseUrl: "{crm["base_url"]}"
   accountsUrl: "{crm["base_url"]}"
-  rateLimit: {{dailyCreditBudget: 5}}
+  rateLimit: {{dailyCreditBudget: 2}}
 ---
 apiVersion: crmsync.dev/v1alpha1
 kind: ContactSync

@@ -148,15 +148,16 @@ def grants_from_code() -> set[Grant]:
     # KubeApi: each request of each method.
     calls = re.compile(
         r"(?:_request\(\s*\"(?P<m1>[A-Z]+)\"|_client\.(?P<m2>get|post|patch|put|delete)\()"
-        r"\s*,?\s*(?P<path>f?\"[^\"]*\"|self\.custom_path\([^)]*\)[^,)]*)"
+        r"\s*,?\s*(?P<path>f?\"[^\"]*\"|self\.(?:custom|cluster)_path\([^)]*\)[^,)]*)"
     )
     for method, body in _methods((OPERATOR / "k8s" / "api.py").read_text()).items():
         for match in calls.finditer(body):
             http = (match["m1"] or match["m2"]).upper()
             path = match["path"]
-            if "self.custom_path" in path:
+            if "self.custom_path" in path or "self.cluster_path" in path:
                 sub = "/status" if path.endswith('/status"') else ""
-                verb = "get" if http == "GET" else VERBS[http]
+                named = "self.custom_path" in path
+                verb = ("get" if named else "list") if http == "GET" else VERBS[http]
                 for plural in _callers_plurals(method):
                     grants.add(("crmsync.dev", plural + sub, verb))
                 continue

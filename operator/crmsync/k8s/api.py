@@ -87,9 +87,13 @@ class KubeApi:
         body = await self._request("GET", self.custom_path(plural, namespace))
         return [dict(item) for item in body.get("items") or []]
 
+    @staticmethod
+    def cluster_path(plural: str) -> str:
+        return f"/apis/{GROUP}/{VERSION}/{plural}"
+
     async def list_custom_everywhere(self, plural: str) -> list[dict[str, Any]]:
         """Every object of a kind in every namespace."""
-        body = await self._request("GET", f"/apis/{GROUP}/{VERSION}/{plural}")
+        body = await self._request("GET", self.cluster_path(plural))
         return [dict(item) for item in body.get("items") or []]
 
     async def patch_status(
@@ -177,12 +181,6 @@ class KubeApi:
     async def delete_secret(self, namespace: str, name: str) -> None:
         try:
             await self._request("DELETE", f"/api/v1/namespaces/{namespace}/secrets/{name}")
-        except NotFoundError:
-            pass
-
-    async def delete_configmap(self, namespace: str, name: str) -> None:
-        try:
-            await self._request("DELETE", f"/api/v1/namespaces/{namespace}/configmaps/{name}")
         except NotFoundError:
             pass
 

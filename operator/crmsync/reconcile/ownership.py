@@ -62,15 +62,15 @@ async def list_owners(kube: KubeApi, body: Mapping[str, Any]) -> dict[str, froze
 
 
 async def drop_claims(kube: KubeApi, body: Mapping[str, Any], logger: Logger) -> None:
-    """On delete: the sync's claims go (its Mailchimp tag, its Zoho Campaigns record
-    index), so the syncs left may remove what only they want. The members stay: deleting a
-    sync deletes nothing on either side. Best effort: a claim left behind only keeps a
-    member that nobody else removes."""
+    """On delete: the sync's claims go, so the syncs left may remove what only they want.
+    The members stay: deleting a sync deletes nothing on either side. Its Mailchimp tag is
+    deleted here; its Zoho Campaigns record index goes with the sync (owner reference), and
+    :func:`list_owners` reads only the indexes of syncs that exist. Best effort: a claim
+    left behind only keeps a member that nobody else removes."""
     meta, spec = body["metadata"], body.get("spec") or {}
     namespace = meta["namespace"]
     target = spec.get("target") or {}
     try:
-        await kube.delete_configmap(namespace, configmap_name(meta["name"]))
         list_id = str(target.get("listId") or "")
         ref = str((target.get("connectionRef") or {}).get("name") or "")
         if list_id and ref:
