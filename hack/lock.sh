@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Regenerates requirements.lock: the operator's runtime dependencies ([project]
 # dependencies in pyproject.toml, transitively), each pinned to one version with the
-# sha256 of every file PyPI has for it. The image installs exactly these
+# sha256 of every file PyPI has for it; and requirements-build.lock, the build backend
+# ([build-system] requires) the image builds the operator's wheel with. The image installs exactly these
 # (`pip install --require-hashes --no-deps -r requirements.lock`, see Dockerfile), so two
 # builds from one commit install the same versions. Run it after changing the operator's
 # dependencies (tests/unit/test_image.py fails until the lock pins every one of them).
@@ -19,4 +20,8 @@ cd "$root"
 PIP_FIND_LINKS= CUSTOM_COMPILE_COMMAND="bash hack/lock.sh" "$tmp/venv/bin/pip-compile" --quiet \
   --generate-hashes --strip-extras --no-emit-index-url --no-emit-find-links --allow-unsafe \
   --output-file requirements.lock pyproject.toml
-echo "wrote $root/requirements.lock"
+"$python" -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"]))' >"$tmp/build.in"
+(cd "$tmp" && PIP_FIND_LINKS= CUSTOM_COMPILE_COMMAND="bash hack/lock.sh" "$tmp/venv/bin/pip-compile" \
+  --quiet --generate-hashes --strip-extras --no-emit-index-url --no-emit-find-links \
+  --allow-unsafe --output-file "$root/requirements-build.lock" build.in)
+echo "wrote $root/requirements.lock and $root/requirements-build.lock"

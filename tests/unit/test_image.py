@@ -18,6 +18,7 @@ import sys
 import tomllib
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from packaging.requirements import Requirement
@@ -28,6 +29,7 @@ from crmsync import cli
 from tests.conftest import REPO
 
 LOCK = REPO / "requirements.lock"
+BUILD_LOCK = REPO / "requirements-build.lock"
 
 
 def _dockerfile_instructions() -> list[tuple[str, str]]:
@@ -49,32 +51,37 @@ def _copied_from_context() -> list[str]:
     return sources
 
 
-def _lock_pins() -> dict[str, tuple[str, list[str]]]:
-    """name → (version, hashes) of every requirement in requirements.lock."""
-    text = LOCK.read_text()
+def _lock_pins(lock: Path = LOCK) -> dict[str, tuple[str, list[str]]]:
+    """name → (version, hashes) of every requirement in a lock file."""
+    text = lock.read_text()
     pins: dict[str, tuple[str, list[str]]] = {}
     for raw in re.split(r"\n(?=\S)", text):
         block = raw.strip()
         if not block or block.startswith("#"):
             continue
-        assert not block.startswith("-"), f"requirements.lock has an option line: {block!r}"
+        assert not block.startswith("-"), f"{lock.name} has an option line: {block!r}"
         head = block.split("\\")[0].strip()
         match = re.fullmatch(r"([A-Za-z0-9._-]+)==([^\s;]+)(\s*;.*)?", head)
-        assert match, f"not an exact pin in requirements.lock: {head!r}"
+        assert match, f"not an exact pin in {lock.name}: {head!r}"
         hashes = re.findall(r"--hash=sha256:([0-9a-f]{64})", block)
         pins[canonicalize_name(match.group(1))] = (match.group(2), hashes)
     return pins
 
 
+def _pyproject() -> dict[str, Any]:
+    return tomllib.loads((REPO / "pyproject.toml").read_text())
+
+
 def _runtime_requirements() -> list[Requirement]:
-    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    return [Requirement(r) for r in project["dependencies"]]
+    return [Requirement(r) for r in _pyproject()["project"]["dependencies"]]
 
 
 def test_dockerfile_copies_only_the_operator() -> None:
     sources = _copied_from_context()
     assert "operator" in sources
-    assert set(sources) <= {"pyproject.toml", "README.md", "operator", "requirements.lock"}
+    assert set(sources) <= {
+        "pyproject.toml", "README.md", "operator", "requirements.lock", "requirements-build.lock"
+    }
     assert not any("testbed" in s for s in sources)
     assert not [rest for _, rest in _dockerfile_instructions() if "testbed" in rest]
 
@@ -89,7 +96,19 @@ def test_dockerfile_installs_from_the_lock_with_hashes() -> None:
     for install in installs:  # nothing resolved at build time: every install is --no-deps
         assert "--no-deps" in install, install
     wheels = [r for r in runs if "pip wheel" in r]
-    assert wheels and all("--no-deps" in w for w in wheels)
+    assert wheels and all("--no-deps" in w and "--no-build-isolation" in w for w in wheels)
+    backend = [r for r in installs if "-r requirements-build.lock" in r]
+    assert backend and "--require-hashes" in backend[0], "the build backend is not pinned"
+
+
+def test_build_backend_is_pinned_with_hashes() -> None:
+    pins = _lock_pins(BUILD_LOCK)
+    for text in _pyproject()["build-system"]["requires"]:
+        requirement = Requirement(text)
+        name = canonicalize_name(requirement.name)
+        assert name in pins, f"{name} is not in {BUILD_LOCK.name}: run `bash hack/lock.sh`"
+        assert requirement.specifier.contains(pins[name][0], prereleases=True)
+    assert all(hashes for _, hashes in pins.values())
 
 
 def test_every_runtime_dependency_is_pinned_with_hashes() -> None:
