@@ -41,9 +41,9 @@ sys.path.insert(0, str(REPO))
 from tests.kube import Kube  # noqa: E402
 from tests.simfixture import SimServers, ZohoSimAuth, run_sim  # noqa: E402
 
-from crmsync.controlplane import ControlPlane  # noqa: E402
-from crmsync.controlplane.binaries import find_binaries  # noqa: E402
-from crmsync.controlplane.process import free_port  # noqa: E402
+from crmsync_testbed.controlplane import ControlPlane  # noqa: E402
+from crmsync_testbed.controlplane.binaries import find_binaries  # noqa: E402
+from crmsync_testbed.controlplane.process import free_port  # noqa: E402
 
 T = TypeVar("T")
 NAMESPACE = "bench"

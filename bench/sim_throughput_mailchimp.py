@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 from aiohttp import web
 
-from crmsync.sim.mailchimp import VENDOR
+from crmsync_testbed.sim.mailchimp import VENDOR
 
 BATCH_SIZE = 500
 CONCURRENT_CLIENTS = 8

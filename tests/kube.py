@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from crmsync.controlplane import ControlPlane
-from crmsync.controlplane.binaries import Binaries
+from crmsync_testbed.controlplane import ControlPlane
+from crmsync_testbed.controlplane.binaries import Binaries
 
 
 @dataclass

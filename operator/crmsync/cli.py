@@ -4,65 +4,42 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-
-def _sim_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    sim = sub.add_parser("sim", help="local Zoho CRM, Zoho Campaigns and Mailchimp servers")
-    sim_sub = sim.add_subparsers(dest="sim_command", required=True)
-    serve = sim_sub.add_parser("serve", help="start the servers; print one JSON line when ready")
-    serve.add_argument("--data-dir", type=Path, default=Path(".cache/sim"))
-    serve.add_argument("--port-zoho-crm", type=int, default=0)
-    serve.add_argument("--port-zoho-campaigns", type=int, default=0)
-    serve.add_argument("--port-mailchimp", type=int, default=0)
-    serve.add_argument("--faults", help="e.g. rate_429=0.05,retry_after_seconds=1,latency_ms=5")
-    seed = sim_sub.add_parser("seed", help="generate realistic data into the servers' stores")
-    seed.add_argument("--data-dir", type=Path, default=Path(".cache/sim"))
-    seed.add_argument("--contacts", type=int, default=1000)
-    seed.add_argument("--leads", type=int, default=0)
-    seed.add_argument("--accounts", type=int, default=0)
-    seed.add_argument("--deals", type=int, default=0)
-    seed.add_argument("--random-seed", type=int, default=42)
-    seed.add_argument("--only", action="append", help="vendor to seed (repeatable)")
-    imap = sim_sub.add_parser(
-        "imap", help="a local IMAP server (Dovecot); print one JSON line when ready"
-    )
-    imap.add_argument("--data-dir", type=Path, default=Path(".cache/imap"))
-    imap.add_argument("--port", type=int, default=0, help="on 127.0.0.1 (0: a free one)")
-    imap.add_argument(
-        "--user", action="append", default=[], metavar="EMAIL:PASSWORD", help="(repeatable)"
-    )
-    mail = sim_sub.add_parser(
-        "demo-mail",
-        help="make a mailbox's owner a CRM user and deliver mail to and from CRM contacts",
-    )
-    mail.add_argument(
-        "--sim-info", type=Path, required=True, help="the JSON line `sim serve` printed"
-    )
-    mail.add_argument("--imap-host", default="127.0.0.1")
-    mail.add_argument("--imap-port", type=int, required=True)
-    mail.add_argument("--user", required=True, help="the mailbox's IMAP user")
-    mail.add_argument("--password", required=True)
-    mail.add_argument("--owner", default="", help="the CRM user (default: --user)")
-    secrets = sim_sub.add_parser(
-        "demo-secrets", help="print the Secrets examples/ names, for the local servers"
-    )
-    secrets.add_argument(
-        "--sim-info", type=Path, required=True, help="the JSON line `sim serve` printed"
-    )
-    secrets.add_argument("--namespace", default="crmsync-demo")
-    secrets.add_argument("--mailbox-user", required=True)
-    secrets.add_argument("--mailbox-password", required=True)
+# Sub-commands other distributions add: an entry point in this group names the command
+# and points at ``register(subparsers) -> None``, which adds the command's parser and sets
+# its ``handler`` default (``handler(args) -> int``). The local test bed (crmsync-testbed,
+# ``testbed/`` in the repository) adds ``sim`` and ``controlplane`` this way; the product
+# package never imports it.
+COMMANDS_GROUP = "crmsync.commands"
+TESTBED_COMMANDS = {
+    "sim": "local Zoho CRM, Zoho Campaigns and Mailchimp servers",
+    "controlplane": "a local kube-apiserver + etcd (envtest-style)",
+}
+TESTBED_MISSING = (
+    "crmsync {command}: the local test bed is not installed: pip install -e ./testbed "
+    "(from a checkout of the crmsync repository; hack/venv.sh installs it)"
+)
 
 
-def _controlplane_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    cp = sub.add_parser("controlplane", help="a local kube-apiserver + etcd (envtest-style)")
-    cp_sub = cp.add_subparsers(dest="cp_command", required=True)
-    up = cp_sub.add_parser("up", help="start etcd and kube-apiserver; print the kubeconfig")
-    up.add_argument("--dir", type=Path, required=True)
-    down = cp_sub.add_parser("down", help="stop them; leave no process behind")
-    down.add_argument("--dir", type=Path, required=True)
+def _plugin_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from importlib.metadata import entry_points
+
+    for entry in sorted(entry_points(group=COMMANDS_GROUP), key=lambda e: e.name):
+        if entry.name in sub.choices:
+            continue  # a built-in command (or an earlier plugin) keeps its name
+        entry.load()(sub)
+    for name, help_text in TESTBED_COMMANDS.items():
+        if name not in sub.choices:
+            missing = sub.add_parser(name, help=f"{help_text} (not installed)", add_help=False)
+            missing.add_argument("rest", nargs=argparse.REMAINDER)
+            missing.set_defaults(handler=_testbed_missing)
+
+
+def _testbed_missing(args: argparse.Namespace) -> int:
+    print(TESTBED_MISSING.format(command=args.command), file=sys.stderr)
+    return 2
 
 
 def _shard_name(value: str) -> str:
@@ -148,13 +125,20 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--subject", required=True)
     send.add_argument("--body", required=True)
     send.add_argument("--cc", action="append", default=[])
-    _controlplane_parser(sub)
-    _sim_parser(sub)
+    _plugin_parsers(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    # Known arguments only, so that `crmsync sim …` without the test bed says what is
+    # missing instead of failing on arguments nothing parses.
+    args, unknown = parser.parse_known_args(argv)
+    handler: Callable[[argparse.Namespace], int] | None = getattr(args, "handler", None)
+    if unknown and handler is not _testbed_missing:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if handler is not None:
+        return handler(args)
     if args.command == "crds":
         from crmsync.api.crdgen import main_crds
 
@@ -189,45 +173,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return main_send_mail(
             args.name, args.namespace, args.to_record, args.subject, args.body, args.cc
         )
-    if args.command == "controlplane":
-        from crmsync.controlplane import main_down, main_up
-
-        return main_up(args.dir) if args.cp_command == "up" else main_down(args.dir)
-    if args.command == "sim" and args.sim_command == "imap":
-        from crmsync.sim.imap import main_imap
-
-        return main_imap(args.data_dir, args.port, args.user)
-    if args.command == "sim" and args.sim_command == "demo-mail":
-        from crmsync.sim.demo import main_demo_mail
-
-        return main_demo_mail(
-            args.sim_info, args.imap_host, args.imap_port, args.user, args.password, args.owner
-        )
-    if args.command == "sim" and args.sim_command == "demo-secrets":
-        from crmsync.sim.demo import main_demo_secrets
-
-        return main_demo_secrets(
-            args.sim_info, args.namespace, args.mailbox_user, args.mailbox_password
-        )
-    if args.command == "sim":
-        from crmsync.sim import serve
-        from crmsync.sim.vendor import SeedOptions
-
-        if args.sim_command == "serve":
-            ports = {
-                "zoho_crm": args.port_zoho_crm,
-                "zoho_campaigns": args.port_zoho_campaigns,
-                "mailchimp": args.port_mailchimp,
-            }
-            return serve.main_serve(args.data_dir, ports, args.faults)
-        options = SeedOptions(
-            contacts=args.contacts,
-            leads=args.leads,
-            accounts=args.accounts,
-            deals=args.deals,
-            random_seed=args.random_seed,
-        )
-        return serve.main_seed(args.data_dir, options, args.only)
     return 2
 
 

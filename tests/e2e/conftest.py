@@ -11,9 +11,9 @@ from typing import Any, TypeVar
 
 import pytest
 
-from crmsync.controlplane import ControlPlane
-from crmsync.controlplane.binaries import find_binaries
-from crmsync.controlplane.process import free_port
+from crmsync_testbed.controlplane import ControlPlane
+from crmsync_testbed.controlplane.binaries import find_binaries
+from crmsync_testbed.controlplane.process import free_port
 from tests.conftest import REPO
 from tests.kube import Kube
 from tests.simfixture import SimServers, run_sim

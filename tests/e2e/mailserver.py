@@ -1,4 +1,4 @@
-"""The tests' mail servers: Dovecot (shared with the demo, :mod:`crmsync.sim.imap`) and an
+"""The tests' mail servers: Dovecot (shared with the demo, :mod:`crmsync_testbed.sim.imap`) and an
 SMTP sink (aiosmtpd) keeping what it receives."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from crmsync.sim.imap import Dovecot, free_port, mail_owner, make_message
+from crmsync_testbed.sim.imap import Dovecot, free_port, mail_owner, make_message
 
 __all__ = ["Dovecot", "SmtpSink", "free_port", "mail_owner", "make_message"]
 

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import yaml
 
-from crmsync.controlplane.process import free_port
+from crmsync_testbed.controlplane.process import free_port
 from tests.conftest import REPO
 
 PROMETHEUS = "/usr/bin/prometheus"

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
-from crmsync.sim import demo
+from crmsync_testbed.sim import demo
 from tests.conftest import REPO
 from tests.e2e.conftest import condition, wait_for
 from tests.e2e.mailserver import Dovecot

@@ -25,9 +25,9 @@ import httpx
 import pytest
 import yaml
 
-from crmsync.controlplane import ControlPlane
-from crmsync.controlplane.binaries import find_binaries
-from crmsync.controlplane.process import free_port
+from crmsync_testbed.controlplane import ControlPlane
+from crmsync_testbed.controlplane.binaries import find_binaries
+from crmsync_testbed.controlplane.process import free_port
 from tests.conftest import REPO
 from tests.e2e.conftest import condition, wait_for
 from tests.e2e.syncs import create_people, email_of, marked, unique

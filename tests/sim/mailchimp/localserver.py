@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 from aiohttp import web
 
-from crmsync.sim.common import FaultConfig
-from crmsync.sim.mailchimp import VENDOR
+from crmsync_testbed.sim.common import FaultConfig
+from crmsync_testbed.sim.mailchimp import VENDOR
 
 
 class LocalMailchimp:

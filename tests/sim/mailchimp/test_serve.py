@@ -13,7 +13,7 @@ from tests.simfixture import SimServers
 def _all_vendors_present() -> bool:
     try:
         for name in ("zoho_crm", "zoho_campaigns", "mailchimp"):
-            importlib.import_module(f"crmsync.sim.{name}")
+            importlib.import_module(f"crmsync_testbed.sim.{name}")
     except ImportError:
         return False
     return True

@@ -20,7 +20,7 @@ import httpx
 import pytest
 from aiohttp import web
 
-from crmsync.sim.zoho_campaigns import VENDOR
+from crmsync_testbed.sim.zoho_campaigns import VENDOR
 
 
 class CampaignsServer:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from crmsync.sim.zoho_accounts import ACCESS_DENIED
+from crmsync_testbed.sim.zoho_accounts import ACCESS_DENIED
 from tests.sim.zoho_campaigns.conftest import CampaignsClient
 
 

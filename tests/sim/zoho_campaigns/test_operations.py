@@ -8,9 +8,9 @@ import json
 import time
 from pathlib import Path
 
-from crmsync.sim.serve import VENDOR_MODULES
-from crmsync.sim.vendor import SeedOptions
-from crmsync.sim.zoho_campaigns import VENDOR
+from crmsync_testbed.sim.serve import VENDOR_MODULES
+from crmsync_testbed.sim.vendor import SeedOptions
+from crmsync_testbed.sim.zoho_campaigns import VENDOR
 from tests.sim.zoho_campaigns.conftest import CampaignsClient, CampaignsServer
 
 
@@ -93,7 +93,7 @@ def test_seed_is_fast_and_idempotent_on_defaults(tmp_path: Path) -> None:
 
 def test_vendor_is_loadable_the_way_sim_serve_loads_it() -> None:
     assert "zoho_campaigns" in VENDOR_MODULES
-    vendor = importlib.import_module("crmsync.sim.zoho_campaigns").VENDOR
+    vendor = importlib.import_module("crmsync_testbed.sim.zoho_campaigns").VENDOR
     creds = vendor.credentials("http://127.0.0.1:1")
     assert vendor.name == "zoho_campaigns"
     assert set(creds) == {

@@ -5,8 +5,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from crmsync.sim.vendor import SeedOptions
-from crmsync.sim.zoho_crm import VENDOR
+from crmsync_testbed.sim.vendor import SeedOptions
+from crmsync_testbed.sim.zoho_crm import VENDOR
 from tests.sim.zoho_crm.server import CrmServer, run_crm
 
 SEEDED_CONTACTS = 2300

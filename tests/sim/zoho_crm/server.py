@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 from aiohttp import web
 
-from crmsync.sim.zoho_crm import VENDOR
+from crmsync_testbed.sim.zoho_crm import VENDOR
 
 
 @dataclass

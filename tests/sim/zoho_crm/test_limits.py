@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from crmsync.sim.zoho_accounts import ACCESS_DENIED
+from crmsync_testbed.sim.zoho_accounts import ACCESS_DENIED
 from tests.sim.zoho_crm.server import CrmServer, run_crm
 
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from crmsync.sim.fakedata import FakeData, Messiness, ascii_slug, normalise_email
-from crmsync.sim.serve import VENDOR_MODULES
-from crmsync.sim.vendor import SeedOptions
-from crmsync.sim.zoho_crm import VENDOR
+from crmsync_testbed.sim.fakedata import FakeData, Messiness, ascii_slug, normalise_email
+from crmsync_testbed.sim.serve import VENDOR_MODULES
+from crmsync_testbed.sim.vendor import SeedOptions
+from crmsync_testbed.sim.zoho_crm import VENDOR
 from tests.simfixture import run_sim
 
 
@@ -51,7 +51,7 @@ def test_seed_100k_contacts_quickly(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(
-    any(importlib.util.find_spec(f"crmsync.sim.{m}") is None for m in VENDOR_MODULES),
+    any(importlib.util.find_spec(f"crmsync_testbed.sim.{m}") is None for m in VENDOR_MODULES),
     reason="crmsync sim serve needs every vendor module")
 def test_under_crmsync_sim_serve(tmp_path: Path) -> None:
     with run_sim(tmp_path) as servers:
