@@ -84,6 +84,7 @@ HISTORY_LENGTH = 10
 NOT_READY_RETRY = timedelta(seconds=20)
 PROGRESS_EVERY_SECONDS = 2.0
 FIELD_CHECK_SECONDS = 600.0
+RESOLVED_FOR_SECONDS = 300.0
 PARALLEL_BATCHES = 4
 """Vendor batches a run writes at once, within the target Connection's in-flight budget."""
 QUIET_TRIGGERS = frozenset({RunTrigger.POLL, RunTrigger.NOTIFICATION})
@@ -221,6 +222,10 @@ class ContactSyncReconciler(LiveObject):
         self.logger = logger
         self.signals = signals
         self.written = None
+        self.resolved_at: (
+            tuple[int, float, tuple[ResolvedConnection, ResolvedConnection, SyncSettings]] | None
+        ) = None
+        """The last resolution (generation, when, what): notification routing reuses it."""
         self.fields_checked: tuple[tuple[Any, ...], float] | None = None
         """What the last field check covered and when: runs within FIELD_CHECK_SECONDS
         of it, with the same spec and mapping, read no field metadata."""
@@ -257,15 +262,7 @@ class ContactSyncReconciler(LiveObject):
             return await back_off(self, body, "InvalidSpec", validation_message(exc))
         status = ContactSyncStatus.model_validate(body["status"])
         if self.first_pass:
-            self.first_pass = False
-            # Moved here from another shard: its run in progress ends first (issue 15.2).
-            await take_over(self, self.logger)
-            body = self.snapshot()
-            status = ContactSyncStatus.model_validate(body["status"])
-            if status.last_run is not None and status.last_run.end_time is None:
-                await self._close_interrupted(body, status)
-                body = self.snapshot()
-                status = ContactSyncStatus.model_validate(body["status"])
+            body, status = await self._first_pass()
         annotations = meta.get("annotations") or {}
         seen = Observed(
             generation=generation,
@@ -286,12 +283,15 @@ class ContactSyncReconciler(LiveObject):
             decision = decide(spec, seen, now)
         except SpecError as exc:
             return await back_off(self, body, exc.reason, exc.message)
+        if await self._not_concerned(decision, generation):
+            return now
         try:
             resolved = await resolve_sync(
                 self.kube, body["metadata"]["namespace"], spec, body["metadata"]["name"]
             )
         except NotReadyError as exc:
             return await self._wait_for_connections(body, exc)
+        self.resolved_at = (generation, time.monotonic(), resolved)
         renew_at = await self._notifications(body, spec, resolved[0])
         await self._audience_hook(body, spec, resolved[1])
         if spec.suspend:
@@ -316,10 +316,8 @@ class ContactSyncReconciler(LiveObject):
         if not in_shard(shard_of(self.snapshot())):
             # Moved to another shard meanwhile: kopf stops this daemon; that shard runs it.
             return now + timedelta(hours=1)
-        if decision.trigger == RunTrigger.NOTIFICATION and not await self._concerned(resolved):
-            self.signals.notified = False  # not this sync's change: no run
-            metrics.NOTIFICATIONS_NOT_ROUTED.inc()
-            return now
+        if await self._not_concerned(decision, generation):
+            return now  # not this sync's change: no run
         self.signals.notified = False
         self.signals.campaign_side = False
         # Resolved: Ready now, not only once the run (perhaps hours long) has ended.
@@ -364,6 +362,19 @@ class ContactSyncReconciler(LiveObject):
             record_index=self._load_index,
         )
         await abandoned_carts(self, self._event, spec, trigger, resolved)
+
+    async def _first_pass(self) -> tuple[dict[str, Any], ContactSyncStatus]:
+        """A run still marked Running was cut off (crash, restart, a move between shards)."""
+        self.first_pass = False
+        # Moved here from another shard: its run in progress ends first (issue 15.2).
+        await take_over(self, self.logger)
+        body = self.snapshot()
+        status = ContactSyncStatus.model_validate(body["status"])
+        if status.last_run is not None and status.last_run.end_time is None:
+            await self._close_interrupted(body, status)
+            body = self.snapshot()
+            status = ContactSyncStatus.model_validate(body["status"])
+        return body, status
 
     def _dependency_changed(self) -> bool:
         changed, self.signals.dependency_changed = self.signals.dependency_changed, False
@@ -484,7 +495,9 @@ class ContactSyncReconciler(LiveObject):
                         ),
                         retry_ids=tuple(status.checkpoint.failed_record_ids),
                         record_index=index,
-                        parallel_batches=min(PARALLEL_BATCHES, target_conn.endpoint.max_concurrency),
+                        parallel_batches=min(
+                            PARALLEL_BATCHES, target_conn.endpoint.max_concurrency
+                        ),
                         other_owners=await list_owners(self.kube, body)
                         if index is not None
                         else {},
@@ -524,6 +537,21 @@ class ContactSyncReconciler(LiveObject):
         result = await execute_flow(crm, target, request, progress)
         self.signals.held.after_run(result.full, result.taking_part, result.left)
         return result
+
+    async def _not_concerned(self, decision: Decision, generation: int) -> bool:
+        """A notification run is skipped before any other work when the changes concern
+        none of this sync's records (with what was resolved moments ago: a delivery wakes
+        every sync of the module at once, and each would read its Connections first)."""
+        recent = self.resolved_at
+        if decision.trigger != RunTrigger.NOTIFICATION or recent is None:
+            return False
+        if recent[0] != generation or time.monotonic() - recent[1] > RESOLVED_FOR_SECONDS:
+            return False
+        if await self._concerned(recent[2]):
+            return False
+        self.signals.notified = False
+        metrics.NOTIFICATIONS_NOT_ROUTED.inc()
+        return True
 
     async def _concerned(
         self, resolved: tuple[ResolvedConnection, ResolvedConnection, SyncSettings]
