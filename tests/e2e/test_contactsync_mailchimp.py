@@ -187,7 +187,7 @@ spec:
   credentialsSecretRef: {{name: zoho-crm}}
   apiBaseUrl: "{crm["base_url"]}"
   accountsUrl: "{crm["base_url"]}"
-  rateLimit: {{dailyCreditBudget: 2}}
+  rateLimit: {{dailyCreditBudget: 100000}}
 ---
 apiVersion: crmsync.dev/v1alpha1
 kind: ContactSync
@@ -199,6 +199,11 @@ spec:
 """)
     first = stack.wait_run("small-budget", timeout=300)
     assert first["status"]["lastRun"]["apiCalls"] > 5
+    # The day's budget is now below what the Connection has spent: no further run.
+    stack.kube.kubectl(
+        "patch", "connection", "crm-small-budget", "-n", stack.namespace, "--type=merge",
+        "-p", '{"spec": {"rateLimit": {"dailyCreditBudget": 1}}}',
+    )  # fmt: skip
     stack.kube.kubectl(
         "annotate",
         "contactsync",
