@@ -33,33 +33,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(1, str(Path(__file__).parents[1]))
-from initial_load import _counters, _new_audience, _reset, _total
-
-
-def _endpoints(info: dict[str, Any]) -> tuple[Any, Any]:
-    from crmsync.providers.factory import Endpoint
-
-    crm_info, mc_info = info["zoho_crm"], info["mailchimp"]
-    crm = Endpoint(
-        provider="zoho-crm",
-        credentials={
-            "clientId": crm_info["client_id"],
-            "clientSecret": crm_info["client_secret"],
-            "refreshToken": crm_info["refresh_token"],
-        },
-        api_base_url=crm_info["base_url"],
-        accounts_url=crm_info["base_url"],
-        max_concurrency=10,
-        requests_per_second=1000,
-    )
-    mc = Endpoint(
-        provider="mailchimp",
-        credentials={"apiKey": mc_info["api_key"]},
-        api_base_url=mc_info["base_url"],
-        max_concurrency=10,
-        requests_per_second=1000,
-    )
-    return crm, mc
+from initial_load import _counters, _new_audience, _reset, _total, endpoints
 
 
 def _edit_one_contact(info: dict[str, Any], name: str) -> None:
@@ -93,7 +67,7 @@ async def _measure(info: dict[str, Any]) -> dict[str, Any]:
         }
     )
     settings = SyncSettings.resolve(spec, mapping=None, policy=None, target_provider="mailchimp")
-    crm_endpoint, mc_endpoint = _endpoints(info)
+    crm_endpoint, mc_endpoint = endpoints(info)
     out: dict[str, Any] = {}
     async with (
         open_crm(crm_endpoint, CallStats()) as crm,

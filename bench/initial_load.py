@@ -49,29 +49,13 @@ PARALLEL = int(os.environ.get("CRMSYNC_BENCH_PARALLEL", "4"))
 # --- the two contenders (each runs in a child process) ------------------------------
 
 
-async def _crmsync(info: dict[str, Any], list_id: str) -> dict[str, Any]:
-    from crmsync.api.v1alpha1.contactsync import ContactSyncSpec
-    from crmsync.api.v1alpha1.status import Checkpoint
-    from crmsync.engine.settings import SyncSettings
-    from crmsync.providers.factory import Endpoint, open_crm, open_target
-    from crmsync.providers.http import CallStats
-    from crmsync.reconcile.resolve import check_fields
-    from crmsync.runtime.sync import RunRequest, SyncRun
+def endpoints(info: dict[str, Any]) -> tuple[Any, Any]:
+    """The local CRM and Mailchimp as Connection endpoints: Mailchimp allows 10 connections
+    per key; no client-side request-rate cap here."""
+    from crmsync.providers.factory import Endpoint
 
     crm_info, mc_info = info["zoho_crm"], info["mailchimp"]
-    spec = ContactSyncSpec.model_validate(
-        {
-            "crm": {"connectionRef": {"name": "crm"}, "module": "Contacts"},
-            "target": {"connectionRef": {"name": "mailchimp"}, "listId": list_id},
-            "fieldMapping": [
-                {"crmField": "First_Name", "campaignField": "FNAME"},
-                {"crmField": "Last_Name", "campaignField": "LNAME"},
-            ],
-        }
-    )
-    settings = SyncSettings.resolve(spec, mapping=None, policy=None, target_provider="mailchimp")
-    # Mailchimp allows 10 connections per key; no client-side request-rate cap here.
-    crm_endpoint = Endpoint(
+    crm = Endpoint(
         provider="zoho-crm",
         credentials={
             "clientId": crm_info["client_id"],
@@ -83,13 +67,37 @@ async def _crmsync(info: dict[str, Any], list_id: str) -> dict[str, Any]:
         max_concurrency=10,
         requests_per_second=1000,
     )
-    mc_endpoint = Endpoint(
+    mc = Endpoint(
         provider="mailchimp",
         credentials={"apiKey": mc_info["api_key"]},
         api_base_url=mc_info["base_url"],
         max_concurrency=10,
         requests_per_second=1000,
     )
+    return crm, mc
+
+
+async def _crmsync(info: dict[str, Any], list_id: str) -> dict[str, Any]:
+    from crmsync.api.v1alpha1.contactsync import ContactSyncSpec
+    from crmsync.api.v1alpha1.status import Checkpoint
+    from crmsync.engine.settings import SyncSettings
+    from crmsync.providers.factory import open_crm, open_target
+    from crmsync.providers.http import CallStats
+    from crmsync.reconcile.resolve import check_fields
+    from crmsync.runtime.sync import RunRequest, SyncRun
+
+    spec = ContactSyncSpec.model_validate(
+        {
+            "crm": {"connectionRef": {"name": "crm"}, "module": "Contacts"},
+            "target": {"connectionRef": {"name": "mailchimp"}, "listId": list_id},
+            "fieldMapping": [
+                {"crmField": "First_Name", "campaignField": "FNAME"},
+                {"crmField": "Last_Name", "campaignField": "LNAME"},
+            ],
+        }
+    )
+    settings = SyncSettings.resolve(spec, mapping=None, policy=None, target_provider="mailchimp")
+    crm_endpoint, mc_endpoint = endpoints(info)
     stats = CallStats()
     started = time.perf_counter()
     async with (
