@@ -33,7 +33,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(1, str(Path(__file__).parents[1]))
-from initial_load import _counters, _new_audience, _reset, _total, endpoints
+from initial_load import _counters, _new_audience, _reset, _total, contacts_settings, endpoints
 
 
 def _edit_one_contact(info: dict[str, Any], name: str) -> None:
@@ -47,26 +47,14 @@ def _edit_one_contact(info: dict[str, Any], name: str) -> None:
 
 
 async def _measure(info: dict[str, Any]) -> dict[str, Any]:
-    from crmsync.api.v1alpha1.contactsync import ContactSyncSpec
     from crmsync.api.v1alpha1.status import Checkpoint
-    from crmsync.engine.settings import SyncSettings
     from crmsync.providers.factory import open_crm, open_target
     from crmsync.providers.http import CallStats
     from crmsync.reconcile.resolve import check_fields
     from crmsync.runtime.sync import RunRequest, SyncRun
 
     list_id = _new_audience(info, "incremental")
-    spec = ContactSyncSpec.model_validate(
-        {
-            "crm": {"connectionRef": {"name": "crm"}, "module": "Contacts"},
-            "target": {"connectionRef": {"name": "mailchimp"}, "listId": list_id},
-            "fieldMapping": [
-                {"crmField": "First_Name", "campaignField": "FNAME"},
-                {"crmField": "Last_Name", "campaignField": "LNAME"},
-            ],
-        }
-    )
-    settings = SyncSettings.resolve(spec, mapping=None, policy=None, target_provider="mailchimp")
+    settings = contacts_settings(list_id)
     crm_endpoint, mc_endpoint = endpoints(info)
     out: dict[str, Any] = {}
     async with (

@@ -49,6 +49,24 @@ PARALLEL = int(os.environ.get("CRMSYNC_BENCH_PARALLEL", "4"))
 # --- the two contenders (each runs in a child process) ------------------------------
 
 
+def contacts_settings(list_id: str) -> Any:
+    """CRM Contacts → the Mailchimp audience, first and last name mapped."""
+    from crmsync.api.v1alpha1.contactsync import ContactSyncSpec
+    from crmsync.engine.settings import SyncSettings
+
+    spec = ContactSyncSpec.model_validate(
+        {
+            "crm": {"connectionRef": {"name": "crm"}, "module": "Contacts"},
+            "target": {"connectionRef": {"name": "mailchimp"}, "listId": list_id},
+            "fieldMapping": [
+                {"crmField": "First_Name", "campaignField": "FNAME"},
+                {"crmField": "Last_Name", "campaignField": "LNAME"},
+            ],
+        }
+    )
+    return SyncSettings.resolve(spec, mapping=None, policy=None, target_provider="mailchimp")
+
+
 def endpoints(info: dict[str, Any]) -> tuple[Any, Any]:
     """The local CRM and Mailchimp as Connection endpoints: Mailchimp allows 10 connections
     per key; no client-side request-rate cap here."""
@@ -78,25 +96,13 @@ def endpoints(info: dict[str, Any]) -> tuple[Any, Any]:
 
 
 async def _crmsync(info: dict[str, Any], list_id: str) -> dict[str, Any]:
-    from crmsync.api.v1alpha1.contactsync import ContactSyncSpec
     from crmsync.api.v1alpha1.status import Checkpoint
-    from crmsync.engine.settings import SyncSettings
     from crmsync.providers.factory import open_crm, open_target
     from crmsync.providers.http import CallStats
     from crmsync.reconcile.resolve import check_fields
     from crmsync.runtime.sync import RunRequest, SyncRun
 
-    spec = ContactSyncSpec.model_validate(
-        {
-            "crm": {"connectionRef": {"name": "crm"}, "module": "Contacts"},
-            "target": {"connectionRef": {"name": "mailchimp"}, "listId": list_id},
-            "fieldMapping": [
-                {"crmField": "First_Name", "campaignField": "FNAME"},
-                {"crmField": "Last_Name", "campaignField": "LNAME"},
-            ],
-        }
-    )
-    settings = SyncSettings.resolve(spec, mapping=None, policy=None, target_provider="mailchimp")
+    settings = contacts_settings(list_id)
     crm_endpoint, mc_endpoint = endpoints(info)
     stats = CallStats()
     started = time.perf_counter()
