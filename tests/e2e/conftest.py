@@ -205,7 +205,36 @@ spec: {{provider: mailchimp, credentialsSecretRef: {{name: mailchimp}}, apiBaseU
             timeout=60,
             what=f"Connection {name} Ready",
         )
+    _STACKS.append(s)
     return s
+
+
+WORKLOAD_KINDS = ("contactsyncs", "emailcampaigns", "mailboxsyncs")
+_STACKS: list[Stack] = []
+"""The session's stack once a test asked for it (module clean-up acts only then)."""
+
+
+def _workloads(stack: Stack) -> set[str]:
+    listed = stack.kube.kubectl(
+        "get", ",".join(WORKLOAD_KINDS), "-n", stack.namespace, "-o", "name"
+    )  # fmt: skip
+    return set(listed.stdout.split())
+
+
+@pytest.fixture(scope="module", autouse=True)
+def leave_no_workloads_behind() -> Iterator[None]:
+    """Deletes, at the end of each module, the syncs and campaigns it left in namespace
+    ``e2e``: left running (polls every 30 s, notifications, Zoho Campaigns' paced calls),
+    every earlier module's syncs would share the Connections' budgets with later tests and
+    slow them more the longer the session runs."""
+    before = _workloads(_STACKS[0]) if _STACKS else set()
+    yield
+    if not _STACKS:
+        return
+    stack = _STACKS[0]
+    left = sorted(_workloads(stack) - before)
+    if left:
+        stack.kube.kubectl("delete", *left, "-n", stack.namespace, "--wait=false", check=False)
 
 
 def condition(body: dict[str, Any], type_: str) -> str | None:

@@ -218,6 +218,6 @@ spec:
         reasons = {c["reason"] for c in body["status"]["conditions"]}
         return body if "DailyBudgetExhausted" in reasons else None
 
-    blocked = wait_for(budget_condition, timeout=60, what="the budget condition")
+    blocked = wait_for(budget_condition, timeout=120, what="the budget condition")
     assert condition(blocked, "Ready") == "False"
     assert blocked["status"]["lastRun"]["id"] == first["status"]["lastRun"]["id"], "no second run"
