@@ -71,8 +71,15 @@ class Subscription:
     token: str
     channel_id: str
     signals: Wakeable
+    module: str = ""
+    """The sync's module; notifications of another module are its parents' (Z3)."""
     record_ids: set[str] = field(default_factory=set)
     """Ids named by notifications since the loop last looked (bounded)."""
+    parent_ids: dict[str, set[str]] = field(default_factory=dict)
+    """Module → ids of the parent records (Accounts) edited since the loop last looked."""
+
+    def pending(self) -> int:
+        return len(self.record_ids) + sum(len(ids) for ids in self.parent_ids.values())
 
 
 MAX_PENDING_IDS = 5000
@@ -106,13 +113,20 @@ class NotificationServer:
         return f"{self.public_url.rstrip('/')}/notifications/zoho-crm/{namespace}/{name}"
 
     def register(
-        self, namespace: str, name: str, *, token: str, channel_id: str, signals: Wakeable
+        self,
+        namespace: str,
+        name: str,
+        *,
+        token: str,
+        channel_id: str,
+        signals: Wakeable,
+        module: str = "",
     ) -> None:
         current = self.subscriptions.get((namespace, name))
         if current is not None and current.token == token and current.signals is signals:
-            current.channel_id = channel_id
+            current.channel_id, current.module = channel_id, module
             return
-        self.subscriptions[(namespace, name)] = Subscription(token, channel_id, signals)
+        self.subscriptions[(namespace, name)] = Subscription(token, channel_id, signals, module)
 
     def unregister(self, namespace: str, name: str) -> None:
         self.subscriptions.pop((namespace, name), None)
@@ -150,6 +164,14 @@ class NotificationServer:
         if sub is None:
             return set()
         ids, sub.record_ids = sub.record_ids, set()
+        return ids
+
+    def take_parent_ids(self, namespace: str, name: str) -> dict[str, set[str]]:
+        """Module → ids of the edited parent records (Accounts) since the last call."""
+        sub = self.subscriptions.get((namespace, name))
+        if sub is None:
+            return {}
+        ids, sub.parent_ids = sub.parent_ids, {}
         return ids
 
     # -- HTTP ----------------------------------------------------------------------------
@@ -209,10 +231,13 @@ class NotificationServer:
         self.counters["accepted"] += 1
         metrics.record_notification(PROVIDER)
         ids = body.get("ids")
-        if isinstance(ids, list) and ids and len(sub.record_ids) + len(ids) <= MAX_PENDING_IDS:
-            sub.record_ids.update(str(i) for i in ids)
-        else:
+        module = body.get("module")
+        if not isinstance(ids, list) or not ids or sub.pending() + len(ids) > MAX_PENDING_IDS:
             sub.record_ids.add(UNKNOWN_IDS)  # the syncs it reached run, whatever changed
+        elif isinstance(module, str) and sub.module and module != sub.module:
+            sub.parent_ids.setdefault(module, set()).update(str(i) for i in ids)
+        else:
+            sub.record_ids.update(str(i) for i in ids)
         sub.signals.notified = True
         sub.signals.wake_up()
         return web.json_response({"accepted": True})

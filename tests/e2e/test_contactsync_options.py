@@ -195,7 +195,8 @@ def test_custom_module_records_sync(
 def test_related_account_fields_are_carried_onto_the_contact(
     syncs: Syncs, crm: CrmReader, mailchimp: MailchimpReader
 ) -> None:
-    """Z3: the contact's Account values fill merge fields; an Account edit reaches them."""
+    """Z3: the contact's Account values fill merge fields; an Account edit reaches them
+    "instantly too": the channel carries the Account's edits, routed to its Contacts."""
     marker = unique("account")
     list_id = mailchimp.new_audience(marker)
     account_id = crm.create("Accounts", {"Account_Name": f"Acme {marker}", "Industry": "Retail"})
@@ -215,10 +216,21 @@ def test_related_account_fields_are_carried_onto_the_contact(
         assert member["merge_fields"]["COMPANY"] == f"Acme {marker}"
         assert member["merge_fields"]["INDUSTRY"] == "Retail"
 
+    channel = wait_for(
+        lambda: syncs.get(marker)["status"].get("notificationChannel"),
+        timeout=30,
+        what="the notification channel",
+    )
+    assert channel["events"] == ["Contacts.all", "Accounts.edit"], channel
+
+    # No sync-now, and the Contacts themselves are unchanged: only the Account's edit
+    # notification can bring the new value before a full comparison.
     crm.update("Accounts", account_id, {"Industry": "Finance"})
-    syncs.sync_now(marker)
     for person in people:
         wait_merge_field(mailchimp, list_id, person.email, "INDUSTRY", "Finance")
+    history = syncs.get(marker)["status"]["history"]
+    carried = [r for r in history if (r.get("counts") or {}).get("updated")]
+    assert carried and carried[0]["trigger"] == "Notification", history  # newest first
 
 
 # -- Z7: update empty values on / off ------------------------------------------------------

@@ -221,3 +221,21 @@ async def test_fuzzed_forms_never_get_a_5xx(endpoint: Endpoint) -> None:
     for body in _mutations(seed, 200):
         response = await endpoint.post(endpoint.mailchimp, body, FORM)
         assert response.status_code < 500, (body[:200], response.text)
+
+
+async def test_an_edited_parent_is_kept_apart_from_the_sync_module_records(
+    endpoint: Endpoint,
+) -> None:
+    """Z3: the channel of a Contacts sync also carries Account edits; their ids are the
+    Accounts', kept by module for the loop to resolve to its Contacts."""
+    server = endpoint.server
+    server.register("ns", "sync", token=TOKEN, channel_id="1", signals=endpoint.signals,
+                    module="Contacts")  # fmt: skip
+    for module, ids in (("Contacts", ["7"]), ("Accounts", ["90", "91"]), ("Accounts", ["92"])):
+        body = {"channel_id": "1", "token": TOKEN, "module": module, "ids": ids}
+        response = await endpoint.client.post(endpoint.zoho, json=body)
+        assert response.status_code == 200, response.text
+    assert endpoint.signals.notified
+    assert server.take_ids("ns", "sync") == {"7"}
+    assert server.take_parent_ids("ns", "sync") == {"Accounts": {"90", "91", "92"}}
+    assert server.take_parent_ids("ns", "sync") == {}

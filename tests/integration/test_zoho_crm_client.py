@@ -136,6 +136,22 @@ async def test_related_values_in_chunks_of_100(sim: SimServers, crm_endpoint: En
     assert route_calls(sim, "zoho_crm", "GET", "/crm/v8/{module}") == -(-len(account_ids) // 100)
 
 
+async def test_the_contacts_of_edited_accounts_through_their_related_lists(
+    crm_endpoint: Endpoint,
+) -> None:
+    """Z3 routing: an Account edit reaches the syncs through its Contacts."""
+    async with crm(crm_endpoint) as client:
+        contacts = await read_all(client, "Contacts")
+        by_account: dict[str, set[str]] = {}
+        for record in contacts:
+            if account := record.values.get("Account_Name"):
+                by_account.setdefault(account["id"], set()).add(record.id)
+        chosen = sorted(by_account, key=lambda a: -len(by_account[a]))[:3]
+        expected = set().union(*(by_account[a] for a in chosen))
+        assert await client.child_ids("Accounts", chosen, "Contacts") == expected
+        assert await client.child_ids("Accounts", ["1"], "Contacts") == set()  # no such one
+
+
 async def test_watch_and_unwatch(crm_endpoint: Endpoint) -> None:
     expiry = datetime.now(UTC) + timedelta(hours=6)
     async with crm(crm_endpoint) as client:

@@ -195,3 +195,16 @@ def test_next_run_is_the_schedule_not_the_recheck() -> None:
     assert decide(spec(mode="Manual"), SETTLED, NOW).next_run is None
     polled = decide(spec(pollInterval="5m"), SETTLED, NOW)
     assert polled.next_run == polled.next_check == NOW + timedelta(minutes=4)
+
+
+def test_channel_carries_account_edits_when_the_mapping_reads_account_fields() -> None:
+    from crmsync.api.v1alpha1.fieldmapping import RelatedRecord
+    from crmsync.engine.triggers import ChannelAction, channel_action, channel_events
+
+    assert channel_events("Contacts", []) == ["Contacts.all"]
+    assert channel_events("Contacts", [RelatedRecord.ACCOUNT]) == ["Contacts.all", "Accounts.edit"]
+    # A Lead links to no Account; a Deal mapping adds nothing routable.
+    assert channel_events("Leads", [RelatedRecord.ACCOUNT]) == ["Leads.all"]
+    assert channel_events("Contacts", [RelatedRecord.DEAL]) == ["Contacts.all"]
+    expires = NOW + timedelta(hours=20)
+    assert channel_action(spec(), expires, NOW, events_changed=True) == ChannelAction.SUBSCRIBE

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -12,6 +13,7 @@ from crmsync.api.v1alpha1.contactsync import (
     FlowType,
     TriggerMode,
 )
+from crmsync.api.v1alpha1.fieldmapping import RelatedRecord
 from crmsync.api.v1alpha1.status import RunSummary, RunTrigger
 from crmsync.engine.schedule import next_run, parse_duration, time_zone
 
@@ -133,6 +135,7 @@ def channel_action(
     *,
     endpoint_ready: bool = True,
     url_changed: bool = False,
+    events_changed: bool = False,
 ) -> ChannelAction:
     """Instant syncs that are not suspended hold a live channel; others hold none."""
     wanted = (
@@ -142,9 +145,28 @@ def channel_action(
     )
     if not wanted:
         return ChannelAction.UNSUBSCRIBE if expires_at is not None else ChannelAction.KEEP
-    if expires_at is None or url_changed or expires_at - CHANNEL_RENEW_BEFORE <= now:
+    if expires_at is None or url_changed or events_changed:
+        return ChannelAction.SUBSCRIBE
+    if expires_at - CHANNEL_RENEW_BEFORE <= now:
         return ChannelAction.SUBSCRIBE
     return ChannelAction.KEEP
+
+
+RELATED_EVENTS: dict[str, tuple[RelatedRecord, str]] = {
+    "Contacts": (RelatedRecord.ACCOUNT, "Accounts"),
+}
+"""The sync modules whose records link to a parent module the mapping may read (Z3):
+a Contact's ``Account_Name``; a Lead links to no Account."""
+
+
+def channel_events(module: str, related: Iterable[RelatedRecord]) -> list[str]:
+    """Every change of the module, and the edits of the parent records whose fields the
+    mapping carries (their children's members change with them)."""
+    events = [f"{module}.all"]
+    parent = RELATED_EVENTS.get(module)
+    if parent is not None and parent[0] in set(related):
+        events.append(f"{parent[1]}.edit")
+    return events
 
 
 def channel_renewal(expires_at: datetime) -> datetime:

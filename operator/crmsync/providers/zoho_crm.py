@@ -11,7 +11,7 @@ with an OFFSET ceiling and cannot filter converted leads the same way.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -178,6 +178,19 @@ class ZohoCrm:
                 found.extend(self._record(row) for row in response.json().get("data", []))
         return found
 
+    async def child_ids(
+        self, parent_module: str, parent_ids: Sequence[str], module: str
+    ) -> set[str]:
+        """Ids of the ``module`` records linked to these parents (``GET
+        /{parent}/{id}/{module}``, the related list): the Contacts of edited Accounts."""
+        found: set[str] = set()
+        for parent_id in dict.fromkeys(parent_ids):
+            path = f"{API}/{parent_module}/{parent_id}/{module}"
+            # A parent deleted since (400/404) has no children to find.
+            async for body in self._numbered_pages(path, {"fields": "id"}, accept=(400, 404)):
+                found.update(str(row["id"]) for row in body.get("data", []) if row.get("id"))
+        return found
+
     async def related_values(
         self, module: str, ids: Sequence[str], fields: Sequence[str]
     ) -> dict[str, Mapping[str, Any]]:
@@ -206,27 +219,42 @@ class ZohoCrm:
         """Deletions, newest first as Zoho pages them; ``If-Modified-Since`` narrows them."""
         headers = {"If-Modified-Since": zoho_time(since)} if since else {}
         deleted: list[DeletedRecord] = []
-        page = 1
-        while True:
-            response = await self._http.request(
-                "GET",
-                f"{API}/{module}/deleted",
-                params={"type": "all", "per_page": PER_PAGE, "page": page},
-                headers=headers,
-            )
-            if response.status_code in (204, 304):
-                break
-            body = response.json()
+        pages = self._numbered_pages(f"{API}/{module}/deleted", {"type": "all"}, headers=headers)
+        async for body in pages:
             for row in body.get("data", []):
                 when = parse_time(row["deleted_time"])
                 # deleted_time has whole seconds: compare with ``since`` at that precision,
                 # or a deletion in the same second as the checkpoint would be lost.
                 if since is None or when >= since.replace(microsecond=0):
                     deleted.append(DeletedRecord(id=str(row["id"]), deleted_time=when))
-            if not (body.get("info") or {}).get("more_records"):
-                break
-            page += 1
         return deleted
+
+    async def _numbered_pages(
+        self,
+        path: str,
+        params: Mapping[str, Any],
+        *,
+        headers: Mapping[str, str] | None = None,
+        accept: Collection[int] = (),
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The answers of a listing paged by ``page`` (200 a page) until ``more_records``
+        is false; nothing for 204, 304 or an accepted error."""
+        page = 1
+        while True:
+            response = await self._http.request(
+                "GET",
+                path,
+                params={**params, "per_page": PER_PAGE, "page": page},
+                headers=dict(headers or {}),
+                accept=accept,
+            )
+            if response.status_code in (204, 304) or response.status_code in accept:
+                return
+            body: dict[str, Any] = response.json()
+            yield body
+            if not (body.get("info") or {}).get("more_records"):
+                return
+            page += 1
 
     # -- writing -------------------------------------------------------------------
 

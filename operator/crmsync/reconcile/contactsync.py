@@ -27,6 +27,7 @@ from crmsync.api.v1alpha1.contactsync import (
     ContactSyncSpec,
     ContactSyncStatus,
 )
+from crmsync.api.v1alpha1.fieldmapping import RelatedRecord
 from crmsync.api.v1alpha1.status import (
     AudienceView,
     Checkpoint,
@@ -68,7 +69,7 @@ from crmsync.reconcile.retry import (
     retry_at,
     validation_message,
 )
-from crmsync.reconcile.routing import READS, HeldRecords, concerns
+from crmsync.reconcile.routing import READS, HeldRecords, children_of_edited_parents, concerns
 from crmsync.reconcile.usage import LEDGER
 from crmsync.reconcile.waiting import stop_waiting, wait_for_connections
 from crmsync.runtime.counting import RunTally, add_counts
@@ -229,6 +230,10 @@ class ContactSyncReconciler(LiveObject):
         self.fields_checked: tuple[tuple[Any, ...], float] | None = None
         """What the last field check covered and when: runs within FIELD_CHECK_SECONDS
         of it, with the same spec and mapping, read no field metadata."""
+        self.parent_changed: set[str] = set()
+        """Records whose Account was edited, for the next run to read by id (Z3)."""
+        self.edited_parents: dict[str, set[str]] = {}
+        """Parent edits notified but not yet resolved to their records (a failed read)."""
 
     # -- the loop ----------------------------------------------------------------------
 
@@ -292,7 +297,7 @@ class ContactSyncReconciler(LiveObject):
         except NotReadyError as exc:
             return await self._wait_for_connections(body, exc)
         self.resolved_at = (generation, time.monotonic(), resolved)
-        renew_at = await self._notifications(body, spec, resolved[0])
+        renew_at = await self._notifications(body, spec, resolved[0], resolved[2])
         await self._audience_hook(body, spec, resolved[1])
         if spec.suspend:
             await self._conditions(
@@ -418,7 +423,6 @@ class ContactSyncReconciler(LiveObject):
         summary = RunSummary(
             id=run_id, trigger=decision.trigger, start_time=started, shard=Sharding.shard
         )
-        status = ContactSyncStatus.model_validate(body["status"])
         audience = spec.target.list_id or ""
         stats = _budgeted_stats(body["metadata"]["namespace"], spec, crm_conn, target_conn)
         if decision.trigger not in QUIET_TRIGGERS:
@@ -480,29 +484,9 @@ class ContactSyncReconciler(LiveObject):
                     open_target(target_conn.endpoint, stats) as target,
                 ):
                     await self._check_fields(crm, target, settings, audience, body)
-                    resume = status.checkpoint.resume
-                    request = RunRequest(
-                        settings,
-                        audience,
-                        status.checkpoint,
-                        decision.full,
-                        spec.batch_size,
-                        run_id=run_id,
-                        resume_from=(
-                            resume.model_copy(update={"resumed": resume.resumed + 1})
-                            if resume is not None and decision.full
-                            else None
-                        ),
-                        retry_ids=tuple(status.checkpoint.failed_record_ids),
-                        record_index=index,
-                        parallel_batches=min(
-                            PARALLEL_BATCHES, target_conn.endpoint.max_concurrency
-                        ),
-                        other_owners=await list_owners(self.kube, body)
-                        if index is not None
-                        else {},
-                    )
+                    request = await self._request(crm, body, decision, resolved, run_id, index)
                     result = await self._execute(crm, target, request, progress)
+                    self.parent_changed -= set(request.parent_changed_ids)
                     if decision.full and isinstance(target, Mailchimp):
                         view = await self._audience_view(target, audience)
             except NotReadyError:
@@ -526,6 +510,41 @@ class ContactSyncReconciler(LiveObject):
         if view is not None:
             await self.patch_status(body, {"audience": view.to_wire()})
         return error if result is None else ""
+
+    async def _request(
+        self,
+        crm: CrmSource,
+        body: dict[str, Any],
+        decision: Decision,
+        resolved: tuple[ResolvedConnection, ResolvedConnection, SyncSettings],
+        run_id: str,
+        index: RecordIndex | None,
+    ) -> RunRequest:
+        """What the run is asked to do. Records of edited Accounts stay queued until a run
+        that read them succeeds."""
+        _, target_conn, settings = resolved
+        spec = ContactSyncSpec.model_validate(body["spec"])
+        status = ContactSyncStatus.model_validate(body["status"])
+        await self._parent_edits(crm, settings.module)
+        resume = status.checkpoint.resume
+        return RunRequest(
+            settings,
+            spec.target.list_id or "",
+            status.checkpoint,
+            decision.full,
+            spec.batch_size,
+            run_id=run_id,
+            resume_from=(
+                resume.model_copy(update={"resumed": resume.resumed + 1})
+                if resume is not None and decision.full
+                else None
+            ),
+            retry_ids=tuple(status.checkpoint.failed_record_ids),
+            parent_changed_ids=tuple(sorted(self.parent_changed)),
+            record_index=index,
+            parallel_batches=min(PARALLEL_BATCHES, target_conn.endpoint.max_concurrency),
+            other_owners=await list_owners(self.kube, body) if index is not None else {},
+        )
 
     async def _execute(
         self,
@@ -561,18 +580,41 @@ class ContactSyncReconciler(LiveObject):
         meta = self.live_body["metadata"]
         ids = self.webhook.take_ids(meta["namespace"], meta["name"]) if self.webhook else set()
         held = self.signals.held.ids
-        if self.signals.campaign_side or not ids or held is None:
+        if self.signals.campaign_side or held is None:
             return True
         crm_conn, _, settings = resolved
         fields = sorted({c.field for c in settings.criteria} | {settings.email_field})
         try:
             async with open_crm(crm_conn.endpoint, CallStats()) as crm:
+                children, parents_edited = await self._parent_edits(crm, settings.module)
+                ids |= children
+                if not ids:
+                    return not parents_edited  # an Account without this module's records
                 records = await READS.records(
                     crm, crm_conn.endpoint.connection, settings.module, sorted(ids), fields
                 )
         except (ProviderError, httpx.HTTPError, OSError):
             return True  # unknown: run as before
-        return concerns(settings, held, ids, records)
+        if concerns(settings, held, ids, records):
+            return True
+        self.parent_changed -= children
+        return False
+
+    async def _parent_edits(self, crm: CrmSource, module: str) -> tuple[set[str], bool]:
+        """The records of the Accounts notified as edited (kept for the next run to read
+        by id), and whether any were notified. A failed read keeps the edits for later."""
+        meta = self.live_body["metadata"]
+        if self.webhook is not None:
+            for parent, ids in self.webhook.take_parent_ids(
+                meta["namespace"], meta["name"]
+            ).items():
+                self.edited_parents.setdefault(parent, set()).update(ids)
+        if not self.edited_parents:
+            return set(), False
+        children = await children_of_edited_parents(crm, module, self.edited_parents)
+        self.edited_parents = {}
+        self.parent_changed |= children
+        return children, True
 
     async def _run_failed_event(self, body: dict[str, Any], error: str, generation: int) -> None:
         """One Warning per failing streak and generation (status.retry counts the rest)."""
@@ -739,7 +781,11 @@ class ContactSyncReconciler(LiveObject):
         await self._event(body, "Warning", "RunInterrupted", f"run {last.id}: {message}")
 
     async def _notifications(
-        self, body: dict[str, Any], spec: ContactSyncSpec, crm_conn: ResolvedConnection
+        self,
+        body: dict[str, Any],
+        spec: ContactSyncSpec,
+        crm_conn: ResolvedConnection,
+        settings: SyncSettings,
     ) -> datetime | None:
         """Keep the CRM notification channel as the spec wants it (Z2); when to renew."""
         if self.webhook is None:
@@ -747,7 +793,13 @@ class ContactSyncReconciler(LiveObject):
         try:
             async with open_crm(crm_conn.endpoint, CallStats()) as crm:
                 _, channel = await reconcile_channel(
-                    self.kube, self.webhook, body, spec, crm, self.signals
+                    self.kube,
+                    self.webhook,
+                    body,
+                    spec,
+                    crm,
+                    self.signals,
+                    related=[r for r in RelatedRecord if settings.related_fields(r)],
                 )
         except (ProviderError, httpx.HTTPError, OSError, RuntimeError) as exc:
             # Polling by modification time still catches every change meanwhile.

@@ -8,7 +8,7 @@ notification's token with it. Status shows only the channel id, its expiry and t
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -16,8 +16,14 @@ from typing import Any
 import httpx
 
 from crmsync.api.v1alpha1.contactsync import ContactSyncSpec
+from crmsync.api.v1alpha1.fieldmapping import RelatedRecord
 from crmsync.api.v1alpha1.status import NotificationChannel
-from crmsync.engine.triggers import CHANNEL_LIFETIME, ChannelAction, channel_action
+from crmsync.engine.triggers import (
+    CHANNEL_LIFETIME,
+    ChannelAction,
+    channel_action,
+    channel_events,
+)
 from crmsync.k8s.api import KubeApi, NotFoundError
 from crmsync.k8s.logs import Logger
 from crmsync.providers.base import CrmSource
@@ -90,20 +96,26 @@ async def reconcile_channel(
     crm: CrmSource,
     signals: Wakeable,
     now: datetime | None = None,
+    related: Iterable[RelatedRecord] = (),
 ) -> tuple[ChannelAction, NotificationChannel | None]:
     """Bring the channel to what the spec wants; returns what was done and the channel
-    to show in status (None: no channel)."""
+    to show in status (None: no channel). ``related``: the parent records the mapping
+    reads fields of (their edits are subscribed to as well)."""
     now = now or datetime.now(UTC)
     meta = body["metadata"]
     namespace, name = meta["namespace"], meta["name"]
     current = _channel_of(body.get("status") or {})
     url = webhook.notify_url(namespace, name) if webhook is not None else ""
+    module = spec.crm.module
+    events = channel_events(module, related)
     action = channel_action(
         spec,
         current.expires_at if current else None,
         now,
         endpoint_ready=webhook is not None and isinstance(crm, ZohoCrm),
         url_changed=current is not None and current.notify_url != url,
+        # Channels from before Z3 routing hold the module's changes only.
+        events_changed=current is not None and (current.events or [f"{module}.all"]) != events,
     )
     if action == ChannelAction.UNSUBSCRIBE:
         if webhook is not None:
@@ -116,18 +128,22 @@ async def reconcile_channel(
     creds = await channel_credentials(kube, body)
     # Registered before subscribing: the first notification may arrive at once.
     webhook.register(
-        namespace, name, token=creds.token, channel_id=creds.channel_id, signals=signals
+        namespace,
+        name,
+        token=creds.token,
+        channel_id=creds.channel_id,
+        signals=signals,
+        module=module,
     )
     if action == ChannelAction.KEEP:
         return action, current
-    watched = await crm.watch(
-        creds.channel_id, [f"{spec.crm.module}.all"], url, creds.token, now + CHANNEL_LIFETIME
-    )
+    watched = await crm.watch(creds.channel_id, events, url, creds.token, now + CHANNEL_LIFETIME)
     return action, NotificationChannel(
         channel_id=creds.channel_id,
         expires_at=watched.expiry,
         notify_url=url,
         token_secret=token_secret_name(name),
+        events=events,
     )
 
 

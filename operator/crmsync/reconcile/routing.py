@@ -12,6 +12,10 @@ seconds by every sync that was notified too) and a sync runs only if a record
 What a sync holds is known once it completed a full comparison in this process (the record
 ids that took part), kept up to date by every run after it; until then every notification
 runs, as before.
+
+An edited Account (Z3: its mapped fields reach members "instantly too") is delivered on
+the channel of each Contacts sync that maps Account fields; its Contacts are found through
+the Account's related list and routed like edited Contacts, and the run reads them by id.
 """
 
 from __future__ import annotations
@@ -24,7 +28,9 @@ from dataclasses import dataclass, field
 from crmsync.engine.criteria import matches_all
 from crmsync.engine.records import CrmRecord
 from crmsync.engine.settings import SyncSettings
+from crmsync.engine.triggers import RELATED_EVENTS
 from crmsync.providers.base import CrmSource
+from crmsync.providers.zoho_crm import ZohoCrm
 from crmsync.webhook import UNKNOWN_IDS
 
 SHARED_FOR_SECONDS = 10.0
@@ -60,6 +66,17 @@ def concerns(
         if record is not None and matches_all(settings.criteria, record.values):
             return True
     return False
+
+
+async def children_of_edited_parents(
+    crm: CrmSource, module: str, parents: Mapping[str, Iterable[str]]
+) -> set[str]:
+    """The ``module`` records linked to the parent records notified as edited."""
+    linked = RELATED_EVENTS.get(module)
+    if linked is None or not isinstance(crm, ZohoCrm):
+        return set()
+    parent_ids = sorted(set(parents.get(linked[1], ())))
+    return await crm.child_ids(linked[1], parent_ids, module) if parent_ids else set()
 
 
 @dataclass

@@ -67,6 +67,9 @@ class RunRequest:
     """A full run that was interrupted: records up to its point are not counted again."""
     retry_ids: tuple[str, ...] = ()
     """Records rejected by earlier runs: an incremental run reads them again by id."""
+    parent_changed_ids: tuple[str, ...] = ()
+    """Records whose Account was edited (Z3): unchanged themselves, so an incremental run
+    reads them by id beside the records changed since the checkpoint."""
     record_index: RecordIndex | None = None
     """Targets whose listing omits the record link field (Zoho Campaigns): the operator's
     own record → email index; read to link members, updated with confirmed writes."""
@@ -302,6 +305,12 @@ class SyncRun:
         if modified_since is None:
             return await self._list_members(), [], None
         read, complete = await prefetch(source, SMALL_RUN_RECORDS)
+        already = {r.id for page in read for r in page}
+        parent_changed = [i for i in request.parent_changed_ids if i not in already]
+        if parent_changed:
+            fields = list(dict.fromkeys([*settings.record_fields, CREATED_FIELD]))
+            read = [await self.crm.records_by_id(settings.module, parent_changed, fields), *read]
+            complete = complete and sum(len(page) for page in read) <= SMALL_RUN_RECORDS
         deleted = await self.crm.deleted_since(settings.module, request.checkpoint.deleted_since)
         seen = await observe_incremental(
             self.target,

@@ -166,6 +166,11 @@ class NotificationChannel(CrdModel):
     """Where the CRM delivers (the operator's webhook endpoint)."""
     token_secret: Annotated[str, Field(max_length=253)] = ""
     """The Secret holding the channel token (never in status)."""
+    events: Annotated[list[Annotated[str, Field(max_length=100)]], Field(max_length=10)] = Field(
+        default_factory=list
+    )
+    """What the channel is subscribed to: the module's changes, and the edits of the
+    Accounts whose fields the mapping carries (Z3)."""
 
 
 class AudienceTag(CrdModel):
