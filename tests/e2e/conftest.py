@@ -234,7 +234,9 @@ def leave_no_workloads_behind() -> Iterator[None]:
     stack = _STACKS[0]
     left = sorted(_workloads(stack) - before)
     if left:
-        stack.kube.kubectl("delete", *left, "-n", stack.namespace, "--wait=false", check=False)
+        # Waited for (their finalizers drop claims and channels): the next module's CRM
+        # and audience writes are then its own.
+        stack.kube.kubectl("delete", *left, "-n", stack.namespace, "--timeout=100s", check=False)
 
 
 def condition(body: dict[str, Any], type_: str) -> str | None:
