@@ -265,6 +265,7 @@ def zoho_send(campaigns: CampaignsReader, listkey: str, name: str) -> str:
     return key
 
 
+@pytest.mark.usefixtures("quiet_e2e_syncs")  # every CRM write counted is this test's own
 def test_zoho_campaigns_results_reach_the_crm_incrementally(stack: Stack, syncs: Syncs) -> None:
     crm, campaigns = CrmReader(stack.sim), CampaignsReader(stack.sim)
     marker, name = unique("actzc"), unique("activity-zc")
