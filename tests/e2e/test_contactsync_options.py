@@ -225,9 +225,11 @@ def test_related_account_fields_are_carried_onto_the_contact(
 
     # No sync-now, and the Contacts themselves are unchanged: only the Account's edit
     # notification can bring the new value before a full comparison.
+    edited = time.monotonic()
     crm.update("Accounts", account_id, {"Industry": "Finance"})
     for person in people:
         wait_merge_field(mailchimp, list_id, person.email, "INDUSTRY", "Finance")
+    print(f"Account edit → both members: {time.monotonic() - edited:.2f} s")
     history = syncs.get(marker)["status"]["history"]
     carried = [r for r in history if (r.get("counts") or {}).get("updated")]
     assert carried and carried[0]["trigger"] == "Notification", history  # newest first
