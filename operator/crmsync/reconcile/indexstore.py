@@ -62,8 +62,17 @@ async def save_index(kube: KubeApi, owner: dict[str, Any], index: RecordIndex) -
     """The changed shards, shard 0 last (it names the count readers go by). Raises
     :class:`~crmsync.runtime.indexlayout.RecordIndexFullError` before writing anything."""
     meta = owner["metadata"]
-    changed = set(index.changed)  # the run goes on meanwhile: later changes wait their turn
-    plan = plan_writes(index.entries, index.removed, changed, index.layout, shard_limit())
+    # The run goes on meanwhile (a growth encodes every shard: seconds for a million
+    # members), so the plan works on a copy and later changes wait for the next save.
+    changed = set(index.changed)
+    plan = await asyncio.to_thread(
+        plan_writes,
+        dict(index.entries),
+        dict(index.removed),
+        changed,
+        index.layout,
+        shard_limit(),
+    )
     for number, data in plan.writes:
         name = configmap_name(meta["name"], number)
         await kube.apply_configmap(meta["namespace"], name, data, owner)
