@@ -22,6 +22,8 @@ REMOVED_MARK = "!"
 """Prefix of the lines of members the operator itself took off the list."""
 MAX_SHARD_BYTES = 960_000
 """Below the ConfigMap limit (1 MiB for all of its data), leaving room for metadata."""
+MAX_SHARDS = 1024
+"""About 25 million members with varied addresses at the default shard size."""
 SHARD_BYTES_ENV = "CRMSYNC_RECORD_INDEX_SHARD_BYTES"
 """Lowers :data:`MAX_SHARD_BYTES`, so that tests spread a few dozen members over shards."""
 
@@ -74,10 +76,11 @@ def encoded_size(data: Mapping[str, str]) -> int:
 
 
 def shard_count(data: Mapping[str, str]) -> int:
-    """The layout a shard was written for; ValueError when it is not a power of two."""
+    """The layout a shard was written for; ValueError unless a power of two up to
+    :data:`MAX_SHARDS`."""
     count = int(data.get(COUNT_KEY) or 1)
-    if count < 1 or count & (count - 1):
-        raise ValueError(f"{COUNT_KEY}={count} is not a power of two")
+    if count < 1 or count & (count - 1) or count > MAX_SHARDS:
+        raise ValueError(f"{COUNT_KEY}={count} is not a power of two up to {MAX_SHARDS}")
     return count
 
 

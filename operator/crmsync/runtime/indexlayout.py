@@ -16,10 +16,14 @@ import zlib
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from crmsync.runtime.indexcodec import Shard, encode_shard, encoded_size, key_hash, shard_of
-
-MAX_SHARDS = 1024
-"""About 25 million members with varied addresses at the default shard size."""
+from crmsync.runtime.indexcodec import (
+    MAX_SHARDS,
+    Shard,
+    encode_shard,
+    encoded_size,
+    key_hash,
+    shard_of,
+)
 
 
 class RecordIndexFullError(ValueError):

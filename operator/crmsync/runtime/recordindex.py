@@ -28,7 +28,7 @@ ConfigMaps owned by the ContactSync (so they go with it): ``<name>-record-index`
   would not fit (:mod:`crmsync.runtime.indexlayout`). A save writes only the shards whose
   keys changed, so a small run rewrites one small ConfigMap. The index of releases before
   sharding (one ConfigMap) reads as shard 0 of 1. Only beyond
-  :data:`~crmsync.runtime.indexlayout.MAX_SHARDS` shards is the index full (Event
+  :data:`~crmsync.runtime.indexcodec.MAX_SHARDS` shards is the index full (Event
   ``RecordIndexFull``): the operator keeps the shards that fitted; members added after
   that are synced normally, but a CRM deletion of their record is only noticed through
   their email.
