@@ -19,9 +19,9 @@ from crmsync.engine.plan import Action, ActionKind
 from crmsync.k8s.api import KubeApi
 from crmsync.providers.factory import open_crm, open_target
 from crmsync.providers.http import CallStats
+from crmsync.reconcile.indexstore import load_index
 from crmsync.reconcile.ownership import list_owners
 from crmsync.reconcile.resolve import NotReadyError, check_fields, resolve_sync
-from crmsync.runtime.recordindex import RecordIndex, configmap_name
 from crmsync.runtime.sync import RunRequest, RunResult, SyncRun
 
 ORDER = [ActionKind.ADD, ActionKind.UPDATE, ActionKind.UNSUBSCRIBE, ActionKind.REMOVE,
@@ -63,11 +63,8 @@ async def dry_run(kube: KubeApi, sync: ContactSync) -> tuple[RunResult, CallStat
         pass  # a sync not applied yet: plan its initial load
     index = None
     if target_conn.endpoint.provider == Provider.ZOHO_CAMPAIGNS:
-        name = configmap_name(sync.metadata["name"])
-        try:  # read only: a dry run confirms no writes, so it never changes the index
-            index = RecordIndex.decode(await kube.get_configmap(namespace, name))
-        except LookupError:
-            index = RecordIndex()
+        # Read only: a dry run confirms no writes, so it never changes the index.
+        index = await load_index(kube, namespace, sync.metadata["name"])
     async with (
         open_crm(crm_conn.endpoint, stats) as crm,
         open_target(target_conn.endpoint, stats) as target,

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from crmsync.runtime.indexcodec import SHARD_BYTES_ENV
 from crmsync_testbed.controlplane import ControlPlane
 from crmsync_testbed.controlplane.binaries import find_binaries
 from crmsync_testbed.controlplane.process import free_port
@@ -57,6 +58,9 @@ def e2e_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimServers]:
 
 
 ZOHO_VENDORS = ("zoho_crm", "zoho_campaigns")
+INDEX_SHARD_BYTES = "300"
+"""The session operator's Zoho Campaigns record index shards are this small, so every list
+of a few dozen members spreads over several ConfigMaps (issue 15.1)."""
 PROCESS_TOKEN_LIMIT = 100
 
 
@@ -96,7 +100,7 @@ def operator(kube: Kube, tmp_path_factory: pytest.TempPathFactory) -> Iterator[O
                 f"--metrics-port={metrics_port}",
                 "--metrics-address=127.0.0.1",
             ],
-            env={**kube.env, "PYTHONUNBUFFERED": "1"},
+            env={**kube.env, "PYTHONUNBUFFERED": "1", SHARD_BYTES_ENV: INDEX_SHARD_BYTES},
             stdout=out,
             stderr=subprocess.STDOUT,
         )

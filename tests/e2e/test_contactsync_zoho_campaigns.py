@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from crmsync.runtime.indexcodec import Shard, configmap_name, decode_shard, shard_of
+from crmsync.runtime.indexlayout import merge, to_read
 from tests.e2e.conftest import Stack, wait_for
 from tests.e2e.syncs import FAST_TRIGGER, Syncs, condition_of, create_people, marked, unique
 from tests.e2e.vendors import CampaignsReader, CrmReader, crm_convert_lead
@@ -20,6 +22,9 @@ from tests.e2e.vendors import CampaignsReader, CrmReader, crm_convert_lead
 pytestmark = pytest.mark.e2e
 
 INITIAL_LOAD = 300
+SHARDED_MEMBERS = 64
+"""Four shards or more of the e2e operator's record index: in two, one would hold 32
+entries or more, over ``INDEX_SHARD_BYTES`` (how many depends on when the run saved)."""
 FULL_LOAD = 5000
 FULL_LOAD_ENV = "CRMSYNC_E2E_CAMPAIGNS_FULL_LOAD"
 """Issue 4 asks for ≥ 5,000 records. At Zoho's pace (one listsubscribe per contact, 3.4/s)
@@ -225,20 +230,31 @@ def wait_list_statuses(
         raise AssertionError(f"{exc}; now {now}") from None
 
 
-def record_index(stack: Stack, name: str) -> dict[str, str]:
-    """The operator's record → email index of a sync (ConfigMap ``<name>-record-index``)."""
-    import base64
-    import gzip
+def index_configmaps(stack: Stack, name: str) -> dict[int, dict[str, Any]]:
+    """The ConfigMaps of a sync's record index by shard number, found as the operator finds
+    them (shard 0 ``<name>-record-index`` names how many there are)."""
+    found: dict[int, dict[str, Any]] = {}
+    shards: dict[int, Shard] = {}
+    wanted = [0]
+    while wanted:
+        for number in wanted:
+            result = stack.kube.kubectl(
+                "get", "configmap", configmap_name(name, number), "-n", stack.namespace,
+                "-o", "json", check=False,
+            )  # fmt: skip
+            if result.returncode != 0:
+                assert number == 0, f"shard {number} of {name}'s index missing: {result.stderr}"
+                return {}
+            found[number] = json.loads(result.stdout)
+            shards[number] = decode_shard(number, found[number]["data"])
+        wanted = to_read(shards)
+    return found
 
-    result = stack.kube.kubectl(
-        "get", "configmap", f"{name}-record-index", "-n", stack.namespace, "-o", "json",
-        check=False,
-    )  # fmt: skip
-    if result.returncode != 0:
-        return {}
-    data = json.loads(result.stdout)["data"]
-    text = gzip.decompress(base64.b64decode(data["index.tsv.gz.b64"])).decode()
-    return {k: e for k, _, e in (line.partition("\t") for line in text.splitlines())}
+
+def record_index(stack: Stack, name: str) -> dict[str, str]:
+    """The operator's record → email index of a sync, from all of its shards."""
+    shards = index_configmaps(stack, name).items()
+    return merge(decode_shard(number, body["data"]) for number, body in shards)[0]
 
 
 def test_crm_delete_takes_the_contact_off_the_list_but_not_out_of_all_contacts(
@@ -281,6 +297,52 @@ def test_crm_delete_takes_the_contact_off_the_list_but_not_out_of_all_contacts(
     keep = f"{marker}-keep"
     syncs.wait_run(keep, after=syncs.sync_now(keep))
     assert campaigns.list_statuses(lists["Keep"])[gone.email] == "active"
+
+
+def test_a_list_index_spans_several_configmaps_and_a_deletion_in_a_later_shard_unsubscribes(
+    stack: Stack, syncs: Syncs, crm: CrmReader, campaigns: CampaignsReader
+) -> None:
+    """Issue 15.1: the record index grows over several ConfigMaps, all owned by the sync
+    (the e2e operator's shards hold ``INDEX_SHARD_BYTES``, so a few dozen members take
+    several). A CRM deletion of a record whose entry is in a later shard unsubscribes its
+    member, and its save rewrites that one shard only."""
+    marker = unique("zc-shards")
+    listkey = campaigns.new_list(marker)
+    people = create_people(crm, "Contacts", marker, SHARDED_MEMBERS)
+    syncs.apply(marker, campaigns_spec(listkey, marker))
+    wait_list_statuses(campaigns, listkey, {p.email: "active" for p in people})
+    expected = {f"Contacts:{p.id}": p.email for p in people}
+    wait_for(
+        lambda: record_index(stack, marker) == expected,
+        timeout=30,
+        what="every member in the record index",
+    )
+
+    configmaps = index_configmaps(stack, marker)
+    count = len(configmaps)
+    assert count >= 4, f"{count} shards"
+    uid = syncs.get(marker)["metadata"]["uid"]
+    for number, body in configmaps.items():
+        assert body["data"]["shards"] == str(count)
+        assert int(body["data"]["entries"]) > 0, f"shard {number} empty"
+        assert [o["uid"] for o in body["metadata"]["ownerReferences"]] == [uid]
+    gone = next(p for p in people if shard_of(f"Contacts:{p.id}", count) != 0)
+    shard = shard_of(f"Contacts:{gone.id}", count)
+    versions = {n: b["metadata"]["resourceVersion"] for n, b in configmaps.items()}
+
+    crm.delete("Contacts", gone.id)
+    wait_list_statuses(campaigns, listkey, {gone.email: "unsub"})
+    del expected[f"Contacts:{gone.id}"]
+    wait_for(
+        lambda: record_index(stack, marker) == expected,
+        timeout=30,
+        what="the deleted record's entry gone from the index",
+    )
+    after = index_configmaps(stack, marker)
+    changed = {n for n, b in after.items() if b["metadata"]["resourceVersion"] != versions[n]}
+    assert changed == {shard}, f"rewritten: {changed}, the entry was in shard {shard}"
+    others = campaigns.list_statuses(listkey)
+    assert all(others[p.email] == "active" for p in people if p is not gone)
 
 
 def test_record_leaving_the_criteria_leaves_the_list(

@@ -53,6 +53,7 @@ from crmsync.reconcile.activity import campaign_activity
 from crmsync.reconcile.audiencehook import current_hook, reconcile_audience_hook
 from crmsync.reconcile.carts import abandoned_carts
 from crmsync.reconcile.handoff import take_over
+from crmsync.reconcile.indexstore import load_index, save_index
 from crmsync.reconcile.live import LiveObject
 from crmsync.reconcile.notifications import reconcile_channel
 from crmsync.reconcile.ownership import claims_turn, list_owners
@@ -73,7 +74,9 @@ from crmsync.reconcile.routing import READS, HeldRecords, children_of_edited_par
 from crmsync.reconcile.usage import LEDGER
 from crmsync.reconcile.waiting import stop_waiting, wait_for_connections
 from crmsync.runtime.counting import RunTally, add_counts
-from crmsync.runtime.recordindex import RecordIndex, RecordIndexFullError, configmap_name
+from crmsync.runtime.indexcodec import configmap_name
+from crmsync.runtime.indexlayout import RecordIndexFullError
+from crmsync.runtime.recordindex import RecordIndex
 from crmsync.runtime.reverse import campaign_counts, campaign_notifications, execute_flow
 from crmsync.runtime.sync import ProgressCallback, RunRequest, RunResult
 from crmsync.sharding import Sharding, in_shard, shard_of
@@ -881,28 +884,17 @@ class ContactSyncReconciler(LiveObject):
     async def _load_index(self, body: dict[str, Any]) -> RecordIndex:
         """The sync's record → email index (Zoho Campaigns); empty when there is none yet."""
         meta = body["metadata"]
-        try:
-            data = await self.kube.get_configmap(meta["namespace"], configmap_name(meta["name"]))
-        except LookupError:
-            return RecordIndex()
-        try:
-            return RecordIndex.decode(data)
-        except (ValueError, OSError) as exc:  # corrupt: rebuilt by the next full comparison
-            self.logger.warning("record index unreadable, starting afresh: %s", exc)
-            return RecordIndex(dirty=True)
+        return await load_index(self.kube, meta["namespace"], meta["name"], self.logger)
 
     async def _save_index(self, body: dict[str, Any], index: RecordIndex | None) -> None:
         """Best effort, only when it changed: a lost update heals on a later full run."""
         if index is None or not index.dirty:
             return
-        meta = body["metadata"]
-        name = configmap_name(meta["name"])
+        name = configmap_name(body["metadata"]["name"])
         try:
-            data = index.encode()
-            await self.kube.apply_configmap(meta["namespace"], name, data, body)
-            index.dirty = False
+            await save_index(self.kube, body, index)
         except RecordIndexFullError as exc:
-            index.dirty = False
-            await self._event(body, "Warning", "RecordIndexFull", f"ConfigMap {name}: {exc}")
+            index.changed.clear()
+            await self._event(body, "Warning", "RecordIndexFull", f"record index {name}: {exc}")
         except httpx.HTTPError as exc:
             self.logger.warning("record index %s not written: %s", name, exc)

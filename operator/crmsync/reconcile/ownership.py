@@ -14,8 +14,8 @@ from crmsync.k8s.api import KubeApi, NotFoundError
 from crmsync.k8s.logs import Logger
 from crmsync.providers.factory import open_target
 from crmsync.providers.http import CallStats, ProviderError
+from crmsync.reconcile.indexstore import load_index
 from crmsync.reconcile.resolve import NotReadyError, load_endpoint
-from crmsync.runtime.recordindex import RecordIndex, configmap_name
 
 _TURNS: dict[str, asyncio.Lock] = {}
 
@@ -48,13 +48,8 @@ async def list_owners(kube: KubeApi, body: Mapping[str, Any]) -> dict[str, froze
         # different Connection objects, so the key alone is compared.
         if ((other.get("spec") or {}).get("target") or {}).get("listId") != list_id:
             continue
-        try:
-            data = await kube.get_configmap(key[0], configmap_name(key[1]))
-            index = RecordIndex.decode(data)
-        except LookupError:
-            continue
-        except (ValueError, OSError):
-            continue  # unreadable: that sync rebuilds it on its next full comparison
+        # Unreadable shards read as empty: that sync rebuilds them on its next full run.
+        index = await load_index(kube, *key)
         claim = owner_id(*key)
         for email in index.entries.values():
             owners.setdefault(email, set()).add(claim)
@@ -64,9 +59,9 @@ async def list_owners(kube: KubeApi, body: Mapping[str, Any]) -> dict[str, froze
 async def drop_claims(kube: KubeApi, body: Mapping[str, Any], logger: Logger) -> None:
     """On delete: the sync's claims go, so the syncs left may remove what only they want.
     The members stay: deleting a sync deletes nothing on either side. Its Mailchimp tag is
-    deleted here; its Zoho Campaigns record index goes with the sync (owner reference), and
-    :func:`list_owners` reads only the indexes of syncs that exist. Best effort: a claim
-    left behind only keeps a member that nobody else removes."""
+    deleted here; its Zoho Campaigns record index (every shard) goes with the sync (owner
+    references), and :func:`list_owners` reads only the indexes of syncs that exist. Best
+    effort: a claim left behind only keeps a member that nobody else removes."""
     meta, spec = body["metadata"], body.get("spec") or {}
     namespace = meta["namespace"]
     target = spec.get("target") or {}
