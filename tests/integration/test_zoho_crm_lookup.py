@@ -147,15 +147,17 @@ async def test_many_emails_cost_a_count_and_what_is_cheaper(
 
 
 async def test_deals_by_name_through_coql_equal_the_search(
-    admin: httpx.Client, crm_endpoint: Endpoint
+    sim: SimServers, admin: httpx.Client, crm_endpoint: Endpoint
 ) -> None:
     tag = uuid.uuid4().hex[:8]
     names = [f"Abandoned cart {tag}-{i}" for i in range(25)]
     insert(admin, "Deals", [{"Deal_Name": n, "Stage": "Qualification"} for n in names[:20]])
     insert(admin, "Deals", [{"Deal_Name": names[0], "Stage": "Qualification"}])
     async with crm(crm_endpoint) as client:
+        sim.reset_counters("zoho_crm")
         found = await client.deals_named(names, ("Deal_Name", "Description"))
-        old = await client._search_in("Deals", "Deal_Name", names, ("Deal_Name", "Description"))
+        assert route_calls(sim, "zoho_crm", "POST", "/crm/v8/coql") == 1
+        old = await client.deals_named(names, ("Deal_Name", "Description"), method=Lookup.SEARCH)
     assert len(found) == 21
     assert {(r.id, repr(sorted(r.values.items()))) for r in found} == {
         (r.id, repr(sorted(r.values.items()))) for r in old

@@ -13,16 +13,17 @@ def test_search_costs_a_credit_per_ten_values() -> None:
     assert lookup.cost(Lookup.SEARCH, 100_000) == Cost(credits=10_000, calls=10_000)
 
 
-def test_coql_packs_2000_values_a_call_and_pays_by_limit_tier() -> None:
-    assert lookup.cost(Lookup.COQL, 150) == Cost(credits=1, calls=1)
-    assert lookup.cost(Lookup.COQL, 201) == Cost(credits=2, calls=1)
-    assert lookup.cost(Lookup.COQL, 2000) == Cost(credits=3, calls=1)
-    assert lookup.cost(Lookup.COQL, 100_000) == Cost(credits=150, calls=50)
-    assert lookup.cost(Lookup.COQL, 2100) == Cost(credits=4, calls=2)
+def test_coql_packs_1800_values_a_call_and_pays_by_limit_tier() -> None:
+    """The LIMIT leaves 10 % room for addresses several records share."""
+    assert lookup.cost(Lookup.COQL, 180) == Cost(credits=1, calls=1)
+    assert lookup.cost(Lookup.COQL, 182) == Cost(credits=2, calls=1)
+    assert lookup.cost(Lookup.COQL, 1800) == Cost(credits=3, calls=1)
+    assert lookup.cost(Lookup.COQL, 1900) == Cost(credits=3 + 1, calls=2)
+    assert lookup.cost(Lookup.COQL, 100_000) == Cost(credits=56 * 3, calls=56)
 
 
 def test_coql_that_must_read_the_records_by_id_pays_for_it() -> None:
-    assert lookup.cost(Lookup.COQL, 5000, refetch=True) == Cost(credits=8 + 50, calls=3 + 50)
+    assert lookup.cost(Lookup.COQL, 5000, refetch=True) == Cost(credits=9 + 50, calls=3 + 50)
 
 
 def test_listing_costs_a_page_per_200_records() -> None:
@@ -54,15 +55,15 @@ def test_without_coql_it_is_search_or_listing() -> None:
 
 def test_the_module_is_counted_only_when_a_listing_could_be_cheaper() -> None:
     assert not lookup.size_matters(10, coql=True, refetch=False)
-    assert not lookup.size_matters(1000, coql=True, refetch=False)  # 2 credits: count + 1 page
-    assert lookup.size_matters(1001, coql=True, refetch=False)
+    assert not lookup.size_matters(900, coql=True, refetch=False)  # 2 credits: count + 1 page
+    assert lookup.size_matters(910, coql=True, refetch=False)
     assert lookup.size_matters(30, coql=False, refetch=False)
     assert not lookup.size_matters(20, coql=False, refetch=False)
 
 
 def test_limit_tiers() -> None:
-    assert [lookup.coql_limit(n) for n in (1, 200, 201, 1000, 1001, 2000)] == [
-        200, 200, 1000, 1000, 2000, 2000,
+    assert [lookup.coql_limit(n) for n in (1, 182, 909, 910, 1800)] == [
+        200, 1000, 1000, 2000, 2000,
     ]  # fmt: skip
     assert [lookup.coql_credits(n) for n in (200, 1000, 2000)] == [1, 2, 3]
 
@@ -103,14 +104,14 @@ def test_in_query_pages_with_an_offset_and_escapes_values() -> None:
 
 
 def test_in_query_refuses_what_coql_would() -> None:
-    with pytest.raises(ValueError, match="1 to 2000"):
+    with pytest.raises(ValueError, match="1 to 1800"):
         lookup.coql_in_query("Contacts", "Email", [], ["Email"], limit=200)
-    with pytest.raises(ValueError, match="1 to 2000"):
-        lookup.coql_in_query("Contacts", "Email", ["a"] * 2001, ["Email"], limit=2000)
+    with pytest.raises(ValueError, match="1 to 1800"):
+        lookup.coql_in_query("Contacts", "Email", ["a"] * 1801, ["Email"], limit=2000)
     with pytest.raises(ValueError, match="not a COQL"):
         lookup.coql_in_query("Contacts", "Email) or (1", ["a"], ["Email"], limit=200)
 
 
-def test_batches_of_2000() -> None:
-    batches = lookup.coql_batches([str(i) for i in range(4500)])
-    assert [len(b) for b in batches] == [2000, 2000, 500]
+def test_batches_of_1800() -> None:
+    batches = lookup.coql_batches([str(i) for i in range(4000)])
+    assert [len(b) for b in batches] == [1800, 1800, 400]

@@ -449,14 +449,17 @@ class ZohoCrm:
             return []
         return [self._record(row) for row in response.json().get("data", [])]
 
-    async def deals_named(self, names: Sequence[str], fields: Sequence[str]) -> list[CrmRecord]:
+    async def deals_named(
+        self, names: Sequence[str], fields: Sequence[str], *, method: Lookup | None = None
+    ) -> list[CrmRecord]:
         """Deals with one of these ``Deal_Name`` values: search (``in``, 10 names a call)
-        or, when cheaper, COQL ``in`` batches and a read by id."""
+        or, when cheaper, COQL ``in`` batches and a read by id; or by ``method``."""
         unique_names = list(dict.fromkeys(names))
         if not unique_names:
             return []
         refetch = bool(set(fields) - {"Deal_Name", "id"})
-        method = lookup.choose(len(unique_names), coql=True, refetch=refetch, module_size=None)
+        if method is None:
+            method = lookup.choose(len(unique_names), coql=True, refetch=refetch, module_size=None)
         if method is Lookup.COQL:
             return await self._coql_lookup(DEALS, "Deal_Name", unique_names, fields)
         return await self._search_in(DEALS, "Deal_Name", unique_names, fields)

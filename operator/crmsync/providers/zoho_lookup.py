@@ -6,9 +6,10 @@ Three ways, each within Zoho CRM's documented limits, priced in API credits:
   (search-records.html); 10 values a call, 1 credit each;
 - **COQL**: ``POST /coql`` with ``Field in (…)``: up to 100 values in an ``in`` (Kaizen #183,
   API v7 on), up to 25 criteria in the WHERE clause, ``LIMIT`` up to 2,000 rows; a call costs
-  1 credit up to LIMIT 200, 2 up to 1,000, 3 up to 2,000 (COQL-Overview.html). So 20
+  1 credit up to LIMIT 200, 2 up to 1,000, 3 up to 2,000 (COQL-Overview.html). So 18
   ``in`` clauses of 100 values, grouped in pairs as COQL requires past two criteria, find
-  up to 2,000 records for 3 credits;
+  1,800 values' records for 3 credits (the LIMIT has room for some addresses shared by
+  several records: rows past it cost another call);
 - **listing**: every page of ``GET /{module}`` (200 records, 1 credit), joined here; it wins
   when the values are many compared with the module.
 
@@ -28,10 +29,12 @@ from enum import Enum
 
 SEARCH_VALUES = 10
 COQL_IN_VALUES = 100
-COQL_IN_CLAUSES = 20
-"""Of the 25 criteria a WHERE clause may hold; 20 × 100 values fill one LIMIT of 2,000."""
+COQL_IN_CLAUSES = 18
+"""Of the 25 criteria a WHERE clause may hold."""
 COQL_VALUES = COQL_IN_VALUES * COQL_IN_CLAUSES
 COQL_MAX_LIMIT = 2000
+ROWS_PER_VALUE = 1.1
+"""Rows expected per value looked up: room for duplicates before a second page is needed."""
 COQL_CREDITS = ((200, 1), (1000, 2), (2000, 3))
 """(largest LIMIT, credits) tiers of one COQL call."""
 PAGE = 200
@@ -51,8 +54,9 @@ class Cost:
     calls: int
 
 
-def coql_limit(rows: int) -> int:
-    """The smallest LIMIT tier that holds ``rows`` (the cheapest call that can)."""
+def coql_limit(values: int) -> int:
+    """The smallest LIMIT tier that holds the rows ``values`` should match."""
+    rows = math.ceil(values * ROWS_PER_VALUE)
     return next((top for top, _ in COQL_CREDITS if rows <= top), COQL_MAX_LIMIT)
 
 
@@ -65,7 +69,7 @@ def coql_batches(values: Sequence[str]) -> list[list[str]]:
 
 
 def cost(method: Lookup, values: int, *, refetch: bool = False, module_size: int = 0) -> Cost:
-    """What finding ``values`` costs (for COQL, at most one record per value expected)."""
+    """What finding ``values`` costs (for COQL, with :data:`ROWS_PER_VALUE` rows each)."""
     if method is Lookup.SEARCH:
         calls = math.ceil(values / SEARCH_VALUES)
         return Cost(calls, calls)
@@ -73,7 +77,8 @@ def cost(method: Lookup, values: int, *, refetch: bool = False, module_size: int
         calls = max(1, math.ceil(module_size / PAGE))
         return Cost(calls, calls)
     full, rest = divmod(values, COQL_VALUES)
-    credits = full * coql_credits(COQL_MAX_LIMIT) + (coql_credits(coql_limit(rest)) if rest else 0)
+    credits = full * coql_credits(coql_limit(COQL_VALUES))
+    credits += coql_credits(coql_limit(rest)) if rest else 0
     calls = full + (1 if rest else 0)
     if refetch:
         by_id = math.ceil(values / IDS_PER_CALL)
