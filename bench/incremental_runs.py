@@ -19,10 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,7 +29,15 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(1, str(Path(__file__).parents[1]))
-from initial_load import _counters, _new_audience, _reset, _total, contacts_settings, endpoints
+from initial_load import (
+    _counters,
+    _new_audience,
+    _reset,
+    _total,
+    contacts_settings,
+    endpoints,
+    local_vendors,
+)
 
 
 def _edit_one_contact(info: dict[str, Any], name: str) -> None:
@@ -98,24 +102,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--contacts", type=int, default=19_000)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="crmsync-bench-") as tmp:
-        data = Path(tmp)
-        sim = subprocess.Popen(
-            [sys.executable, "-m", "crmsync", "sim", "serve", "--data-dir", str(data / "sim")],
-            stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )  # fmt: skip
-        try:
-            assert sim.stdout is not None
-            info = json.loads(sim.stdout.readline())
-            subprocess.run(
-                [sys.executable, "-m", "crmsync", "sim", "seed", "--data-dir", str(data / "sim"),
-                 "--contacts", str(args.contacts), "--only", "zoho_crm"],
-                check=True, capture_output=True,
-            )  # fmt: skip
-            results = asyncio.run(_measure(info))
-        finally:
-            sim.send_signal(signal.SIGTERM)
-            sim.wait(timeout=30)
+    with (
+        tempfile.TemporaryDirectory(prefix="crmsync-bench-") as tmp,
+        local_vendors(Path(tmp), args.contacts) as info,
+    ):
+        results = asyncio.run(_measure(info))
     members = results.pop("members")
     print(f"\nIncremental runs, {args.contacts:,} CRM contacts, {members:,} members (same run):\n")
     print(f"{'run':<20} {'CRM calls':>10} {'Mailchimp calls':>16} {'seconds':>9}")

@@ -32,6 +32,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -208,6 +210,28 @@ def _child(phase: str, info_path: Path, list_id: str, limit: int) -> None:
 # --- the driver ---------------------------------------------------------------------
 
 
+@contextmanager
+def local_vendors(data: Path, contacts: int) -> Iterator[dict[str, Any]]:
+    """``crmsync sim serve`` over ``data`` with ``contacts`` Zoho CRM contacts seeded; its
+    connection info, until the servers stop."""
+    sim = subprocess.Popen(
+        [sys.executable, "-m", "crmsync", "sim", "serve", "--data-dir", str(data / "sim")],
+        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    try:
+        assert sim.stdout is not None
+        info = json.loads(sim.stdout.readline())
+        subprocess.run(
+            [sys.executable, "-m", "crmsync", "sim", "seed", "--data-dir", str(data / "sim"),
+             "--contacts", str(contacts), "--only", "zoho_crm"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        yield info
+    finally:
+        sim.send_signal(signal.SIGTERM)
+        sim.wait(timeout=30)
+
+
 def _counters(base_url: str) -> dict[str, int]:
     rows = httpx.get(f"{base_url}/_admin/counters").json()["requests"]
     out: dict[str, int] = {}
@@ -290,22 +314,11 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="crmsync-bench-") as tmp:
         data = Path(tmp)
-        sim = subprocess.Popen(
-            [sys.executable, "-m", "crmsync", "sim", "serve", "--data-dir", str(data / "sim")],
-            stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )  # fmt: skip
-        try:
-            assert sim.stdout is not None
-            info = json.loads(sim.stdout.readline())
+        started = time.perf_counter()
+        with local_vendors(data, args.contacts) as info:
+            print(f"seeded {args.contacts} CRM contacts in {time.perf_counter() - started:.0f} s")
             info_path = data / "info.json"
             info_path.write_text(json.dumps(info))
-            started = time.perf_counter()
-            subprocess.run(
-                [sys.executable, "-m", "crmsync", "sim", "seed", "--data-dir", str(data / "sim"),
-                 "--contacts", str(args.contacts), "--only", "zoho_crm"],
-                check=True, capture_output=True,
-            )  # fmt: skip
-            print(f"seeded {args.contacts} CRM contacts in {time.perf_counter() - started:.0f} s")
             for vendor in ("zoho_crm", "mailchimp"):
                 httpx.put(
                     f"{info[vendor]['base_url']}/_admin/faults",
@@ -315,9 +328,6 @@ def main() -> None:
             base = _run_phase(
                 "baseline", info, info_path, _new_audience(info, "baseline"), args.baseline_limit
             )
-        finally:
-            sim.send_signal(signal.SIGTERM)
-            sim.wait(timeout=30)
     _report(args.contacts, ours, base, args.latency_ms)
 
 

@@ -26,6 +26,7 @@ from crmsync.engine.records import (
     WriteResult,
     normalise_email,
 )
+from crmsync.providers import zoho_lookup as lookup
 from crmsync.providers.http import (
     ConfigError,
     HttpClient,
@@ -35,13 +36,13 @@ from crmsync.providers.http import (
     default_retry_when,
 )
 from crmsync.providers.zoho_auth import ZohoSession
+from crmsync.providers.zoho_lookup import Lookup
 
 API = "/crm/v8"
 PER_PAGE = 200
 MAX_FIELDS = 50
 IDS_PER_CALL = 100
 WRITES_PER_CALL = 100
-EMAILS_PER_SEARCH = 10
 MODIFIED_TIME = "Modified_Time"
 CONVERTED_MODULES = frozenset({"Leads"})
 """Modules with lead conversion: listed with ``converted=both`` so converted records are seen."""
@@ -198,21 +199,96 @@ class ZohoCrm:
         return {record.id: record.values for record in records}
 
     async def records_by_email(
-        self, module: str, email_field: str, emails: Sequence[str], fields: Sequence[str]
+        self,
+        module: str,
+        email_field: str,
+        emails: Sequence[str],
+        fields: Sequence[str],
+        *,
+        method: Lookup | None = None,
     ) -> list[CrmRecord]:
-        """``GET /{module}/search`` with ``(Email:in:…)``, 10 addresses a call."""
-        found: list[CrmRecord] = []
+        """Records whose email field is one of ``emails`` (case-insensitive), found the
+        cheapest documented way (:mod:`crmsync.providers.zoho_lookup`), or by ``method``."""
         keys = list(dict.fromkeys(normalise_email(e) for e in emails if normalise_email(e)))
-        for chunk in chunked(keys, EMAILS_PER_SEARCH):
-            values = ",".join(_criteria_escape(e) for e in chunk)
+        if not keys:
+            return []
+        coql = module not in CONVERTED_MODULES
+        refetch = bool(set(fields) - {email_field, "id"})
+        if method is None:
+            size = None
+            if lookup.size_matters(len(keys), coql=coql, refetch=refetch):
+                size = await self.module_count(module)
+            method = lookup.choose(len(keys), coql=coql, refetch=refetch, module_size=size)
+        if method is Lookup.LISTING:
+            return await self._listing_match(module, email_field, set(keys), fields)
+        if method is Lookup.COQL:
+            return await self._coql_lookup(module, email_field, keys, fields)
+        return await self._search_in(module, email_field, keys, fields)
+
+    async def module_count(self, module: str) -> int:
+        """``GET /{module}/actions/count``."""
+        response = await self._http.request("GET", f"{API}/{module}/actions/count")
+        return int(response.json().get("count", 0)) if response.status_code != 204 else 0
+
+    async def _search_in(
+        self, module: str, field: str, values: Sequence[str], fields: Sequence[str]
+    ) -> list[CrmRecord]:
+        """``GET /{module}/search`` with ``(Field:in:…)``, 10 values a call."""
+        found: list[CrmRecord] = []
+        for chunk in chunked(list(values), lookup.SEARCH_VALUES):
             params = {
                 **self._listing_params(module, fields),
-                "criteria": f"({email_field}:in:{values})",
+                "criteria": f"({field}:in:{','.join(_criteria_escape(v) for v in chunk)})",
                 "per_page": PER_PAGE,
             }
             response = await self._http.request("GET", f"{API}/{module}/search", params=params)
             if response.status_code != 204:
                 found.extend(self._record(row) for row in response.json().get("data", []))
+        return found
+
+    async def _coql_lookup(
+        self, module: str, field: str, values: Sequence[str], fields: Sequence[str]
+    ) -> list[CrmRecord]:
+        """COQL ``in`` batches; the records' other fields, when wanted, read by id."""
+        plain = [v for v in values if lookup.coql_safe(v)]
+        rows = await self._coql_in(module, field, plain, (field, MODIFIED_TIME)) if plain else []
+        if set(fields) - {field, "id"}:
+            found = await self.records_by_id(module, [str(r["id"]) for r in rows], fields)
+        else:
+            found = [self._record(row) for row in rows]
+        odd = [v for v in values if not lookup.coql_safe(v)]
+        return found + (await self._search_in(module, field, odd, fields) if odd else [])
+
+    async def _coql_in(
+        self, module: str, field: str, values: Sequence[str], select: Sequence[str]
+    ) -> list[dict[str, Any]]:
+        """Rows of ``select … where field in (…)``, every page of every batch."""
+        rows: list[dict[str, Any]] = []
+        for batch in lookup.coql_batches(values):
+            limit, offset = lookup.coql_limit(len(batch)), 0
+            while True:
+                query = lookup.coql_in_query(
+                    module, field, batch, select, limit=limit, offset=offset
+                )
+                response = await self._http.request(
+                    "POST", f"{API}/coql", json={"select_query": query}
+                )
+                if response.status_code == 204:
+                    break
+                body = response.json()
+                rows.extend(body.get("data", []))
+                if not (body.get("info") or {}).get("more_records"):
+                    break
+                offset += limit
+        return rows
+
+    async def _listing_match(
+        self, module: str, field: str, keys: set[str], fields: Sequence[str]
+    ) -> list[CrmRecord]:
+        """Every page of the module, kept where ``field`` is one of ``keys``."""
+        found: list[CrmRecord] = []
+        async for page in self.records(module, list(dict.fromkeys([*fields, field]))):
+            found.extend(r for r in page if normalise_email(r.values.get(field)) in keys)
         return found
 
     async def deleted_since(self, module: str, since: datetime | None) -> list[DeletedRecord]:
@@ -401,21 +477,20 @@ class ZohoCrm:
             return []
         return [self._record(row) for row in response.json().get("data", [])]
 
-    async def deals_named(self, names: Sequence[str], fields: Sequence[str]) -> list[CrmRecord]:
-        """Deals with one of these ``Deal_Name`` values (``GET /Deals/search``, ``in``,
-        10 names a call)."""
-        found: list[CrmRecord] = []
-        for chunk in chunked(list(dict.fromkeys(names)), EMAILS_PER_SEARCH):
-            values = ",".join(_criteria_escape(name) for name in chunk)
-            params = {
-                **self._listing_params(DEALS, fields),
-                "criteria": f"(Deal_Name:in:{values})",
-                "per_page": PER_PAGE,
-            }
-            response = await self._http.request("GET", f"{API}/{DEALS}/search", params=params)
-            if response.status_code != 204:
-                found.extend(self._record(row) for row in response.json().get("data", []))
-        return found
+    async def deals_named(
+        self, names: Sequence[str], fields: Sequence[str], *, method: Lookup | None = None
+    ) -> list[CrmRecord]:
+        """Deals with one of these ``Deal_Name`` values: search (``in``, 10 names a call)
+        or, when cheaper, COQL ``in`` batches and a read by id; or by ``method``."""
+        unique_names = list(dict.fromkeys(names))
+        if not unique_names:
+            return []
+        refetch = bool(set(fields) - {"Deal_Name", "id"})
+        if method is None:
+            method = lookup.choose(len(unique_names), coql=True, refetch=refetch, module_size=None)
+        if method is Lookup.COQL:
+            return await self._coql_lookup(DEALS, "Deal_Name", unique_names, fields)
+        return await self._search_in(DEALS, "Deal_Name", unique_names, fields)
 
     async def save_campaign(self, values: Mapping[str, Any], record_id: str = "") -> WriteResult:
         """Create a Campaigns record (``POST /Campaigns``) or, given its id, update it

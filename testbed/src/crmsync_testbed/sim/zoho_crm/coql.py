@@ -9,7 +9,10 @@ Supported subset: ``SELECT f1, f2, Lookup.Field FROM Module [WHERE cond] [ORDER 
 [ASC|DESC], ...] [LIMIT [offset,] count | LIMIT count OFFSET offset]``; conditions with
 AND/OR and parentheses, ``= != <> > >= < <=``, ``[not] like``, ``[not] in (...)``,
 ``is [not] null``, ``[not] between a and b``. Limits: ≤ 50 selected fields, ≤ 25
-criteria, LIMIT ≤ 2000 (default 200), offset + limit ≤ 100,000. No aggregates, no
+criteria, ≤ 100 values in an ``[not] in`` (Kaizen #183, API v7 on), more than two criteria
+grouped in pairs with parentheses (``((A and B) and C)``, COQL-Limitations.html and Kaizen
+#171), LIMIT ≤ 2000 (default 200), offset + limit ≤ 100,000. A call costs 1 credit up to
+LIMIT 200, 2 up to 1,000, 3 up to 2,000 (COQL-Overview.html). No aggregates, no
 ``select *``.
 """
 
@@ -25,6 +28,7 @@ from aiohttp import web
 from crmsync_testbed.sim.zoho_crm.context import ctx
 from crmsync_testbed.sim.zoho_crm.errors import ZohoError, error_body, required_param_missing_body
 from crmsync_testbed.sim.zoho_crm.fields import MODULES, RECORD_MODULES, ModuleDef
+from crmsync_testbed.sim.zoho_crm.limits import charge_extra
 from crmsync_testbed.sim.zoho_crm.query import (
     Compare,
     Condition,
@@ -37,6 +41,9 @@ from crmsync_testbed.sim.zoho_crm.store import StoredRecord
 
 MAX_FIELDS = 50
 MAX_CRITERIA = 25
+MAX_IN_VALUES = 100
+LIMIT_CREDITS = ((200, 1), (1000, 2), (2000, 3))
+"""(largest LIMIT, credits of the call) tiers."""
 MAX_LIMIT = 2000
 DEFAULT_LIMIT = 200
 MAX_REACH = 100_000
@@ -203,23 +210,30 @@ class Parser:
         return int(token.text)
 
     def expression(self) -> Condition:
+        start = self.peek()
         children = [self.conjunction()]
         while self.accept_word("or"):
             children.append(self.conjunction())
+        operands = sum(len(c.children) if isinstance(c, _FlatAnd) else 1 for c in children)
+        if operands > 2:
+            # Zoho refuses "A or B or C": past two criteria, each pair in parentheses.
+            raise CoqlSyntaxError("invalid query formed", "where", start.text if start else "", 0)
         return children[0] if len(children) == 1 else Logical("or", tuple(children))
 
     def conjunction(self) -> Condition:
         children = [self.factor()]
         while self.accept_word("and"):
             children.append(self.factor())
-        return children[0] if len(children) == 1 else Logical("and", tuple(children))
+        if len(children) == 1:
+            return children[0]
+        return _FlatAnd("and", tuple(children))
 
     def factor(self) -> Condition:
         if self.accept_punct("("):
             inner = self.expression()
             if not self.accept_punct(")"):
                 raise CoqlSyntaxError("invalid query formed", "where", ")")
-            return inner
+            return Logical("and", inner.children) if isinstance(inner, _FlatAnd) else inner
         return self.comparison()
 
     def comparison(self) -> Compare:
@@ -253,6 +267,13 @@ class Parser:
                 values.append(self.literal())
             if not self.accept_punct(")"):
                 raise CoqlSyntaxError("invalid query formed", "where", ")")
+            if len(values) > MAX_IN_VALUES:
+                raise ZohoError(
+                    400,
+                    "LIMIT_EXCEEDED",
+                    "in operator values limit exceeded",
+                    {"limit": MAX_IN_VALUES, "clause": "where", "column_name": name},
+                )
             return Compare(name, "not in" if negate else "in", tuple(values))
         if token.word == "between":
             low = self.literal()
@@ -271,6 +292,15 @@ class Parser:
         if token.word == "null":
             return None
         raise CoqlSyntaxError("invalid query formed", "where", token.text, token.column)
+
+
+class _FlatAnd(Logical):
+    """An ``and`` chain read without parentheses around it (its operands count at the
+    level it sits in); once parenthesised it is a plain :class:`Logical`."""
+
+
+def limit_credits(limit: int) -> int:
+    return next((c for top, c in LIMIT_CREDITS if limit <= top), LIMIT_CREDITS[-1][1])
 
 
 def _check_column(module: ModuleDef, name: str) -> None:
@@ -350,6 +380,7 @@ async def run_query(request: web.Request) -> web.Response:
         )
     for name in query.fields:
         _check_column(module, name)
+    charge_extra(request, limit_credits(query.limit) - 1)
     where, params = "module = ? AND state = 0 AND converted = 0", (module.api_name,)
     if query.where is not None:
         try:

@@ -10,7 +10,7 @@ Kaizen #93 "Credit Calculation and Concurrency in Zoho CRM APIs" and Kaizen #203
   Professional 50,000 + 500/licence (1,000,000); Enterprise 50,000 + 1,000/licence
   (2,000,000); Ultimate 50,000 + 2,000/licence (no maximum); plus add-on credits;
 - 1 credit per call, 1 per 10 records written, 2 for deleted records, 5 for a lead
-  conversion;
+  conversion; a COQL call 1 up to LIMIT 200, 2 up to 1,000, 3 up to 2,000;
 - concurrent calls per org: Free 5, Standard 10, Professional 15, Enterprise 20,
   Ultimate 25; one more gives HTTP 429 ``TOO_MANY_REQUESTS``.
 
@@ -138,7 +138,12 @@ def base_cost(request: web.Request) -> int:
 
 def charge_records(request: web.Request, records: int) -> None:
     """Writes cost 1 credit per 10 records; the middleware already charged the first."""
-    ctx(request).limits.charge(max(0, math.ceil(records / 10) - 1))
+    charge_extra(request, math.ceil(records / 10) - 1)
+
+
+def charge_extra(request: web.Request, credits: int) -> None:
+    """Credits a call costs beyond the one the middleware charged (a COQL LIMIT over 200)."""
+    ctx(request).limits.charge(max(0, credits))
 
 
 async def within_limits(request: web.Request) -> None:

@@ -8,7 +8,7 @@ get-records doc says; ``per_page`` ≤ 200; ``page`` covers the first 2,000 reco
 that ``page_token``; ``If-Modified-Since`` → 304; no records → 204),
 https://www.zoho.com/crm/developer/docs/api/v8/get-deleted-records.html,
 https://www.zoho.com/crm/developer/docs/api/v8/search-records.html (at most 2,000
-records per search).
+records per search, at most 10 criteria).
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ MAX_FIELDS = 50
 PAGE_LIMIT = 2000
 """Records reachable with ``page``; beyond, ``page_token`` is required."""
 PAGE_TOKEN_HOURS = 24
+MAX_SEARCH_CRITERIA = 10
 LIST_DEFAULTS: dict[str, Any] = {"Tag": []}
 """Fields Zoho answers as an empty list rather than null."""
 SORT_COLUMNS = {"id": "id", "Modified_Time": "modified_ms", "Created_Time": "created_ms"}
@@ -337,12 +338,23 @@ def _search_condition(request: web.Request, module: ModuleDef) -> Condition:
     raise required_param_missing("criteria")
 
 
+def _criteria_count(condition: Condition) -> int:
+    if isinstance(condition, Logical):
+        return sum(_criteria_count(c) for c in condition.children)
+    return 1
+
+
 async def search_records(request: web.Request) -> web.Response:
     """``GET /{module}/search`` with ``criteria`` | ``email`` | ``phone`` | ``word``."""
     module = module_for(request.match_info["module"])
     fields = requested_fields(request, module, required=False)
     try:
-        condition = compile_condition(module, _search_condition(request, module))
+        parsed = _search_condition(request, module)
+        if "criteria" in request.query and _criteria_count(parsed) > MAX_SEARCH_CRITERIA:
+            raise ZohoError(
+                400, "LIMIT_EXCEEDED", "criteria limit exceeded", {"limit": MAX_SEARCH_CRITERIA}
+            )
+        condition = compile_condition(module, parsed)
     except QueryError as exc:
         raise ZohoError(
             400, "INVALID_QUERY", "invalid query formed", {"reason": str(exc)}
