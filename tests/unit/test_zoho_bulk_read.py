@@ -57,7 +57,8 @@ def test_cells_become_what_a_listing_gives() -> None:
         "Birthday": "1990-02-01",
         "Modified_Time": "2025-01-31T09:15:02+01:00",
     }
-    record = plan.record(row)
+    assert plan.header == ["id", *plan.csv_fields]
+    record = plan.record([row[name] for name in plan.header])
     assert record.id == "5725767000000123456"
     assert record.modified_time == datetime(2025, 1, 31, 8, 15, 2, tzinfo=UTC)
     assert dict(record.values) == {
@@ -77,7 +78,7 @@ def test_empty_cells_are_nulls() -> None:
     plan = csv_plan(["Email", "Email_Opt_Out", "Account_Name", "Loyalty_Points", "Topics"], META)
     assert plan is not None
     row = {"id": "1", "Modified_Time": "2025-01-31T09:15:02+00:00"}
-    values = plan.record({**row, **dict.fromkeys(plan.csv_fields[:-1], "")}).values
+    values = plan.record([row.get(name, "") for name in plan.header]).values
     assert all(values[name] is None for name in values if name != "Modified_Time")
 
 
@@ -88,10 +89,11 @@ def test_fields_a_csv_cannot_rebuild_mean_paging(field: str) -> None:
 
 def test_the_spool_gives_listing_order(tmp_path: Path) -> None:
     spool = RowSpool(tmp_path / "rows.sqlite3")
-    spool.add([(2000, "100", ["c"]), (1000, "99", ["b"]), (1000, "100", ["d"]),
-               (1000, "101", ["e"]), (500, "7", ["a"])])  # fmt: skip
+    spool.add([(2000, "100", ["c", ""]), (1000, "99", ["b", "x"]), (1000, "100", ["d", "\x1f"]),
+               (1000, "101", ["e", "[1]"]), (500, "7", ["a", "é, \"q\""])])  # fmt: skip
     assert spool.count == 5
-    assert list(spool.pages(2)) == [[["a"], ["b"]], [["d"], ["e"]], [["c"]]]
+    assert list(spool.pages(2)) == [
+        [["a", "é, \"q\""], ["b", "x"]], [["d", "\x1f"], ["e", "[1]"]], [["c", ""]]]  # fmt: skip
     spool.close()
 
 

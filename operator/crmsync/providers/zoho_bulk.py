@@ -91,7 +91,7 @@ class BulkReader:
             try:
                 await self._export(module, plan, Path(tmp) / "page.zip", spool)
                 for rows in spool.pages(PAGE_RECORDS):
-                    yield [plan.record(row) for row in _as_dicts(plan, rows)]
+                    yield [plan.record(cells) for cells in rows]
             finally:
                 spool.close()
 
@@ -102,7 +102,7 @@ class BulkReader:
             result = await self._run_job(query)
             with zip_path.open("w+b") as sink:
                 await self._http.request("GET", str(result["download_url"]), sink=sink)
-            await asyncio.to_thread(_spool_zip, zip_path, spool, ["id", *plan.csv_fields])
+            await asyncio.to_thread(_spool_zip, zip_path, spool, plan.header)
             if not result.get("more_records"):
                 return
             page += 1
@@ -131,12 +131,6 @@ class BulkReader:
         )
 
 
-def _as_dicts(plan: CsvPlan, rows: list[list[str]]) -> Iterator[dict[str, str]]:
-    header = ["id", *plan.csv_fields]
-    for cells in rows:
-        yield dict(zip(header, cells, strict=False))
-
-
 def _spool_zip(zip_path: Path, spool: RowSpool, expected: list[str]) -> None:
     """The ZIP's CSV, row by row, into the spool (run in a worker thread)."""
     with zipfile.ZipFile(zip_path) as archive:
@@ -149,17 +143,14 @@ def _spool_zip(zip_path: Path, spool: RowSpool, expected: list[str]) -> None:
         ):
             reader = csv.reader(text)
             header = next(reader, [])
-            if "id" not in header or MODIFIED_TIME not in header:
-                raise TransientError(f"zoho-crm: bulk read CSV lacks id or {MODIFIED_TIME}")
-            # The CSV's own column order decides; it is mapped back to the plan's.
-            where = [header.index(name) if name in header else -1 for name in expected]
-            at = header.index(MODIFIED_TIME)
-            spool.add(
-                (
-                    int(parse_time(row[at]).timestamp() * 1000),
-                    row[where[0]],
-                    [row[i] if i >= 0 else "" for i in where],
-                )
-                for row in reader
-                if row
-            )
+            missing = [name for name in expected if name not in header]
+            if missing:
+                # Read as empty, they would clear the values they map to.
+                raise TransientError(f"zoho-crm: bulk read CSV lacks the columns {missing}")
+            rows: Iterator[list[str]] = (row for row in reader if row)
+            if header != expected:  # the CSV's own column order, mapped back to the plan's
+                where = [header.index(name) for name in expected]
+                rows = ([row[i] for i in where] for row in rows)
+            at = expected.index(MODIFIED_TIME)
+            spool.add((int(parse_time(row[at]).timestamp() * 1000), row[0], row) for row in rows)
+    zip_path.unlink()

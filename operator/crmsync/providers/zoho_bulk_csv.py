@@ -100,20 +100,26 @@ class CsvPlan:
                 names.append(column.name_field)
         return names
 
-    def values(self, row: Mapping[str, str]) -> dict[str, Any]:
+    @property
+    def header(self) -> list[str]:
+        """The CSV columns in the order :meth:`record` takes the cells."""
+        return ["id", *self.csv_fields]
+
+    def record(self, cells: Sequence[str]) -> CrmRecord:
+        """The record of one row, its cells in :attr:`header` order."""
         values: dict[str, Any] = {}
+        at = 1
         for column in self.columns:
-            cell = row.get(column.field, "")
+            cell = cells[at]
+            at += 1
             if column.convert is not None:
                 values[column.field] = column.convert(cell)
-            else:
-                name = row.get(column.name_field, "")
-                values[column.field] = {"name": _text(name), "id": cell} if cell else None
-        return values
-
-    def record(self, row: Mapping[str, str]) -> CrmRecord:
+                continue
+            name = cells[at]
+            at += 1
+            values[column.field] = {"name": _text(name), "id": cell} if cell else None
         return CrmRecord(
-            id=row["id"], modified_time=parse_time(row[MODIFIED_TIME]), values=self.values(row)
+            id=cells[0], modified_time=parse_time(str(values[MODIFIED_TIME])), values=values
         )
 
 

@@ -15,6 +15,21 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 BATCH = 5000
+SEPARATOR = "\x1f"
+"""Joins a row's cells (ASCII unit separator); a row holding one is kept as JSON instead."""
+
+
+def _pack(cells: Sequence[str]) -> str:
+    text = SEPARATOR.join(cells)
+    if text.count(SEPARATOR) != len(cells) - 1 or text.startswith("["):
+        return json.dumps(list(cells))
+    return text
+
+
+def _unpack(text: str) -> list[str]:
+    if text.startswith("["):
+        return [str(cell) for cell in json.loads(text)]
+    return text.split(SEPARATOR)
 
 
 class RowSpool:
@@ -35,7 +50,7 @@ class RowSpool:
         batch: list[tuple[int, int, str, str]] = []
         self._conn.execute("BEGIN")
         for at_ms, record_id, cells in rows:
-            batch.append((at_ms, len(record_id), record_id, json.dumps(cells)))
+            batch.append((at_ms, len(record_id), record_id, _pack(cells)))
             if len(batch) >= BATCH:
                 self._flush(batch)
         self._flush(batch)
@@ -50,7 +65,7 @@ class RowSpool:
         # Ids are numbers: shorter ids first, as the listing's keyset compares them.
         cursor = self._conn.execute("SELECT cells FROM rows ORDER BY at_ms, id_len, id")
         while chunk := cursor.fetchmany(size):
-            yield [json.loads(cells) for (cells,) in chunk]
+            yield [_unpack(cells) for (cells,) in chunk]
 
     def close(self) -> None:
         self._conn.close()
