@@ -20,7 +20,6 @@ import asyncio
 import json
 import os
 import resource
-import signal
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(1, str(Path(__file__).parents[1]))
 from initial_load import _counters, _new_audience, _run_phase, _total, endpoints
 
 FIELDS = ("Email", "First_Name", "Last_Name", "Email_Opt_Out")
@@ -116,39 +116,22 @@ def main() -> None:
         _child(args.info, args.phase)
         return
 
+    from tests.simfixture import run_sim  # starts ``crmsync sim serve``, seeds it
+
     sizes = sorted(int(n) for n in args.contacts.split(","))
-    with tempfile.TemporaryDirectory(prefix="crmsync-bench-") as tmp:
-        data = Path(tmp)
-        sim = subprocess.Popen(
-            [sys.executable, "-m", "crmsync", "sim", "serve", "--data-dir", str(data / "sim")],
-            stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )  # fmt: skip
-        try:
-            assert sim.stdout is not None
-            info = json.loads(sim.stdout.readline())
-            info_path = data / "info.json"
-            info_path.write_text(json.dumps(info))
-            seeded = 0
-            for size in sizes:
-                started = time.perf_counter()
-                subprocess.run(
-                    [sys.executable, "-m", "crmsync", "sim", "seed", "--data-dir",
-                     str(data / "sim"), "--contacts", str(size - seeded), "--only", "zoho_crm",
-                     "--random-seed", str(size)],
-                    check=True, capture_output=True,
-                )  # fmt: skip
-                seeded = size
-                print(f"seeded up to {size} contacts in {time.perf_counter() - started:.0f} s")
-                for vendor in ("zoho_crm", "mailchimp"):
-                    httpx.put(
-                        f"{info[vendor]['base_url']}/_admin/faults",
-                        json={"latency_ms": args.latency_ms},
-                    ).raise_for_status()
-                rows = {mode: _measure(info, info_path, mode, args.engine) for mode in MODES}
-                _report(size, args.latency_ms, args.engine, rows)
-        finally:
-            sim.send_signal(signal.SIGTERM)
-            sim.wait(timeout=30)
+    with tempfile.TemporaryDirectory(prefix="crmsync-bench-") as tmp, run_sim(Path(tmp)) as sim:
+        info_path = Path(tmp) / "info.json"
+        info_path.write_text(json.dumps(sim.info))
+        seeded = 0
+        for size in sizes:
+            started = time.perf_counter()
+            sim.seed(contacts=size - seeded, only=["zoho_crm"], random_seed=size)
+            seeded = size
+            print(f"seeded up to {size} contacts in {time.perf_counter() - started:.0f} s")
+            for vendor in ("zoho_crm", "mailchimp"):
+                sim.set_faults(vendor, latency_ms=args.latency_ms)
+            rows = {mode: _measure(sim.info, info_path, mode, args.engine) for mode in MODES}
+            _report(size, args.latency_ms, args.engine, rows)
 
 
 if __name__ == "__main__":
