@@ -7,12 +7,18 @@ from dataclasses import replace
 
 import pytest
 
+from crmsync.api.v1alpha1.contactsync import ContactSyncSpec
+from crmsync.api.v1alpha1.status import Checkpoint
 from crmsync.engine.records import CrmRecord
+from crmsync.engine.settings import SyncSettings
 from crmsync.providers.factory import Endpoint, open_crm
 from crmsync.providers.http import CallStats, TransientError
 from crmsync.providers.zoho_bulk import Polling
 from crmsync.providers.zoho_crm import ZohoCrm
+from crmsync.reconcile.resolve import check_fields
+from crmsync.runtime.sync import RunRequest, SyncRun
 from tests.integration.conftest import FAST_RETRIES, route_calls
+from tests.integration.test_mailchimp_client import all_members, new_audience, target
 from tests.simfixture import SimServers
 
 FIELDS = ("First_Name", "Last_Name", "Email", "Account_Name", "Email_Opt_Out",
@@ -107,3 +113,47 @@ async def test_a_job_costs_fifty_credits_and_other_calls_one(
     )
     jobs = route_calls(sim, "zoho_crm", *BULK_CREATE)
     assert sim.admin("zoho_crm", "GET", "credits")["used"] == calls + 49 * jobs
+
+
+def contacts_to(audience: str) -> SyncSettings:
+    spec = ContactSyncSpec.model_validate(
+        {
+            "crm": {
+                "connectionRef": {"name": "crm"},
+                "module": "Contacts",
+                "criteria": [{"field": "Lead_Source", "operator": "not_equal", "values": ["Chat"]}],
+            },
+            "target": {"connectionRef": {"name": "mailchimp"}, "listId": audience},
+            "fieldMapping": [
+                {"crmField": "First_Name", "campaignField": "FNAME"},
+                {"crmField": "Last_Name", "campaignField": "LNAME"},
+            ],
+        }
+    )
+    return SyncSettings.resolve(spec, mapping=None, policy=None, target_provider="mailchimp")
+
+
+@pytest.mark.usefixtures("bulk_settings")
+async def test_a_bulk_full_load_syncs_what_a_paged_one_does(
+    sim: SimServers, crm_endpoint: Endpoint, mailchimp_endpoint: Endpoint
+) -> None:
+    outcomes = []
+    sim.reset_counters("zoho_crm")
+    for threshold in (None, 100):
+        audience = new_audience(sim)
+        settings = contacts_to(audience)
+        stats = CallStats()
+        async with (
+            client(crm_endpoint, threshold, stats) as crm,
+            target(mailchimp_endpoint, stats) as mailchimp,
+        ):
+            await check_fields(crm, mailchimp, settings, audience, create_missing=True)
+            request = RunRequest(settings, audience, Checkpoint(), full=True)
+            result = await SyncRun(crm, mailchimp, request).execute()
+            members = await all_members(mailchimp, audience)
+        state = {email: (m.status, dict(m.values)) for email, m in members.items()}
+        outcomes.append((result.tally.as_counts(), state, result.full))
+    (paged_counts, paged, _), (bulk_counts, bulk, full) = outcomes
+    assert full and bulk_counts == paged_counts and bulk == paged
+    assert route_calls(sim, "zoho_crm", *BULK_CREATE) >= 3
+    assert paged_counts.added > 1000 and paged_counts.skipped_ignored > 0
