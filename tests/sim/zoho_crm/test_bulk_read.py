@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.sim.zoho_crm.contract import validate, validate_response
 from tests.sim.zoho_crm.server import CrmServer
 
 READ = "/crm/bulk/v8/read"
@@ -214,3 +215,24 @@ def test_invalid_jobs_are_refused(
 def test_unknown_jobs_are_not_found(bulk: httpx.Client) -> None:
     answer = bulk.get(f"{READ}/123")
     assert (answer.status_code, answer.json()["code"]) == (404, "RESOURCE_NOT_FOUND")
+
+
+def test_answers_follow_bulk_read_json(bulk: httpx.Client) -> None:
+    created = bulk.post(READ, json={"query": {"module": {"api_name": "Accounts"}}})
+    validate_response("bulk_read.json", READ, "post", created.json(), 201)
+    validate("bulk_read.json", "Success_Response", created.json()["data"][0])
+    job_id = created.json()["data"][0]["details"]["id"]
+    path = f"{READ}/{{job_id}}"
+    added = bulk.get(f"{READ}/{job_id}").json()
+    validate_response("bulk_read.json", path, "get", added)
+    wait(bulk, job_id)
+    done = bulk.get(f"{READ}/{job_id}").json()
+    validate_response("bulk_read.json", path, "get", done)
+    validate("bulk_read.json", "Job_Detail", done["data"][0])
+    validate("bulk_read.json", "Result", done["data"][0]["result"])
+    refused = bulk.post(READ, json={"query": {"module": {"api_name": "Contacts"}, "page": 51}})
+    validate_response("bulk_read.json", READ, "post", refused.json(), 400)
+    validate("bulk_read.json", "Page_Range_Exceeded", refused.json())
+    unknown = bulk.get(f"{READ}/123")
+    validate_response("bulk_read.json", path, "get", unknown.json(), 404)
+    validate("bulk_read.json", "Resource_Not_Found", unknown.json())
