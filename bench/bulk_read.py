@@ -7,8 +7,10 @@ its own (so its peak RSS is its own): once listing pages of 200 (``GET /Contacts
 disk, the CSV spooled in listing order). With ``--engine``, the same two reads feed the
 sync engine into fresh Mailchimp audiences (``bench/initial_load.py``'s crmsync phase).
 
-Prints wall time, records, Zoho CRM calls and credits (counted by the server:
-``/_admin/counters`` without OAuth, ``/_admin/zoho_crm/credits``) and peak RSS.
+Prints wall time, the reading process's CPU time (crmsync's own cost: the wall time also
+holds the local server's work, which stands in for Zoho's), records, Zoho CRM calls and
+credits (counted by the server: ``/_admin/counters`` without OAuth,
+``/_admin/zoho_crm/credits``) and peak RSS.
 
     .venv/bin/python bench/bulk_read.py [--contacts 20000,100000] [--latency-ms 0] [--engine]
 """
@@ -56,7 +58,9 @@ async def _read(info: dict[str, Any], mode: str) -> dict[str, Any]:
 
 def _child(info_path: Path, mode: str) -> None:
     out = asyncio.run(_read(json.loads(info_path.read_text()), mode))
-    out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    out["peak_rss_mib"] = usage.ru_maxrss / 1024
+    out["cpu_s"] = usage.ru_utime + usage.ru_stime
     print(json.dumps(out), flush=True)
 
 
@@ -92,12 +96,15 @@ def _report(contacts: int, latency_ms: float, engine: bool, rows: dict[str, Any]
     pages, bulk = rows["pages"], rows["bulk"]
     lines = (
         ("wall time (s)", "seconds", "{:.1f}"),
+        ("crmsync CPU (s)", "cpu_s", "{:.1f}"),
         ("records", "records", "{}"),
         ("Zoho CRM calls", "crm_calls", "{}"),
         ("Zoho CRM credits", "credits", "{}"),
         ("peak RSS (MiB)", "peak_rss_mib", "{:.0f}"),
     )
     for label, key, shape in lines:
+        if key not in pages:
+            continue
         ratio = pages[key] / bulk[key] if bulk[key] else 0.0
         print(
             f"{label:<22}{shape.format(pages[key]):>12}{shape.format(bulk[key]):>12}{ratio:>9.1f}x"

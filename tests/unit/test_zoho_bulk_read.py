@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from crmsync.providers.http import CallStats, HttpClient, RetryPolicy
-from crmsync.providers.zoho_bulk import Polling
+from crmsync.providers.zoho_bulk import BulkReader, Polling
 from crmsync.providers.zoho_bulk_choice import (
     BULK_READ_THRESHOLD,
     bulk_credits,
@@ -129,3 +129,23 @@ async def test_a_streamed_download_starts_over_after_a_retry() -> None:
     async with http:
         await http.request("GET", "/result", sink=sink)
     assert sink.getvalue() == b"zip" and len(sleeps) == 1
+
+
+async def test_a_refused_first_job_means_listing_pages() -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/actions/count"):
+            return httpx.Response(200, json={"count": 50_000})
+        if request.url.path.endswith("/settings/fields"):
+            return httpx.Response(200, json={"fields": list(META.values())})
+        assert request.method == "POST"
+        return httpx.Response(400, json={"code": "FIELD_NOT_SUPPORTED", "status": "error",
+                                         "message": "no", "details": {}})  # fmt: skip
+
+    http = HttpClient("test", "http://vendor.test", CallStats(),
+                      transport=httpx.MockTransport(answer))  # fmt: skip
+    async with http:
+        reader = BulkReader(http)
+        assert await reader.full_read("Contacts", ["Email"], BULK_READ_THRESHOLD) is None
+        assert await reader.full_read("Contacts", ["Email"], 60_000) is None
+        assert await reader.full_read("Contacts", ["Email"], None) is None
+    assert http.stats.api_calls == 4

@@ -72,7 +72,11 @@ class BulkReader:
         if plan is None:
             log.info("%s: a field cannot be read from a Bulk Read CSV; listing pages", module)
             return None
-        return self._pages(module, plan)
+        query: dict[str, Any] = {"module": {"api_name": module}, "fields": plan.csv_fields}
+        first = await self._try_create(query)
+        if first is None:
+            return None  # refused (a field Zoho does not export, say): listing still works
+        return self._pages(plan, query, first)
 
     async def count(self, module: str) -> int:
         response = await self._http.request("GET", f"{API}/{module}/actions/count")
@@ -85,21 +89,24 @@ class BulkReader:
         fields = response.json().get("fields", []) if response.status_code != 204 else []
         return {str(f["api_name"]): dict(f) for f in fields}
 
-    async def _pages(self, module: str, plan: CsvPlan) -> AsyncIterator[list[CrmRecord]]:
+    async def _pages(
+        self, plan: CsvPlan, query: dict[str, Any], first_job: str
+    ) -> AsyncIterator[list[CrmRecord]]:
         with tempfile.TemporaryDirectory(prefix="crmsync-bulk-") as tmp:
             spool = RowSpool(Path(tmp) / "rows.sqlite3")
             try:
-                await self._export(module, plan, Path(tmp) / "page.zip", spool)
+                await self._export(plan, query, first_job, Path(tmp) / "page.zip", spool)
                 for rows in spool.pages(PAGE_RECORDS):
                     yield [plan.record(cells) for cells in rows]
             finally:
                 spool.close()
 
-    async def _export(self, module: str, plan: CsvPlan, zip_path: Path, spool: RowSpool) -> None:
-        query: dict[str, Any] = {"module": {"api_name": module}, "fields": plan.csv_fields}
+    async def _export(
+        self, plan: CsvPlan, query: dict[str, Any], job_id: str, zip_path: Path, spool: RowSpool
+    ) -> None:
         page = 1
         while True:
-            result = await self._run_job(query)
+            result = await self._wait(job_id)
             with zip_path.open("w+b") as sink:
                 await self._http.request("GET", str(result["download_url"]), sink=sink)
             await asyncio.to_thread(_spool_zip, zip_path, spool, plan.header)
@@ -109,13 +116,24 @@ class BulkReader:
             query = {k: v for k, v in query.items() if k not in ("page", "page_token")}
             token = result.get("next_page_token")
             query.update({"page_token": token} if token else {"page": page})
+            next_job = await self._try_create(query)
+            if next_job is None:
+                raise self._http.error(TransientError, f"bulk read page {page} refused")
+            job_id = next_job
 
-    async def _run_job(self, query: dict[str, Any]) -> dict[str, Any]:
-        """Create a job and wait for it: its ``result``; FAILURE raises TransientError."""
+    async def _try_create(self, query: dict[str, Any]) -> str | None:
+        """A new job's id, or None when Zoho refuses the job (HTTP 400)."""
         created = await self._http.request(
-            "POST", BULK_READ, json={"query": query, "file_type": "csv"}
+            "POST", BULK_READ, json={"query": query, "file_type": "csv"}, accept=(400,)
         )
-        job_id = str(created.json()["data"][0]["details"]["id"])
+        body = created.json()
+        if created.status_code == 400:
+            log.warning("bulk read of %s refused: %s", query["module"], body.get("code"))
+            return None
+        return str(body["data"][0]["details"]["id"])
+
+    async def _wait(self, job_id: str) -> dict[str, Any]:
+        """Poll the job until it is done: its ``result``; FAILURE raises TransientError."""
         for delay in self.polling.delays():
             await asyncio.sleep(delay)
             answer = await self._http.request("GET", f"{BULK_READ}/{job_id}")
