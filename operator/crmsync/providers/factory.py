@@ -24,6 +24,7 @@ from crmsync.providers.http import (
 )
 from crmsync.providers.mailchimp import Mailchimp, api_base_url
 from crmsync.providers.zoho_auth import zoho_hosts, zoho_session
+from crmsync.providers.zoho_bulk_choice import BULK_READ_THRESHOLD
 from crmsync.providers.zoho_campaigns import ZohoCampaigns, campaigns_retry_when
 from crmsync.providers.zoho_crm import ZohoCrm, crm_retry_when
 
@@ -42,6 +43,8 @@ class Endpoint:
     data_center: str | None = None
     max_concurrency: int = 5
     requests_per_second: float = 10.0
+    bulk_read_threshold: int | None = BULK_READ_THRESHOLD
+    """Zoho CRM: full reads of more records than this use Bulk Read; None never."""
 
     @classmethod
     def from_connection(
@@ -81,7 +84,7 @@ def open_crm(endpoint: Endpoint, stats: CallStats, policy: RetryPolicy | None = 
         limits=endpoint.limits, policy=policy, retry_when=crm_retry_when,
         shared=endpoint.shared_budget(),
     )  # fmt: skip
-    return ZohoCrm(session)
+    return ZohoCrm(session, bulk_read_threshold=endpoint.bulk_read_threshold)
 
 
 def open_target(

@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Any, Protocol, TypeVar
+from typing import IO, Any, Protocol, TypeVar
 
 import httpx
 
@@ -336,9 +336,13 @@ class HttpClient:
         data: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         accept: Collection[int] = (),
+        sink: IO[bytes] | None = None,
     ) -> httpx.Response:
         """Send with retries. Answers below 400 (or listed in ``accept``) are returned;
-        any other final answer raises the classified :class:`ProviderError`."""
+        any other final answer raises the classified :class:`ProviderError`.
+
+        ``sink``: a 2xx body is streamed into this file (rewound first, so a retry starts
+        over) instead of being held in memory; the response returned has no content."""
         what = f"{method} {path}"
         started = time.monotonic()
         attempt, refreshed = 0, False
@@ -349,8 +353,9 @@ class HttpClient:
                 sent_headers.update(await self.authenticator.auth_headers())
             try:
                 response = await self._send_once(
-                    method, path, params=params, json=json, data=data, headers=sent_headers
-                )
+                    method, path, params=params, json=json, data=data, headers=sent_headers,
+                    sink=sink,
+                )  # fmt: skip
             except httpx.TransportError as exc:
                 self.stats.record("network", vendor=self.vendor, method=method, path=path)
                 delay = self._next_delay(attempt, started, None)
@@ -417,14 +422,31 @@ class HttpClient:
         json: Any,
         data: Mapping[str, Any] | None,
         headers: Mapping[str, str],
+        sink: IO[bytes] | None = None,
     ) -> httpx.Response:
         await self._bucket.acquire()
         async with self._semaphore:
-            response = await self._client.request(
+            if sink is None:
+                response = await self._client.request(
+                    method, path, params=params, json=json, data=data, headers=headers
+                )
+                await response.aread()
+                return response
+            request = self._client.build_request(
                 method, path, params=params, json=json, data=data, headers=headers
             )
-            await response.aread()
-            return response
+            response = await self._client.send(request, stream=True)
+            try:
+                if not 200 <= response.status_code < 300:
+                    await response.aread()
+                    return response
+                sink.seek(0)
+                sink.truncate()
+                async for chunk in response.aiter_bytes():
+                    sink.write(chunk)
+                return response
+            finally:
+                await response.aclose()
 
 
 def _short_body(response: httpx.Response) -> str:

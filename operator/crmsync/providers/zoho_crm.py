@@ -36,6 +36,7 @@ from crmsync.providers.http import (
     default_retry_when,
 )
 from crmsync.providers.zoho_auth import ZohoSession
+from crmsync.providers.zoho_bulk import BulkReader
 from crmsync.providers.zoho_lookup import Lookup
 
 API = "/crm/v8"
@@ -84,9 +85,13 @@ class WatchChannel:
 class ZohoCrm:
     """One Zoho CRM organisation. Use as an async context manager."""
 
-    def __init__(self, session: ZohoSession) -> None:
+    def __init__(self, session: ZohoSession, bulk_read_threshold: int | None = None) -> None:
+        """``bulk_read_threshold``: full reads of more records use Bulk Read
+        (:mod:`crmsync.providers.zoho_bulk_choice`); None lists pages always."""
         self._session = session
         self._http: HttpClient = session.api
+        self.bulk = BulkReader(self._http)
+        self.bulk_read_threshold = bulk_read_threshold
 
     def __repr__(self) -> str:
         return f"ZohoCrm({self._http!r})"
@@ -141,7 +146,15 @@ class ZohoCrm:
         *,
         modified_since: datetime | None = None,
     ) -> AsyncIterator[list[CrmRecord]]:
-        """Pages of 200, oldest modification first; ``page_token`` after the first page."""
+        """Pages of 200, oldest modification first; ``page_token`` after the first page.
+        A full read of a large module is a Bulk Read (same records, same order)."""
+        if modified_since is None and module not in CONVERTED_MODULES:
+            names = self._listing_params(module, fields)["fields"].split(",")
+            bulk = await self.bulk.full_read(module, names, self.bulk_read_threshold)
+            if bulk is not None:
+                async for exported in bulk:
+                    yield exported
+                return
         params: dict[str, Any] = {
             **self._listing_params(module, fields),
             "per_page": PER_PAGE,

@@ -10,6 +10,7 @@ from crmsync_testbed.sim import zoho_accounts
 from crmsync_testbed.sim.common import FaultConfig, Handler, new_app
 from crmsync_testbed.sim.zoho_crm import (
     auth,
+    bulk_read,
     convert,
     coql,
     field_settings,
@@ -114,6 +115,7 @@ def create_app(data_dir: Path, base_url: str, faults: FaultConfig | None) -> web
     app.router.add_post("/oauth/v2/token/revoke", auth.revoke_endpoint)
     for prefix in API_PREFIXES:
         app.router.add_routes(_api_routes(prefix))
+    bulk_read.install(app, data_dir, ADMIN)
     app.router.add_routes(
         [
             web.get(f"{ADMIN}/credits", limits.admin_credits),

@@ -10,7 +10,8 @@ Kaizen #93 "Credit Calculation and Concurrency in Zoho CRM APIs" and Kaizen #203
   Professional 50,000 + 500/licence (1,000,000); Enterprise 50,000 + 1,000/licence
   (2,000,000); Ultimate 50,000 + 2,000/licence (no maximum); plus add-on credits;
 - 1 credit per call, 1 per 10 records written, 2 for deleted records, 5 for a lead
-  conversion; a COQL call 1 up to LIMIT 200, 2 up to 1,000, 3 up to 2,000;
+  conversion, 50 for a Bulk Read job (``POST /crm/bulk/v8/read``); a COQL call 1 up to
+  LIMIT 200, 2 up to 1,000, 3 up to 2,000;
 - concurrent calls per org: Free 5, Standard 10, Professional 15, Enterprise 20,
   Ultimate 25; one more gives HTTP 429 ``TOO_MANY_REQUESTS``.
 
@@ -36,7 +37,7 @@ from crmsync_testbed.sim.zoho_crm.errors import ZohoError
 from crmsync_testbed.sim.zoho_crm.store import CrmStore
 
 WINDOW_MINUTES = 24 * 60
-ROUTE_COSTS = {"deleted": 2, "convert": 5}
+ROUTE_COSTS = {"deleted": 2, "convert": 5, "read": 50}
 """Credits of a call by the last segment of its route (everything else costs 1)."""
 
 
