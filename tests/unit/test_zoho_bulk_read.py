@@ -149,3 +149,17 @@ async def test_a_refused_first_job_means_listing_pages() -> None:
         assert await reader.full_read("Contacts", ["Email"], 60_000) is None
         assert await reader.full_read("Contacts", ["Email"], None) is None
     assert http.stats.api_calls == 4
+
+
+def test_the_connection_default_is_where_bulk_read_starts_to_save_credits() -> None:
+    from crmsync.api.v1alpha1.connection import ConnectionSpec
+    from crmsync.providers.factory import Endpoint
+    from crmsync.providers.zoho_bulk_choice import BULK_READ_THRESHOLD
+
+    spec = ConnectionSpec.model_validate(
+        {"provider": "zoho-crm", "credentialsSecretRef": {"name": "s"}}
+    )
+    assert spec.bulk_read_min_records == BULK_READ_THRESHOLD
+    off = spec.model_copy(update={"bulk_read_min_records": 0})
+    assert Endpoint.from_connection(spec, {}).bulk_read_threshold == BULK_READ_THRESHOLD
+    assert Endpoint.from_connection(off, {}).bulk_read_threshold is None

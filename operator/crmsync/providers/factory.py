@@ -59,6 +59,7 @@ class Endpoint:
             data_center=str(spec.data_center) if spec.data_center else None,
             max_concurrency=spec.rate_limit.max_concurrency,
             requests_per_second=spec.rate_limit.requests_per_second,
+            bulk_read_threshold=spec.bulk_read_min_records or None,
         )
 
     def shared_budget(self) -> tuple[asyncio.Semaphore, TokenBucket] | None:

@@ -122,6 +122,12 @@ class ConnectionSpec(CrdModel):
     """IMAP server settings; required for provider imap."""
     rate_limit: RateLimit = defaulted(RateLimit)
     """Client-side concurrency and rate limits."""
+    bulk_read_min_records: Annotated[int, Field(ge=0)] = 10_000
+    """zoho-crm: a full read of a module holding at least this many records runs as a Bulk
+    Read job (50 credits a job of up to 200,000 records, and Zoho allows 10 result
+    downloads a minute per org) instead of pages of 200 (1 credit each). With many syncs
+    doing full reads of one large module at once the download limit makes them queue:
+    raise it; 0 turns Bulk Read off."""
 
 
 class AccountFacts(CrdModel):
