@@ -50,11 +50,12 @@ async def connection_event(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     initial_delay=RECHECK_SECONDS,
 )
 async def connection_recheck(body: kopf.Body, logger: Logger, **_: Any) -> None:
-    """Re-verify when the Secret changed (credential rotation), when not Ready, or when stale."""
+    """Re-verify when the Secret changed (credential rotation), when not Ready, or when stale.
+    The read also refreshes the Secret the Connection's syncs are served from memory."""
     status = dict(body.get("status") or {})
     secret_name = body["spec"]["credentialsSecretRef"]["name"]
     try:
-        _, version = await kube().read_secret(body["metadata"]["namespace"], secret_name)
+        _, version = await kube().secrets.refresh(body["metadata"]["namespace"], secret_name)
     except NotFoundError:
         version = ""
     verified = status.get("lastVerifiedTime")

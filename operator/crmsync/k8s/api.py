@@ -13,6 +13,8 @@ import httpx
 import kopf
 
 from crmsync.api.v1alpha1 import GROUP, VERSION
+from crmsync.k8s.pool import REQUEST_TIMEOUT, pooled_transport
+from crmsync.k8s.secrets import SecretCache
 
 FIELD_MANAGER = "crmsync-operator"
 
@@ -58,10 +60,12 @@ class KubeApi:
             headers["Authorization"] = f"Bearer {info.token}"
         self._client = httpx.AsyncClient(
             base_url=info.server.rstrip("/"),
-            verify=_ssl_context(info, Path(self._scratch.name)),
+            transport=pooled_transport(_ssl_context(info, Path(self._scratch.name))),
             headers=headers,
-            timeout=httpx.Timeout(30.0),
+            timeout=REQUEST_TIMEOUT,
         )
+        self.secrets = SecretCache(self.read_secret)
+        """Secrets as the reconcilers use them (read_secret: straight from the API server)."""
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -179,6 +183,7 @@ class KubeApi:
         return True
 
     async def delete_secret(self, namespace: str, name: str) -> None:
+        self.secrets.forget(namespace, name)
         try:
             await self._request("DELETE", f"/api/v1/namespaces/{namespace}/secrets/{name}")
         except NotFoundError:

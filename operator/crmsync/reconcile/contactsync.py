@@ -44,9 +44,10 @@ from crmsync.engine.triggers import Decision, Observed, channel_renewal, decide
 from crmsync.k8s.api import KubeApi
 from crmsync.k8s.conditions import RECONCILING, set_abnormal, set_condition
 from crmsync.k8s.logs import Logger
+from crmsync.k8s.secrets import FOR_RUN_SECONDS, MAX_AGE_SECONDS
 from crmsync.providers.base import AudienceTarget, CrmSource
 from crmsync.providers.factory import open_crm, open_target
-from crmsync.providers.http import AuthError, CallStats, ConfigError, ProviderError
+from crmsync.providers.http import AuthError, CallStats, ProviderError
 from crmsync.providers.mailchimp import Mailchimp
 from crmsync.reconcile.activity import campaign_activity
 from crmsync.reconcile.audiencehook import current_hook, reconcile_audience_hook
@@ -59,6 +60,7 @@ from crmsync.reconcile.resolve import (
     NotReadyError,
     ResolvedConnection,
     check_fields,
+    forget_credentials,
     resolve_sync,
 )
 from crmsync.reconcile.retry import (
@@ -203,6 +205,13 @@ def _failed_run(
     return summary, conditions
 
 
+def _run_error(kube: KubeApi, exc: Exception, *connections: ResolvedConnection) -> str:
+    """What failed the run; refused credentials are read from their Secrets next time."""
+    if isinstance(exc, AuthError):
+        forget_credentials(kube, *connections)
+    return f"{type(exc).__name__}: {exc}"
+
+
 class ContactSyncReconciler(LiveObject):
     plural = "contactsyncs"
 
@@ -287,7 +296,11 @@ class ContactSyncReconciler(LiveObject):
             return now
         try:
             resolved = await resolve_sync(
-                self.kube, body["metadata"]["namespace"], spec, body["metadata"]["name"]
+                self.kube,
+                body["metadata"]["namespace"],
+                spec,
+                body["metadata"]["name"],
+                FOR_RUN_SECONDS if decision.trigger is not None else MAX_AGE_SECONDS,
             )
         except NotReadyError as exc:
             return await self._wait_for_connections(body, exc)
@@ -507,10 +520,8 @@ class ContactSyncReconciler(LiveObject):
                         view = await self._audience_view(target, audience)
             except NotReadyError:
                 raise
-            except (AuthError, ConfigError) as exc:
-                error = f"{type(exc).__name__}: {exc}"
             except (ProviderError, httpx.HTTPError, OSError) as exc:
-                error = f"{type(exc).__name__}: {exc}"
+                error = _run_error(self.kube, exc, crm_conn, target_conn)
             finally:
                 await self._save_index(body, index)
         await self._record(
