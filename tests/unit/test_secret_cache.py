@@ -8,13 +8,8 @@ from typing import Any
 import pytest
 
 from crmsync.k8s.api import NotFoundError
-from crmsync.k8s.secrets import (
-    FOR_RUN_SECONDS,
-    KEEP_SECONDS,
-    MAX_AGE_SECONDS,
-    SecretCache,
-    SecretData,
-)
+from crmsync.k8s.readcache import KEEP_SECONDS
+from crmsync.k8s.secrets import FOR_RUN_SECONDS, MAX_AGE_SECONDS, SecretCache, SecretData
 from crmsync.reconcile.resolve import forget_credentials, load_endpoint
 from tests.unit.clock import Clock
 
@@ -201,17 +196,18 @@ async def test_refused_credentials_are_read_again(api: Secrets, cache: SecretCac
     assert (await load_endpoint(kube, "ns", connection())).endpoint.credentials["apiKey"] == "fixed"
 
 
-async def test_a_run_takes_credentials_read_moments_ago(
-    api: Secrets, clock: Clock, cache: SecretCache
+async def test_a_run_reads_anew_and_runs_starting_together_share_the_read(
+    api: Secrets, cache: SecretCache
 ) -> None:
-    """Syncs starting runs together share one read; a later run reads the changed Secret."""
     kube: Any = Kube(cache)
-    await load_endpoint(kube, "ns", connection(), max_age=FOR_RUN_SECONDS)
-    clock.now += FOR_RUN_SECONDS / 2
-    for _ in range(10):
-        await load_endpoint(kube, "ns", connection(), max_age=FOR_RUN_SECONDS)
-    assert api.reads == 1
+    await load_endpoint(kube, "ns", connection())
     api.put("mc", apiKey="changed")
-    clock.now += FOR_RUN_SECONDS
-    run = await load_endpoint(kube, "ns", connection(), max_age=FOR_RUN_SECONDS)
-    assert run.endpoint.credentials["apiKey"] == "changed"
+    api.gate = asyncio.Event()
+    runs = [
+        asyncio.create_task(load_endpoint(kube, "ns", connection(), max_age=FOR_RUN_SECONDS))
+        for _ in range(10)
+    ]
+    await asyncio.sleep(0)
+    api.gate.set()
+    assert {r.endpoint.credentials["apiKey"] for r in await asyncio.gather(*runs)} == {"changed"}
+    assert api.reads == 2

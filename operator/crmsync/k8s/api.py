@@ -14,6 +14,7 @@ import kopf
 
 from crmsync.api.v1alpha1 import GROUP, VERSION
 from crmsync.k8s.pool import REQUEST_TIMEOUT, pooled_transport
+from crmsync.k8s.readcache import ReadCache
 from crmsync.k8s.secrets import SecretCache
 
 FIELD_MANAGER = "crmsync-operator"
@@ -66,6 +67,8 @@ class KubeApi:
         )
         self.secrets = SecretCache(self.read_secret)
         """Secrets as the reconcilers use them (read_secret: straight from the API server)."""
+        self.connections: ReadCache[dict[str, Any]] = ReadCache(self._get_connection)
+        """Connections as runs read them (a notification starts many runs at once)."""
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -85,6 +88,9 @@ class KubeApi:
 
     async def get_custom(self, plural: str, namespace: str, name: str) -> dict[str, Any]:
         return await self._request("GET", self.custom_path(plural, namespace, name))
+
+    async def _get_connection(self, namespace: str, name: str) -> dict[str, Any]:
+        return await self.get_custom("connections", namespace, name)
 
     async def list_custom(self, plural: str, namespace: str) -> list[dict[str, Any]]:
         """Every object of a kind in a namespace (one page: the kinds are small)."""

@@ -336,7 +336,9 @@ class ContactSyncReconciler(LiveObject):
         # Resolved: Ready now, not only once the run (perhaps hours long) has ended.
         # With observedGeneration in the same patch: a spec not synced yet never reads Current.
         first = (RECONCILING, True, f"{decision.trigger}Run", f"a {decision.trigger} run syncs generation {generation}")  # fmt: skip
-        await self._conditions(body, READY, *([first] if seen.synced_generation != generation else []))  # fmt: skip
+        # Not while backing off: a pass woken early that fails again leaves the failure shown.
+        ready = [READY] if seen.retry_at is None else []
+        await self._conditions(body, *ready, *([first] if seen.synced_generation != generation else []))  # fmt: skip
         body = self.snapshot()
         try:
             failure = await self.run(body, spec, decision, seen, resolved)

@@ -17,7 +17,8 @@ from crmsync.engine.records import CrmField
 from crmsync.engine.settings import SyncSettings
 from crmsync.k8s.api import KubeApi, NotFoundError
 from crmsync.k8s.conditions import condition_status
-from crmsync.k8s.secrets import MAX_AGE_SECONDS
+from crmsync.k8s.secrets import FOR_RUN_SECONDS, MAX_AGE_SECONDS
+from crmsync.k8s.watched import CONNECTIONS
 from crmsync.providers.base import AudienceTarget, CrmSource
 from crmsync.providers.factory import Endpoint
 from crmsync.providers.http import ConfigError
@@ -91,9 +92,12 @@ async def ready_connection(
     role: str,
     max_age: float = MAX_AGE_SECONDS,
 ) -> ResolvedConnection:
-    """A referenced Connection that exists, has a fitting provider and is Ready."""
+    """A referenced Connection that exists, has a fitting provider and is Ready. A run
+    (``max_age`` of FOR_RUN_SECONDS) reads what the API server holds, as a user who just
+    changed the Connection expects; other passes take what kopf's watch last showed."""
+    watched = CONNECTIONS.get(namespace, name) if max_age > FOR_RUN_SECONDS else None
     try:
-        body = await kube.get_custom("connections", namespace, name)
+        body = watched or await kube.connections.get(namespace, name, FOR_RUN_SECONDS)
     except NotFoundError:
         raise NotReadyError(
             "ConnectionNotFound", f"{role} Connection {name!r} does not exist"
