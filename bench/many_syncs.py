@@ -8,13 +8,16 @@ one Mailchimp Connection, 4 audiences shared by the syncs) and measures:
 - whether the shared audiences hold every member some sync wants (none archived);
 - Zoho access tokens minted, from the start and over an idle minute;
 - vendor calls and operator CPU over an idle minute;
-- one CRM edit: seconds until the member shows it in Mailchimp, and how many syncs ran.
+- Kubernetes API requests over that idle minute, by verb and resource (the API server's
+  own ``apiserver_request_total``: nothing else talks to it meanwhile);
+- one CRM edit: seconds until the member shows it in Mailchimp, and how many syncs ran;
+- the operator's RSS after the load and at its peak, and its CPU while loading.
 
-``--operator-pythonpath DIR`` runs the operator from another checkout's ``operator/``
-(e.g. a worktree of an older commit), so the same bench gives the figures before and
-after a change, side by side.
+``--operator-pythonpath PATH`` runs the operator from another checkout (e.g.
+``OLD/operator:OLD/testbed/src``); ``--compare PATH`` runs that one first, then this
+checkout, and prints both side by side.
 
-    .venv/bin/python bench/many_syncs.py [--syncs 100] [--operator-pythonpath DIR]
+    .venv/bin/python bench/many_syncs.py [--syncs 100] [--operator-pythonpath PATH | --compare PATH]
 """
 
 from __future__ import annotations
@@ -23,11 +26,13 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,7 +103,7 @@ def new_audience(http: httpx.Client, name: str) -> str:
     return str(http.post("/lists", json=body).json()["id"])
 
 
-def sync_manifest(name: str, list_id: str, marker: str) -> dict[str, Any]:
+def sync_manifest(name: str, list_id: str, marker: str, poll: str = "5m") -> dict[str, Any]:
     return {
         "apiVersion": "crmsync.dev/v1alpha1",
         "kind": "ContactSync",
@@ -111,7 +116,7 @@ def sync_manifest(name: str, list_id: str, marker: str) -> dict[str, Any]:
             },
             "target": {"connectionRef": {"name": "mailchimp"}, "listId": list_id},
             "fieldMapping": [{"crmField": "First_Name", "campaignField": "FNAME"}],
-            "trigger": {"mode": "Instant", "pollInterval": "5m"},
+            "trigger": {"mode": "Instant", "pollInterval": poll},
         },
     }
 
@@ -136,6 +141,24 @@ def rss_mib(pid: int, key: str = "VmHWM") -> float:
         if line.startswith(key):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+_REQUEST_SAMPLE = re.compile(r"^apiserver_request_total\{(?P<labels>[^}]*)\} (?P<value>\S+)$")
+
+
+def api_requests(kube: Kube) -> Counter[str]:
+    """The API server's request counts so far, as ``VERB resource[/subresource]``."""
+    counts: Counter[str] = Counter()
+    for line in kube.kubectl("get", "--raw", "/metrics").stdout.splitlines():
+        match = _REQUEST_SAMPLE.match(line)
+        if not match:
+            continue
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', match["labels"]))
+        what = labels.get("resource", "") + (
+            f"/{labels['subresource']}" if labels.get("subresource") else ""
+        )
+        counts[f"{labels.get('verb', '')} {what}"] += int(float(match["value"]))
+    return counts
 
 
 @dataclass
@@ -192,18 +215,23 @@ def last_runs(kube: Kube) -> dict[str, str]:
     }
 
 
-def load(stage: Stage, syncs: int, out: dict[str, Any]) -> None:
+def load(stage: Stage, syncs: int, pid: int, poll: str, out: dict[str, Any]) -> None:
     """Apply the syncs; until all Synced; then whether the shared audiences hold everyone."""
     manifests = [
-        sync_manifest(f"s{i}", stage.audiences[i % AUDIENCES], f"bench-{i}") for i in range(syncs)
+        sync_manifest(f"s{i}", stage.audiences[i % AUDIENCES], f"bench-{i}", poll)
+        for i in range(syncs)
     ]
     started = time.monotonic()
+    cpu_before = cpu_seconds(pid)
     stage.kube.kubectl(
         "apply", "-n", NAMESPACE, "-f", "-",
         stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": manifests}),
     )  # fmt: skip
     wait_for(lambda: synced(stage.kube) == syncs, timeout=1800, what="all Synced", every=2)
     out["until_synced_s"] = time.monotonic() - started
+    out["load_cpu_pct"] = 100 * (cpu_seconds(pid) - cpu_before) / out["until_synced_s"]
+    out["rss_after_load_mib"] = rss_mib(pid, "VmRSS")
+    out["machine_load_1m"] = os.getloadavg()[0]  # other work on the machine skews the times
     out["tokens_start"] = calls(stage.sim, "zoho_crm")[1]
     time.sleep(10)  # syncs undoing each other's members would show by now
     wanted = {e for emails in stage.people.values() for e in emails}
@@ -221,8 +249,16 @@ def idle(stage: Stage, pid: int, out: dict[str, Any]) -> None:
     for vendor in ("zoho_crm", "mailchimp"):
         stage.sim.reset_counters(vendor)
     cpu_before = cpu_seconds(pid)
+    requests_before = api_requests(stage.kube)
     time.sleep(IDLE_SECONDS)
     out["idle_cpu_pct"] = 100 * (cpu_seconds(pid) - cpu_before) / IDLE_SECONDS
+    # Less the one /metrics read that took the snapshot.
+    requests = api_requests(stage.kube) - requests_before - Counter({"GET ": 1})
+    per_minute = 60 / IDLE_SECONDS
+    out["idle_kube_requests_per_min"] = round(sum(requests.values()) * per_minute)
+    out["idle_kube_requests"] = {
+        what: round(n * per_minute) for what, n in sorted(requests.items(), key=lambda i: -i[1])
+    }
     crm_calls, tokens = calls(stage.sim, "zoho_crm")
     out["idle_calls_per_min"] = crm_calls + calls(stage.sim, "mailchimp")[0]
     out["idle_tokens"] = tokens
@@ -246,12 +282,13 @@ def edit(stage: Stage, out: dict[str, Any]) -> None:
     out["runs_after_edit"] = sum(1 for name, run in after.items() if before.get(name) != run)
 
 
-def bench(syncs: int, operator_path: str | None, work: Path) -> dict[str, Any]:
+def bench(syncs: int, operator_path: str | None, work: Path, poll: str = "5m") -> dict[str, Any]:
     plane = ControlPlane(work / "plane")
     plane.start(find_binaries())
     kube = Kube(plane, find_binaries())
     # The CRDs of the operator that runs: an older checkout has older schemas.
-    kube.apply((Path(operator_path).parent if operator_path else REPO) / "crds")
+    checkout = Path(operator_path.split(os.pathsep)[0]).parent if operator_path else REPO
+    kube.apply(checkout / "crds")
     kube.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
     kube.kubectl("create", "namespace", NAMESPACE)
     out: dict[str, Any] = {"syncs": syncs}
@@ -269,10 +306,11 @@ def bench(syncs: int, operator_path: str | None, work: Path) -> dict[str, Any]:
                 )  # fmt: skip
             try:
                 sim.reset_counters("zoho_crm")
-                load(stage, syncs, out)
+                load(stage, syncs, operator.pid, poll, out)
                 idle(stage, operator.pid, out)
                 edit(stage, out)
                 out["operator_peak_rss_mib"] = rss_mib(operator.pid)
+                out["rss_per_sync_kib"] = round(1024 * out["rss_after_load_mib"] / syncs)
             finally:
                 operator.send_signal(signal.SIGTERM)
                 try:
@@ -281,21 +319,58 @@ def bench(syncs: int, operator_path: str | None, work: Path) -> dict[str, Any]:
                     operator.kill()
     finally:
         plane.stop()
+    log_text = (work / "operator.log").read_text(errors="replace")
+    out["log_pool_timeouts"] = log_text.count("PoolTimeout")
+    out["log_loop_failures"] = log_text.count("contactsync_loop failed")
     return out
+
+
+def side_by_side(before: dict[str, Any], after: dict[str, Any]) -> str:
+    """One row per figure: before, after."""
+    rows = [("", "before", "after")]
+    for key in before | after:
+        old, new = before.get(key), after.get(key)
+        if isinstance(old, dict) or isinstance(new, dict):
+            for what in (old or {}) | (new or {}):
+                rows.append((f"  {what}", str((old or {}).get(what, 0)), str((new or {}).get(what, 0))))  # fmt: skip
+            continue
+        rows.append((key, _figure(old), _figure(new)))
+    width = max(len(r[0]) for r in rows)
+    return "\n".join(f"{r[0]:<{width}}  {r[1]:>10}  {r[2]:>10}" for r in rows)
+
+
+def _figure(value: Any) -> str:
+    return f"{value:.1f}" if isinstance(value, float) else str(value)
+
+
+def run_in(args: argparse.Namespace, operator_path: str | None, label: str) -> dict[str, Any]:
+    if args.work_dir:
+        (args.work_dir / label).mkdir(parents=True, exist_ok=True)
+        return bench(args.syncs, operator_path, args.work_dir / label, args.poll_interval)
+    with tempfile.TemporaryDirectory(prefix="crmsync-many-") as tmp:
+        return bench(args.syncs, operator_path, Path(tmp), args.poll_interval)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--syncs", type=int, default=100)
-    parser.add_argument("--operator-pythonpath", help="run the operator from this operator/ dir")
+    parser.add_argument("--operator-pythonpath", help="run the operator from this PYTHONPATH")
+    parser.add_argument("--compare", help="PYTHONPATH of the operator before: run both")
     parser.add_argument("--work-dir", type=Path, help="keep the operator log and data here")
+    parser.add_argument(
+        "--poll-interval",
+        default="5m",
+        help="the syncs' pollInterval (1m: every idle minute polls)",
+    )
     args = parser.parse_args()
-    if args.work_dir:
-        args.work_dir.mkdir(parents=True, exist_ok=True)
-        result = bench(args.syncs, args.operator_pythonpath, args.work_dir)
-    else:
-        with tempfile.TemporaryDirectory(prefix="crmsync-many-") as tmp:
-            result = bench(args.syncs, args.operator_pythonpath, Path(tmp))
+    if args.compare:
+        before = run_in(args, args.compare, "before")
+        print(json.dumps(before, indent=2), flush=True)
+        after = run_in(args, args.operator_pythonpath, "after")
+        print(json.dumps(after, indent=2))
+        print(side_by_side(before, after))
+        return
+    result = run_in(args, args.operator_pythonpath, "")
     print(json.dumps(result, indent=2))
 
 

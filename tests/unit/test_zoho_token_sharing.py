@@ -17,6 +17,7 @@ from crmsync.providers.zoho_auth import (
     ZohoTokenSource,
     zoho_session,
 )
+from tests.unit.clock import Clock
 
 DENIED = {
     "error_description": "You have made too many requests continuously. "
@@ -47,14 +48,6 @@ class Accounts:
             CallStats(),
             transport=httpx.MockTransport(self.handler),
         )
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from crmsync.handlers.context import kube
 from crmsync.k8s.api import NotFoundError
 from crmsync.k8s.conditions import condition_status
 from crmsync.k8s.logs import Logger
+from crmsync.k8s.watched import CONNECTIONS
 from crmsync.reconcile.connection import report_usage, verify_connection
 from crmsync.reconcile.emailcampaign import sent_campaigns_activity
 from crmsync.reconcile.waiting import connection_ready
@@ -21,6 +22,13 @@ from crmsync.sharding import LABELS
 
 RECHECK_SECONDS = 30.0
 REVERIFY_AFTER = timedelta(minutes=10)
+
+
+@kopf.on.event(GROUP, VERSION, "connections")
+async def connection_watched(event: kopf.RawEvent, **_: Any) -> None:
+    """Every Connection, whatever its shard, for the syncs to read (:mod:`crmsync.k8s.watched`).
+    Registered before connection_event: a loop it wakes finds the Ready Connection here."""
+    CONNECTIONS.seen(event.get("type"), event["object"])
 
 
 @kopf.on.resume(GROUP, VERSION, "connections", labels=LABELS)
@@ -50,11 +58,12 @@ async def connection_event(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     initial_delay=RECHECK_SECONDS,
 )
 async def connection_recheck(body: kopf.Body, logger: Logger, **_: Any) -> None:
-    """Re-verify when the Secret changed (credential rotation), when not Ready, or when stale."""
+    """Re-verify when the Secret changed (credential rotation), when not Ready, or when stale.
+    The read also refreshes the Secret the Connection's syncs are served from memory."""
     status = dict(body.get("status") or {})
     secret_name = body["spec"]["credentialsSecretRef"]["name"]
     try:
-        _, version = await kube().read_secret(body["metadata"]["namespace"], secret_name)
+        _, version = await kube().secrets.refresh(body["metadata"]["namespace"], secret_name)
     except NotFoundError:
         version = ""
     verified = status.get("lastVerifiedTime")

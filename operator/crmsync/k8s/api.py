@@ -13,6 +13,9 @@ import httpx
 import kopf
 
 from crmsync.api.v1alpha1 import GROUP, VERSION
+from crmsync.k8s.pool import REQUEST_TIMEOUT, pooled_transport
+from crmsync.k8s.readcache import ReadCache
+from crmsync.k8s.secrets import SecretCache
 
 FIELD_MANAGER = "crmsync-operator"
 
@@ -58,10 +61,14 @@ class KubeApi:
             headers["Authorization"] = f"Bearer {info.token}"
         self._client = httpx.AsyncClient(
             base_url=info.server.rstrip("/"),
-            verify=_ssl_context(info, Path(self._scratch.name)),
+            transport=pooled_transport(_ssl_context(info, Path(self._scratch.name))),
             headers=headers,
-            timeout=httpx.Timeout(30.0),
+            timeout=REQUEST_TIMEOUT,
         )
+        self.secrets = SecretCache(self.read_secret)
+        """Secrets as the reconcilers use them (read_secret: straight from the API server)."""
+        self.connections: ReadCache[dict[str, Any]] = ReadCache(self._get_connection)
+        """Connections as runs read them (a notification starts many runs at once)."""
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -81,6 +88,9 @@ class KubeApi:
 
     async def get_custom(self, plural: str, namespace: str, name: str) -> dict[str, Any]:
         return await self._request("GET", self.custom_path(plural, namespace, name))
+
+    async def _get_connection(self, namespace: str, name: str) -> dict[str, Any]:
+        return await self.get_custom("connections", namespace, name)
 
     async def list_custom(self, plural: str, namespace: str) -> list[dict[str, Any]]:
         """Every object of a kind in a namespace (one page: the kinds are small)."""
@@ -179,6 +189,7 @@ class KubeApi:
         return True
 
     async def delete_secret(self, namespace: str, name: str) -> None:
+        self.secrets.forget(namespace, name)
         try:
             await self._request("DELETE", f"/api/v1/namespaces/{namespace}/secrets/{name}")
         except NotFoundError:

@@ -27,6 +27,8 @@ from typing import IO, Any, Protocol, TypeVar
 
 import httpx
 
+from crmsync.providers.tls import vendor_tls
+
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 USER_AGENT = "crmsync-operator/0.1 (+https://crmsync.dev)"
 T = TypeVar("T")
@@ -270,6 +272,7 @@ class HttpClient:
                 max_keepalive_connections=self.limits.max_concurrency,
             ),
             transport=transport,
+            verify=vendor_tls(),
             follow_redirects=False,
         )
 

@@ -72,7 +72,7 @@ async def verify_connection(kube: KubeApi, body: dict[str, Any], logger: Logger)
     status: dict[str, Any] = {"observedGeneration": generation}
     ready: bool | None
     try:
-        resolved = await load_endpoint(kube, namespace, body)
+        resolved = await load_endpoint(kube, namespace, body, max_age=0)
         facts = await _verify(Provider(body["spec"]["provider"]), resolved.endpoint, body)
         ready, reason, message = (
             True,

@@ -45,9 +45,10 @@ from crmsync.engine.triggers import Decision, Observed, channel_renewal, decide
 from crmsync.k8s.api import KubeApi
 from crmsync.k8s.conditions import RECONCILING, set_abnormal, set_condition
 from crmsync.k8s.logs import Logger
+from crmsync.k8s.secrets import FOR_RUN_SECONDS, MAX_AGE_SECONDS
 from crmsync.providers.base import AudienceTarget, CrmSource
 from crmsync.providers.factory import open_crm, open_target
-from crmsync.providers.http import AuthError, CallStats, ConfigError, ProviderError
+from crmsync.providers.http import AuthError, CallStats, ProviderError
 from crmsync.providers.mailchimp import Mailchimp
 from crmsync.reconcile.activity import campaign_activity
 from crmsync.reconcile.audiencehook import current_hook, reconcile_audience_hook
@@ -61,6 +62,7 @@ from crmsync.reconcile.resolve import (
     NotReadyError,
     ResolvedConnection,
     check_fields,
+    forget_credentials,
     resolve_sync,
 )
 from crmsync.reconcile.retry import (
@@ -207,6 +209,13 @@ def _failed_run(
     return summary, conditions
 
 
+def _run_error(kube: KubeApi, exc: Exception, *connections: ResolvedConnection) -> str:
+    """What failed the run; refused credentials are read from their Secrets next time."""
+    if isinstance(exc, AuthError):
+        forget_credentials(kube, *connections)
+    return f"{type(exc).__name__}: {exc}"
+
+
 class ContactSyncReconciler(LiveObject):
     plural = "contactsyncs"
 
@@ -295,7 +304,11 @@ class ContactSyncReconciler(LiveObject):
             return now
         try:
             resolved = await resolve_sync(
-                self.kube, body["metadata"]["namespace"], spec, body["metadata"]["name"]
+                self.kube,
+                body["metadata"]["namespace"],
+                spec,
+                body["metadata"]["name"],
+                FOR_RUN_SECONDS if decision.trigger is not None else MAX_AGE_SECONDS,
             )
         except NotReadyError as exc:
             return await self._wait_for_connections(body, exc)
@@ -331,7 +344,9 @@ class ContactSyncReconciler(LiveObject):
         # Resolved: Ready now, not only once the run (perhaps hours long) has ended.
         # With observedGeneration in the same patch: a spec not synced yet never reads Current.
         first = (RECONCILING, True, f"{decision.trigger}Run", f"a {decision.trigger} run syncs generation {generation}")  # fmt: skip
-        await self._conditions(body, READY, *([first] if seen.synced_generation != generation else []))  # fmt: skip
+        # Not while backing off: a pass woken early that fails again leaves the failure shown.
+        ready = [READY] if seen.retry_at is None else []
+        await self._conditions(body, *ready, *([first] if seen.synced_generation != generation else []))  # fmt: skip
         body = self.snapshot()
         try:
             failure = await self.run(body, spec, decision, seen, resolved)
@@ -494,10 +509,8 @@ class ContactSyncReconciler(LiveObject):
                         view = await self._audience_view(target, audience)
             except NotReadyError:
                 raise
-            except (AuthError, ConfigError) as exc:
-                error = f"{type(exc).__name__}: {exc}"
             except (ProviderError, httpx.HTTPError, OSError) as exc:
-                error = f"{type(exc).__name__}: {exc}"
+                error = _run_error(self.kube, exc, crm_conn, target_conn)
             finally:
                 await self._save_index(body, index)
         await self._record(

@@ -34,6 +34,7 @@ from crmsync.engine.schedule import parse_duration
 from crmsync.k8s.api import KubeApi, NotFoundError
 from crmsync.k8s.conditions import RECONCILING
 from crmsync.k8s.logs import Logger
+from crmsync.k8s.secrets import FOR_RUN_SECONDS
 from crmsync.providers.factory import open_crm
 from crmsync.providers.http import AuthError, CallStats, ConfigError, ProviderError
 from crmsync.providers.imap import (
@@ -101,7 +102,9 @@ async def mailbox_connection(kube: KubeApi, namespace: str, name: str) -> ImapAc
         ) from None
     if body.get("spec", {}).get("provider") != Provider.IMAP:
         raise NotReadyError("WrongProvider", f"mailbox Connection {name!r} is not provider imap")
-    resolved: ResolvedConnection = await load_endpoint(kube, namespace, body)
+    resolved: ResolvedConnection = await load_endpoint(
+        kube, namespace, body, max_age=FOR_RUN_SECONDS
+    )
     imap = Connection.model_validate(body).spec.imap
     assert imap is not None  # the CRD's validation requires it for provider imap
     return ImapAccount(
@@ -197,6 +200,7 @@ class MailboxReconciler(LiveObject):
             return await self._not_ready(body, exc.reason, exc.message)
         except AuthError as exc:
             await self.close_session()
+            self.kube.secrets.forget_namespace(namespace)
             reason = "AuthenticationFailed" if exc.vendor == "imap" else "CrmAuthenticationFailed"
             return await self._not_ready(body, reason, str(exc))
         except (ConfigError, ProviderError, httpx.HTTPError, OSError) as exc:

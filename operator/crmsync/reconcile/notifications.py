@@ -37,6 +37,8 @@ TOKEN_KEY = "token"
 CHANNEL_KEY = "channelId"
 TOKEN_BYTES = 30
 """40 URL-safe characters: Zoho takes tokens of at most 50."""
+OWNED_SECRET_MAX_AGE = 3000.0
+"""The operator writes its own Secrets once (random values): memory stays right for long."""
 
 
 def token_secret_name(name: str) -> str:
@@ -58,11 +60,12 @@ async def owned_secret(
     wanted = set(make())
     for _ in range(2):
         try:
-            data, _version = await kube.read_secret(namespace, secret)
+            data, _version = await kube.secrets.get(namespace, secret, OWNED_SECRET_MAX_AGE)
             if wanted <= {k for k, v in data.items() if v}:
                 return data
         except NotFoundError:
             pass
+        kube.secrets.forget(namespace, secret)
         created = make()
         if await kube.create_secret(namespace, secret, created, body):
             return created

@@ -17,6 +17,8 @@ from crmsync.engine.records import CrmField
 from crmsync.engine.settings import SyncSettings
 from crmsync.k8s.api import KubeApi, NotFoundError
 from crmsync.k8s.conditions import condition_status
+from crmsync.k8s.secrets import FOR_RUN_SECONDS, MAX_AGE_SECONDS
+from crmsync.k8s.watched import CONNECTIONS
 from crmsync.providers.base import AudienceTarget, CrmSource
 from crmsync.providers.factory import Endpoint
 from crmsync.providers.http import ConfigError
@@ -52,12 +54,15 @@ class ResolvedConnection:
         return int(account.get("contactLimit") or 0)
 
 
-async def load_endpoint(kube: KubeApi, namespace: str, body: dict[str, Any]) -> ResolvedConnection:
-    """The Connection's spec plus its Secret's data; raises NotReadyError with a reason."""
+async def load_endpoint(
+    kube: KubeApi, namespace: str, body: dict[str, Any], *, max_age: float = MAX_AGE_SECONDS
+) -> ResolvedConnection:
+    """The Connection's spec plus its Secret's data, read at most ``max_age`` seconds ago
+    (:mod:`crmsync.k8s.secrets`); raises NotReadyError with a reason."""
     connection = Connection.model_validate(body)
     secret_name = connection.spec.credentials_secret_ref.name
     try:
-        data, version = await kube.read_secret(namespace, secret_name)
+        data, version = await kube.secrets.get(namespace, secret_name, max_age)
     except NotFoundError:
         raise NotReadyError("SecretNotFound", f"Secret {secret_name!r} does not exist") from None
     missing = [k for k in SECRET_KEYS[connection.spec.provider] if not data.get(k)]
@@ -71,12 +76,28 @@ async def load_endpoint(kube: KubeApi, namespace: str, body: dict[str, Any]) -> 
     )
 
 
+def forget_credentials(kube: KubeApi, *connections: ResolvedConnection) -> None:
+    """Credentials were refused: their Secrets are read again next time (a rotated Secret
+    takes effect at the next try, not when the Connection's timer next reads it)."""
+    for resolved in connections:
+        meta = resolved.body["metadata"]
+        kube.secrets.forget(meta["namespace"], resolved.connection.spec.credentials_secret_ref.name)
+
+
 async def ready_connection(
-    kube: KubeApi, namespace: str, name: str, providers: tuple[Provider, ...], role: str
+    kube: KubeApi,
+    namespace: str,
+    name: str,
+    providers: tuple[Provider, ...],
+    role: str,
+    max_age: float = MAX_AGE_SECONDS,
 ) -> ResolvedConnection:
-    """A referenced Connection that exists, has a fitting provider and is Ready."""
+    """A referenced Connection that exists, has a fitting provider and is Ready. A run
+    (``max_age`` of FOR_RUN_SECONDS) reads what the API server holds, as a user who just
+    changed the Connection expects; other passes take what kopf's watch last showed."""
+    watched = CONNECTIONS.get(namespace, name) if max_age > FOR_RUN_SECONDS else None
     try:
-        body = await kube.get_custom("connections", namespace, name)
+        body = watched or await kube.connections.get(namespace, name, FOR_RUN_SECONDS)
     except NotFoundError:
         raise NotReadyError(
             "ConnectionNotFound", f"{role} Connection {name!r} does not exist"
@@ -89,7 +110,7 @@ async def ready_connection(
         )
     if condition_status((body.get("status") or {}).get("conditions"), "Ready") != "True":
         raise NotReadyError("ConnectionNotReady", f"{role} Connection {name!r} is not Ready yet")
-    return await load_endpoint(kube, namespace, body)
+    return await load_endpoint(kube, namespace, body, max_age=max_age)
 
 
 async def shared_mapping(
@@ -126,12 +147,17 @@ RELATED_MODULES = {RelatedRecord.ACCOUNT: "Accounts", RelatedRecord.DEAL: "Deals
 
 
 async def resolve_sync(
-    kube: KubeApi, namespace: str, spec: ContactSyncSpec, name: str = ""
+    kube: KubeApi,
+    namespace: str,
+    spec: ContactSyncSpec,
+    name: str = "",
+    max_age: float = MAX_AGE_SECONDS,
 ) -> tuple[ResolvedConnection, ResolvedConnection, SyncSettings]:
     """Everything a run needs from the cluster, or NotReadyError with the reason. With the
-    sync's name, its members carry its claim (shared audiences)."""
+    sync's name, its members carry its claim (shared audiences). ``max_age``: of the
+    credentials (a run takes recent ones)."""
     crm = await ready_connection(
-        kube, namespace, spec.crm.connection_ref.name, (Provider.ZOHO_CRM,), "CRM"
+        kube, namespace, spec.crm.connection_ref.name, (Provider.ZOHO_CRM,), "CRM", max_age
     )
     target = await ready_connection(
         kube,
@@ -139,6 +165,7 @@ async def resolve_sync(
         spec.target.connection_ref.name,
         (Provider.MAILCHIMP, Provider.ZOHO_CAMPAIGNS),
         "campaign",
+        max_age,
     )
     reads_campaign = (
         spec.flow.type == FlowType.TWO_WAY or spec.flow.direction == FlowDirection.CAMPAIGN_TO_CRM
