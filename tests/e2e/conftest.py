@@ -214,6 +214,9 @@ spec: {{provider: mailchimp, credentialsSecretRef: {{name: mailchimp}}, apiBaseU
 
 
 WORKLOAD_KINDS = ("contactsyncs", "emailcampaigns", "mailboxsyncs")
+KEPT_FOR_LATER_MODULES = frozenset({"contactsync.crmsync.dev/initial-load"})
+"""test_contactsync_mailchimp's large initial load, whose skipped records test_plan_cli
+exports (loading them again would take minutes)."""
 _STACKS: list[Stack] = []
 """The session's stack once a test asked for it (module clean-up acts only then)."""
 
@@ -236,7 +239,7 @@ def leave_no_workloads_behind() -> Iterator[None]:
     if not _STACKS:
         return
     stack = _STACKS[0]
-    left = sorted(_workloads(stack) - before)
+    left = sorted(_workloads(stack) - before - KEPT_FOR_LATER_MODULES)
     if left:
         # Waited for (their finalizers drop claims and channels): the next module's CRM
         # and audience writes are then its own.

@@ -31,6 +31,9 @@ from crmsync.providers.zoho_bulk_spool import RowSpool
 
 log = logging.getLogger(__name__)
 
+DOWNLOAD_ATTEMPTS = 4
+DOWNLOAD_WINDOW_SECONDS = 30.0
+"""A refused download waits this long (half of Zoho's one-minute download window)."""
 API = "/crm/v8"
 BULK_READ = "/crm/bulk/v8/read"
 DONE = frozenset({"COMPLETED", "FAILURE"})
@@ -101,14 +104,27 @@ class BulkReader:
             finally:
                 spool.close()
 
+    async def _download(self, url: str, zip_path: Path) -> None:
+        """Zoho allows 10 result downloads a minute per org and names no Retry-After; the
+        result stays for a day, so a refused download waits out the minute and tries again
+        rather than failing the run."""
+        for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
+            try:
+                with zip_path.open("w+b") as sink:
+                    await self._http.request("GET", url, sink=sink)
+                return
+            except TransientError:
+                if attempt == DOWNLOAD_ATTEMPTS:
+                    raise
+                await asyncio.sleep(DOWNLOAD_WINDOW_SECONDS)
+
     async def _export(
         self, plan: CsvPlan, query: dict[str, Any], job_id: str, zip_path: Path, spool: RowSpool
     ) -> None:
         page = 1
         while True:
             result = await self._wait(job_id)
-            with zip_path.open("w+b") as sink:
-                await self._http.request("GET", str(result["download_url"]), sink=sink)
+            await self._download(str(result["download_url"]), zip_path)
             await asyncio.to_thread(_spool_zip, zip_path, spool, plan.header)
             if not result.get("more_records"):
                 return
