@@ -502,7 +502,9 @@ class ContactSyncReconciler(LiveObject):
                     open_target(target_conn.endpoint, stats) as target,
                 ):
                     await self._check_fields(crm, target, settings, audience, body)
-                    request = await self._request(crm, body, decision, resolved, run_id, index)
+                    request = await self._request(
+                        crm, body, spec, decision, resolved, run_id, index
+                    )
                     result = await self._execute(crm, target, request, progress)
                     self.parent_changed -= set(request.parent_changed_ids)
                     if decision.full and isinstance(target, Mailchimp):
@@ -531,6 +533,7 @@ class ContactSyncReconciler(LiveObject):
         self,
         crm: CrmSource,
         body: dict[str, Any],
+        spec: ContactSyncSpec,
         decision: Decision,
         resolved: tuple[ResolvedConnection, ResolvedConnection, SyncSettings],
         run_id: str,
@@ -539,7 +542,6 @@ class ContactSyncReconciler(LiveObject):
         """What the run is asked to do. Records of edited Accounts stay queued until a run
         that read them succeeds."""
         _, target_conn, settings = resolved
-        spec = ContactSyncSpec.model_validate(body["spec"])
         status = ContactSyncStatus.model_validate(body["status"])
         await self._parent_edits(crm, settings.module)
         resume = status.checkpoint.resume
