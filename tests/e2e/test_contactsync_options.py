@@ -235,6 +235,56 @@ def test_related_account_fields_are_carried_onto_the_contact(
     assert carried and carried[0]["trigger"] == "Notification", history  # newest first
 
 
+def test_the_contacts_newest_deal_fills_merge_fields_and_deal_changes_arrive_by_notification(
+    syncs: Syncs, crm: CrmReader, mailchimp: MailchimpReader
+) -> None:
+    """Z3 for Deals: a Contact's members carry its most recently modified Deal's values; a
+    new Deal or a Deal edit reaches them "instantly too", though the Contact is unchanged."""
+    marker = unique("deal")
+    list_id = mailchimp.new_audience(marker)
+    with_deal, without = create_people(crm, "Contacts", marker, 2)
+
+    def deal(name: str, stage: str) -> str:
+        values = {"Deal_Name": name, "Stage": stage, "Contact_Name": {"id": with_deal.id}}
+        return crm.create("Deals", values)
+
+    deal(f"{marker} old", "Qualification")
+    time.sleep(1.1)  # Modified_Time has whole seconds
+    deal(f"{marker} renewal", "Negotiation/Review")
+    mapping = [
+        *NAME_MAPPING,
+        {"crmField": "Deal_Name", "campaignField": "DEAL", "related": "Deal"},
+        {"crmField": "Stage", "campaignField": "STAGE", "related": "Deal"},
+    ]
+    syncs.apply(marker, mailchimp_spec(list_id, criteria=marked(marker), mapping=mapping))
+    syncs.wait_run(marker)
+    member = mailchimp_member(mailchimp, list_id, with_deal.email)
+    assert member is not None
+    assert member["merge_fields"]["DEAL"] == f"{marker} renewal"
+    assert member["merge_fields"]["STAGE"] == "Negotiation/Review"
+    alone = mailchimp_member(mailchimp, list_id, without.email)
+    assert alone is not None and alone["merge_fields"]["STAGE"] == ""
+
+    channel = wait_for(
+        lambda: syncs.get(marker)["status"].get("notificationChannel"),
+        timeout=30,
+        what="the notification channel",
+    )
+    assert channel["events"] == ["Contacts.all", "Deals.create", "Deals.edit"], channel
+
+    created = time.monotonic()
+    newest = deal(f"{marker} upsell", "Proposal/Price Quote")
+    wait_merge_field(mailchimp, list_id, with_deal.email, "DEAL", f"{marker} upsell")
+    print(f"new Deal → member: {time.monotonic() - created:.2f} s")
+    edited = time.monotonic()
+    crm.update("Deals", newest, {"Stage": "Closed Won"})
+    wait_merge_field(mailchimp, list_id, with_deal.email, "STAGE", "Closed Won")
+    print(f"Deal edit → member: {time.monotonic() - edited:.2f} s")
+    history = syncs.get(marker)["status"]["history"]
+    carried = [r for r in history if (r.get("counts") or {}).get("updated")]
+    assert len(carried) >= 2 and {r["trigger"] for r in carried[:2]} == {"Notification"}, history
+
+
 # -- Z7: update empty values on / off ------------------------------------------------------
 
 

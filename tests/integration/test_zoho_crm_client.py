@@ -152,6 +152,62 @@ async def test_the_contacts_of_edited_accounts_through_their_related_lists(
         assert await client.child_ids("Accounts", ["1"], "Contacts") == set()  # no such one
 
 
+async def test_each_contacts_newest_deal_in_one_query_for_a_page_of_contacts(
+    sim: SimServers, crm_endpoint: Endpoint
+) -> None:
+    """Z3 for Deals: a Contact names no Deal; the Deals name their Contact, and the one
+    modified last is the Contact's."""
+    async with crm(crm_endpoint) as client:
+        contacts = [r.id for r in (await read_all(client, "Contacts"))[:150]]
+        with zoho_admin(sim, "zoho_crm") as admin:
+
+            def deal(contact: str, name: str) -> str:
+                row = {"Deal_Name": name, "Stage": "Qualification", "Contact_Name": {"id": contact}}
+                response = admin.post("/crm/v8/Deals", json={"data": [row]})
+                response.raise_for_status()
+                return str(response.json()["data"][0]["details"]["id"])
+
+            deal(contacts[0], "first")
+            deal(contacts[0], "second")
+            deal(contacts[149], "only")
+            first_again = deal(contacts[1], "old")
+            deal(contacts[1], "new")
+            # Edited after: the older Deal of contacts[1] is now its newest.
+            await asyncio.sleep(1.1)
+            admin.put(
+                "/crm/v8/Deals", json={"data": [{"id": first_again, "Deal_Name": "old, edited"}]}
+            ).raise_for_status()
+        sim.reset_counters("zoho_crm")
+        values = await client.newest_linked("Deals", "Contact_Name", contacts, ["Deal_Name"])
+        assert route_calls(sim, "zoho_crm", "POST", "/crm/v8/coql") == 1  # 18 × 100 ids a call
+        assert values[contacts[0]]["Deal_Name"] == "second"
+        assert values[contacts[1]]["Deal_Name"] == "old, edited"
+        assert values[contacts[149]]["Deal_Name"] == "only"
+        assert values[contacts[0]]["Contact_Name"]["id"] == contacts[0]
+        assert not set(values) - set(contacts)
+        assert await client.newest_linked("Deals", "Contact_Name", ["1; drop"], ["Deal_Name"]) == {}
+
+
+async def test_new_and_edited_deals_route_to_the_contacts_they_name(
+    sim: SimServers, crm_endpoint: Endpoint
+) -> None:
+    """Z3 routing for Deals: a delivered Deal id reaches the sync as its Contact's id."""
+    from crmsync.reconcile.routing import children_of_edited_parents
+
+    async with crm(crm_endpoint) as client:
+        contact = (await read_all(client, "Contacts"))[7].id
+        with zoho_admin(sim, "zoho_crm") as admin:
+            row = {"Deal_Name": "routed", "Stage": "Qualification", "Contact_Name": {"id": contact}}
+            response = admin.post("/crm/v8/Deals", json={"data": [row]})
+            deal = str(response.json()["data"][0]["details"]["id"])
+            orphan = {"Deal_Name": "no contact", "Stage": "Qualification"}
+            response = admin.post("/crm/v8/Deals", json={"data": [orphan]})
+            no_contact = str(response.json()["data"][0]["details"]["id"])
+        parents = {"Deals": [deal, no_contact, "1"], "Campaigns": ["2"]}
+        assert await children_of_edited_parents(client, "Contacts", parents) == {contact}
+        assert await children_of_edited_parents(client, "Leads", parents) == set()
+
+
 async def test_watch_and_unwatch(crm_endpoint: Endpoint) -> None:
     expiry = datetime.now(UTC) + timedelta(hours=6)
     async with crm(crm_endpoint) as client:

@@ -203,8 +203,14 @@ def test_channel_carries_account_edits_when_the_mapping_reads_account_fields() -
 
     assert channel_events("Contacts", []) == ["Contacts.all"]
     assert channel_events("Contacts", [RelatedRecord.ACCOUNT]) == ["Contacts.all", "Accounts.edit"]
-    # A Lead links to no Account; a Deal mapping adds nothing routable.
+    # A Lead links to no Account; a Contact's newest Deal changes with new and edited Deals.
     assert channel_events("Leads", [RelatedRecord.ACCOUNT]) == ["Leads.all"]
-    assert channel_events("Contacts", [RelatedRecord.DEAL]) == ["Contacts.all"]
+    assert channel_events("Contacts", [RelatedRecord.DEAL, RelatedRecord.ACCOUNT]) == [
+        "Contacts.all",
+        "Accounts.edit",
+        "Deals.create",
+        "Deals.edit",
+    ]
+    assert channel_events("Subscribers", [RelatedRecord.DEAL]) == ["Subscribers.all"]
     expires = NOW + timedelta(hours=20)
     assert channel_action(spec(), expires, NOW, events_changed=True) == ChannelAction.SUBSCRIBE

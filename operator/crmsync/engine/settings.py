@@ -25,6 +25,7 @@ from crmsync.api.v1alpha1.fieldmapping import FieldPair, RelatedRecord
 from crmsync.api.v1alpha1.optoutpolicy import CampaignUnsubscribeAction, OptOutPolicySpec
 from crmsync.engine.emails import ASCII_ONLY, AddressRules, rules_for
 from crmsync.engine.records import MemberStatus
+from crmsync.engine.related import related_source
 
 # Pre-mapped when a sync declares no mapping (Z10 "basic fields pre-mapped").
 BASIC_FIELDS_MAILCHIMP: tuple[FieldPair, ...] = (
@@ -171,10 +172,10 @@ class SyncSettings:
         wanted |= {c.field for c in self.criteria}
         if self.policy.consent.update_consent_from_crm and self.policy.consent.consent_field:
             wanted.add(self.policy.consent.consent_field)
-        if any(p.related == RelatedRecord.ACCOUNT for p in self.mapping):
-            wanted.add("Account_Name")
-        if any(p.related == RelatedRecord.DEAL for p in self.mapping):
-            wanted.add("Deal_Name" if self.module != "Contacts" else "Account_Name")
+        for related in {p.related for p in self.mapping}:
+            source = related_source(self.module, related)
+            if source is not None and source.lookup_field:
+                wanted.add(source.lookup_field)
         return sorted(wanted)
 
     def related_fields(self, related: RelatedRecord) -> list[str]:

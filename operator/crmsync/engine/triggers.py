@@ -15,6 +15,7 @@ from crmsync.api.v1alpha1.contactsync import (
 )
 from crmsync.api.v1alpha1.fieldmapping import RelatedRecord
 from crmsync.api.v1alpha1.status import RunSummary, RunTrigger
+from crmsync.engine.related import routed_sources
 from crmsync.engine.schedule import next_run, parse_duration, time_zone
 
 IDLE_RECHECK = timedelta(hours=1)
@@ -152,20 +153,12 @@ def channel_action(
     return ChannelAction.KEEP
 
 
-RELATED_EVENTS: dict[str, tuple[RelatedRecord, str]] = {
-    "Contacts": (RelatedRecord.ACCOUNT, "Accounts"),
-}
-"""The sync modules whose records link to a parent module the mapping may read (Z3):
-a Contact's ``Account_Name``; a Lead links to no Account."""
-
-
 def channel_events(module: str, related: Iterable[RelatedRecord]) -> list[str]:
-    """Every change of the module, and the edits of the parent records whose fields the
-    mapping carries (their children's members change with them)."""
+    """Every change of the module, and the changes of the related records whose fields the
+    mapping carries (their records' members change with them)."""
     events = [f"{module}.all"]
-    parent = RELATED_EVENTS.get(module)
-    if parent is not None and parent[0] in set(related):
-        events.append(f"{parent[1]}.edit")
+    for source in routed_sources(module, related):
+        events.extend(source.events)
     return events
 
 

@@ -50,6 +50,13 @@ class CrmSource(Protocol):
         """Values of related records (Accounts, Deals) by id, for Z3 mappings."""
         ...
 
+    async def newest_linked(
+        self, module: str, link_field: str, ids: Sequence[str], fields: Sequence[str]
+    ) -> dict[str, Mapping[str, Any]]:
+        """For each id, the values of the most recently modified ``module`` record whose
+        lookup ``link_field`` names it (a Contact's Deal, Z3); ids without one are left out."""
+        ...
+
     async def records_by_email(
         self, module: str, email_field: str, emails: Sequence[str], fields: Sequence[str]
     ) -> list[CrmRecord]:

@@ -13,9 +13,10 @@ What a sync holds is known once it completed a full comparison in this process (
 ids that took part), kept up to date by every run after it; until then every notification
 runs, as before.
 
-An edited Account (Z3: its mapped fields reach members "instantly too") is delivered on
-the channel of each Contacts sync that maps Account fields; its Contacts are found through
-the Account's related list and routed like edited Contacts, and the run reads them by id.
+An edited Account or a new or edited Deal (Z3: their mapped fields reach members
+"instantly too") is delivered on the channel of each Contacts sync that maps their fields;
+an Account's Contacts are found through its related list, a Deal's Contact is the one it
+names; they are routed like edited Contacts, and the run reads them by id.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ from dataclasses import dataclass, field
 
 from crmsync.engine.criteria import matches_all
 from crmsync.engine.records import CrmRecord
+from crmsync.engine.related import parent_source
 from crmsync.engine.settings import SyncSettings
-from crmsync.engine.triggers import RELATED_EVENTS
 from crmsync.providers.base import CrmSource
 from crmsync.providers.zoho_crm import ZohoCrm
 from crmsync.webhook import UNKNOWN_IDS
@@ -71,12 +72,24 @@ def concerns(
 async def children_of_edited_parents(
     crm: CrmSource, module: str, parents: Mapping[str, Iterable[str]]
 ) -> set[str]:
-    """The ``module`` records linked to the parent records notified as edited."""
-    linked = RELATED_EVENTS.get(module)
-    if linked is None or not isinstance(crm, ZohoCrm):
+    """The ``module`` records linked to the related records notified as changed: an
+    Account's Contacts from its related list, a Deal's Contact from the Deal."""
+    if not isinstance(crm, ZohoCrm):
         return set()
-    parent_ids = sorted(set(parents.get(linked[1], ())))
-    return await crm.child_ids(linked[1], parent_ids, module) if parent_ids else set()
+    children: set[str] = set()
+    for parent_module, ids in parents.items():
+        source = parent_source(module, parent_module)
+        parent_ids = sorted(set(ids))
+        if source is None or not parent_ids:
+            continue
+        if source.back_link is None:
+            children |= await crm.child_ids(source.module, parent_ids, module)
+            continue
+        for parent in await crm.records_by_id(source.module, parent_ids, [source.back_link]):
+            link = parent.values.get(source.back_link)
+            if isinstance(link, dict) and link.get("id"):
+                children.add(str(link["id"]))
+    return children
 
 
 @dataclass

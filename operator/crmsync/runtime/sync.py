@@ -36,6 +36,7 @@ from crmsync.engine.records import (
     WriteOutcome,
     WriteResult,
 )
+from crmsync.engine.related import RelatedSource, related_source
 from crmsync.engine.reverse import CampaignChange, ReverseTally
 from crmsync.engine.settings import SyncSettings
 from crmsync.providers.base import AudienceTarget, CrmSource
@@ -47,12 +48,6 @@ from crmsync.runtime.smallrun import CREATED_FIELD, SMALL_RUN_RECORDS, observe_i
 
 T = TypeVar("T")
 ProgressCallback = Callable[[RunTally, Checkpoint], Awaitable[None]]
-
-RELATED_LOOKUPS: dict[RelatedRecord, tuple[str, str]] = {
-    RelatedRecord.ACCOUNT: ("Account_Name", "Accounts"),
-    RelatedRecord.DEAL: ("Deal_Name", "Deals"),
-}
-
 
 @dataclass(frozen=True)
 class RunRequest:
@@ -437,34 +432,36 @@ class SyncRun:
     async def _with_related(self, page: list[CrmRecord]) -> list[CrmRecord]:
         """Attach the mapped fields of each record's Account/Deal (Z3), one call per chunk."""
         settings = self.request.settings
-        for related, (lookup_field, module) in RELATED_LOOKUPS.items():
+        for related in (RelatedRecord.ACCOUNT, RelatedRecord.DEAL):
             fields = settings.related_fields(related)
-            if not fields:
+            source = related_source(settings.module, related)
+            if not fields or source is None:
                 continue
-            ids = {
-                str(value["id"])
-                for r in page
-                if isinstance(value := r.values.get(lookup_field), dict) and value.get("id")
-            }
-            if not ids:
-                continue
-            values = await self.crm.related_values(module, sorted(ids), fields)
+            values = await self._related_values(source, page, fields)
             page = [
-                CrmRecord(
-                    id=r.id,
-                    modified_time=r.modified_time,
-                    values=r.values,
-                    related={
-                        **r.related,
-                        str(related): values.get(
-                            str((r.values.get(lookup_field) or {}).get("id", "")), {}
-                        ),
-                    },
-                    converted=r.converted,
-                )
+                replace(r, related={**r.related, str(related): values.get(r.id, {})})
                 for r in page
             ]
         return page
+
+    async def _related_values(
+        self, source: RelatedSource, page: list[CrmRecord], fields: list[str]
+    ) -> dict[str, Mapping[str, Any]]:
+        """Record id → the values of its related record (none: no entry)."""
+        if source.back_link is not None:
+            return await self.crm.newest_linked(
+                source.module, source.back_link, [r.id for r in page], fields
+            )
+        lookup = source.lookup_field or ""
+        linked = {
+            r.id: str(value["id"])
+            for r in page
+            if isinstance(value := r.values.get(lookup), dict) and value.get("id")
+        }
+        if not linked:
+            return {}
+        values = await self.crm.related_values(source.module, sorted(set(linked.values())), fields)
+        return {record_id: values[i] for record_id, i in linked.items() if i in values}
 
     async def _apply(self, actions: list[Action]) -> None:
         if self.request.dry_run:
