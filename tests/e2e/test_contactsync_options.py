@@ -397,6 +397,28 @@ def test_unmappable_lookup_field_is_refused_with_a_reason(
     assert mailchimp.members(list_id) == {}
 
 
+def test_related_fields_the_module_cannot_reach_are_refused_with_a_reason(
+    syncs: Syncs, mailchimp: MailchimpReader
+) -> None:
+    """Z3: Leads name no Account and have no Deals: mapping their fields is a spec error
+    naming the field, not members with silently empty values."""
+    marker = unique("unlinked")
+    list_id = mailchimp.new_audience(marker)
+    mapping = [
+        *NAME_MAPPING,
+        {"crmField": "Industry", "campaignField": "INDUSTRY", "related": "Account"},
+    ]
+    syncs.apply(
+        marker, mailchimp_spec(list_id, module="Leads", criteria=marked(marker), mapping=mapping)
+    )
+    body = syncs.wait_condition(marker, "Ready", "False")
+    ready = condition_of(body, "Ready")
+    assert ready is not None and ready["reason"] == "RelatedRecordMissing", ready
+    assert ready["message"].startswith("spec.fieldMapping: Account fields are mapped")
+    assert "Leads records name no Account" in ready["message"]
+    assert mailchimp.members(list_id) == {}
+
+
 # -- P5: CRM deletes -----------------------------------------------------------------------
 
 

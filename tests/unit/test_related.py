@@ -46,3 +46,16 @@ def test_only_contacts_route_their_related_changes() -> None:
     assert deals is not None and deals.back_link == "Contact_Name"
     assert parent_source("Leads", "Accounts") is None
     assert parent_source("Contacts", "Campaigns") is None
+
+
+def test_a_mapping_of_records_the_module_cannot_reach_is_named() -> None:
+    from crmsync.engine.related import unlinked
+
+    deals = {RelatedRecord.DEAL: ["Deal_Name", "Contact_Name"]}
+    both = [RelatedRecord.ACCOUNT, RelatedRecord.DEAL, RelatedRecord.RECORD]
+    assert unlinked("Contacts", both, ["Email", "Account_Name"], deals) == []
+    (leads,) = unlinked("Leads", [RelatedRecord.ACCOUNT], ["Email", "Company"], {})
+    assert "Leads records name no Account (no Account_Name lookup)" in leads
+    assert len(unlinked("Leads", both, ["Email"], deals)) == 2
+    (moved,) = unlinked("Contacts", [RelatedRecord.DEAL], ["Email"], {RelatedRecord.DEAL: []})
+    assert "no Deals field Contact_Name names the Contacts record" in moved

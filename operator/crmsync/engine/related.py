@@ -9,7 +9,7 @@ modules (custom ones) may name a Deal in a ``Deal_Name`` lookup.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from crmsync.api.v1alpha1.fieldmapping import RelatedRecord
@@ -66,3 +66,32 @@ def parent_source(module: str, parent_module: str) -> RelatedSource | None:
         if source is not None and source.changes and source.module == parent_module:
             return source
     return None
+
+
+def unlinked(
+    module: str,
+    related: Iterable[RelatedRecord],
+    module_fields: Iterable[str],
+    related_fields: Mapping[RelatedRecord, Iterable[str]],
+) -> list[str]:
+    """Why the mapped related records cannot be found from ``module`` records (none: all
+    can): the lookup naming them, or naming the record from them, does not exist."""
+    problems: list[str] = []
+    names = set(module_fields)
+    for kind in sorted(set(related) - {RelatedRecord.RECORD}):
+        source = related_source(module, kind)
+        if source is None:
+            continue
+        if source.lookup_field is not None and source.lookup_field not in names:
+            problems.append(
+                f"{kind} fields are mapped, but {module} records name no {kind} "
+                f"(no {source.lookup_field} lookup)"
+            )
+        elif source.back_link is not None and source.back_link not in set(
+            related_fields.get(kind, ())
+        ):
+            problems.append(
+                f"{kind} fields are mapped, but no {source.module} field "
+                f"{source.back_link} names the {module} record"
+            )
+    return problems

@@ -14,6 +14,7 @@ from crmsync.api.v1alpha1.optoutpolicy import OptOutPolicy, OptOutPolicySpec
 from crmsync.engine.mapping import check_mapping
 from crmsync.engine.ownership import owner_id
 from crmsync.engine.records import CrmField
+from crmsync.engine.related import unlinked
 from crmsync.engine.settings import SyncSettings
 from crmsync.k8s.api import KubeApi, NotFoundError
 from crmsync.k8s.conditions import condition_status
@@ -210,6 +211,22 @@ async def _module_fields(crm: CrmSource, module: str) -> list[CrmField]:
     return fields
 
 
+async def _related_fields(
+    crm: CrmSource, settings: SyncSettings, module_fields: set[str]
+) -> dict[RelatedRecord, list[CrmField]]:
+    """The fields of the related modules the mapping reads; RelatedRecordMissing when the
+    module's records cannot lead to them (Leads name no Account, say)."""
+    related: dict[RelatedRecord, list[CrmField]] = {}
+    for kind, module in RELATED_MODULES.items():
+        if settings.related_fields(kind):
+            related[kind] = await crm.fields(module)
+    names = {kind: [f.api_name for f in fields] for kind, fields in related.items()}
+    missing_links = unlinked(settings.module, related, module_fields, names)
+    if missing_links:
+        raise NotReadyError("RelatedRecordMissing", "spec.fieldMapping: " + "; ".join(missing_links))
+    return related
+
+
 async def check_fields(
     crm: CrmSource,
     target: AudienceTarget,
@@ -234,10 +251,7 @@ async def check_fields(
                 f"spec.crm.criteria[{index}].field: module {settings.module} has no field "
                 f"{criterion.field}",
             )
-    related: dict[RelatedRecord, list[CrmField]] = {}
-    for kind, module in RELATED_MODULES.items():
-        if settings.related_fields(kind):
-            related[kind] = await crm.fields(module)
+    related = await _related_fields(crm, settings, names)
     problems = check_mapping(settings.mapping, module_fields, related)
     if problems:
         raise NotReadyError("UnmappableField", "; ".join(p.reason for p in problems))
