@@ -14,7 +14,14 @@ from crmsync.api.v1alpha1.contactsync import Criterion, CriterionOperator
 from crmsync.engine.criteria import matches
 from crmsync.providers import zoho_criteria as zc
 from crmsync.providers.zoho_filtered_read import ids_query
-from crmsync.providers.zoho_read_cost import filtered_credits, still_cheaper, whole_read_credits
+from crmsync.providers.zoho_read_cost import (
+    affordable_matches,
+    filtered_credits,
+    page_limit,
+    probe_pays,
+    still_cheaper,
+    whole_read_credits,
+)
 
 TYPES = {
     "City": "text",
@@ -211,3 +218,15 @@ def test_cost_decides_while_the_ids_come_in() -> None:
     assert still_cheaper(2000, more=True, whole=whole)  # 3 + 40 by id so far
     assert not still_cheaper(8000, more=True, whole=whole)  # 3 + 100
     assert not still_cheaper(10_000, more=False, whole=whole)
+
+
+def test_the_most_matches_that_pay_and_the_pages_of_ids() -> None:
+    assert affordable_matches(3) == -1  # one COQL call costs as much as the whole read
+    assert affordable_matches(10) == 600  # 3 + 6 by id < 10; 3 + 7 is not
+    assert (
+        filtered_credits(affordable_matches(100))
+        < 100
+        <= filtered_credits(affordable_matches(100) + 1)
+    )
+    assert page_limit(150) == 200 and page_limit(600) == 1000 and page_limit(5000) == 2000
+    assert not probe_pays(600) and probe_pays(8000) and not probe_pays(150_000)

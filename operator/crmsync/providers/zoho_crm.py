@@ -41,7 +41,7 @@ from crmsync.providers.zoho_auth import ZohoSession
 from crmsync.providers.zoho_bulk import BulkReader
 from crmsync.providers.zoho_filtered_read import FilteredReader
 from crmsync.providers.zoho_lookup import Lookup
-from crmsync.providers.zoho_read_cost import whole_read_credits
+from crmsync.providers.zoho_read_cost import affordable_matches, whole_read_credits
 
 API = "/crm/v8"
 PER_PAGE = 200
@@ -194,25 +194,27 @@ class ZohoCrm:
         self, module: str, fields: list[str], criteria: CriteriaRead | None
     ) -> AsyncIterator[list[CrmRecord]] | None:
         """A filtered or Bulk Read of the module, or None: the caller lists pages."""
+        threshold = self.bulk_read_threshold
+        if criteria is None or not criteria.criteria:
+            return await self.bulk.full_read(module, fields, threshold)
+        count = await self.module_count(module)
+        whole = whole_read_credits(count, threshold)
         conditions: list[zoho_criteria.Condition] = []
-        if criteria is not None and criteria.criteria:
+        if affordable_matches(whole) >= 0:  # else even one COQL call costs what the read does
             types = {f.api_name: f.data_type for f in await self.fields(module)}
             conditions = zoho_criteria.pushed(
                 criteria.criteria, types, zoho_criteria.MAX_CRITERIA - 1
             )
-        if not conditions:
-            return await self.bulk.full_read(module, fields, self.bulk_read_threshold)
-        assert criteria is not None
-        count = await self.module_count(module)
-        whole = whole_read_credits(count, self.bulk_read_threshold)
-        where = zoho_criteria.coql_where(conditions)
-        ids = await self.filtered.matching_ids(module, where, whole)
-        if ids is not None:
-            criteria.narrowed = True
-            return self.filtered.records(module, ids, fields)
+        if conditions:
+            ids = await self.filtered.matching_ids(
+                module, zoho_criteria.coql_where(conditions), whole
+            )
+            if ids is not None:
+                criteria.narrowed = True
+                return self.filtered.records(module, ids, fields)
         bulk_criteria = zoho_criteria.bulk_criteria(conditions)
         bulk = await self.bulk.full_read(
-            module, fields, self.bulk_read_threshold, records=count, criteria=bulk_criteria
+            module, fields, threshold, records=count, criteria=bulk_criteria
         )
         criteria.narrowed = bulk is not None and bulk_criteria is not None
         return bulk
