@@ -480,6 +480,45 @@ def test_record_leaving_the_criteria_leaves_the_audience(
     assert last["trigger"] in ("Poll", "Notification"), last
 
 
+def test_a_full_run_narrowed_by_its_criteria_tells_leaving_from_deleted(
+    stack: Stack, syncs: Syncs, crm: CrmReader, mailchimp: MailchimpReader
+) -> None:
+    """Issue 14.3: a full run reads only the records its criteria may select (COQL ids, then
+    by id); the record that left the criteria still takes its member out, and the member
+    of a deleted record stays with onCrmDelete: Keep, as when the whole module was read."""
+    marker = unique("pushdown")
+    list_id = mailchimp.new_audience(marker)
+    filler = [{"Last_Name": f"Filler {i}", "Email": f"{marker}.filler{i}@example.com",
+               "Lead_Source": "Chat"} for i in range(1000)]  # fmt: skip
+    crm_create_many(crm, "Contacts", filler)  # a module where reading it all costs more
+    leaves, deleted, stays = create_people(
+        crm, "Contacts", marker, 3, lambda _: {"Lead_Source": "Trade Show"}
+    )
+    criteria = [
+        *marked(marker),
+        {"field": "Lead_Source", "operator": "equals", "values": ["Trade Show"]},
+    ]
+    spec = mailchimp_spec(
+        list_id, criteria=criteria, onCrmDelete="Keep", trigger={"mode": "Manual"}
+    )
+    syncs.apply(marker, spec)
+    everyone = {p.email: "subscribed" for p in (leaves, deleted, stays)}
+    wait_statuses(mailchimp, list_id, everyone)
+
+    crm.update("Contacts", leaves.id, {"Lead_Source": "Chat"})
+    crm.delete("Contacts", deleted.id)
+    stack.sim.reset_counters("zoho_crm")
+    last = syncs.wait_run(marker, after=syncs.sync_now(marker))["status"]["lastRun"]
+    assert last["trigger"] == "Manual", last  # a full comparison
+    queries = [
+        r for r in stack.sim.counters("zoho_crm")["requests"] if r["route"] == "/crm/v8/coql"
+    ]
+    assert sum(r["count"] for r in queries) >= 1  # the criteria went to the CRM
+    assert status_of(mailchimp, list_id, leaves.email) == "archived"
+    assert status_of(mailchimp, list_id, deleted.email) == "subscribed"
+    assert status_of(mailchimp, list_id, stays.email) == "subscribed"
+
+
 # -- B4: mapping change backfills ------------------------------------------------------------
 
 

@@ -21,6 +21,7 @@ from crmsync.engine.records import (
     WriteResult,
 )
 from crmsync.engine.reverse import CampaignChange
+from crmsync.providers.base import CriteriaRead
 from crmsync.runtime.sync import RunRequest, RunResult, SyncRun
 from tests.unit.test_plan import settings
 
@@ -36,7 +37,12 @@ class FakeCrm:
     read_by_id: list[list[str]] = field(default_factory=list)
 
     async def records(
-        self, module: str, fields: Sequence[str], *, modified_since: datetime | None = None
+        self,
+        module: str,
+        fields: Sequence[str],
+        *,
+        modified_since: datetime | None = None,
+        criteria: CriteriaRead | None = None,
     ) -> AsyncIterator[list[CrmRecord]]:
         yield [
             r

@@ -455,6 +455,25 @@ class Planner:
         member = self.observed.get(action.email)
         return member is not None and member.status in ACTIVE_STATUSES
 
+    def unread_links(self) -> tuple[list[str], list[str]]:
+        """After a full read narrowed by the criteria (push-down): the ids of this module's
+        records linked to members no record claimed, and the emails of unlinked members
+        no record claimed. A whole read would have fed those records (outside the criteria,
+        deleted, or holding the email): read and fed too, they get what it gives them."""
+        s = self.settings
+        prefix = f"{s.module}:"
+        ids: list[str] = []
+        emails: list[str] = []
+        for email, member in sorted(self.observed.items()):
+            if email in self._claimed or email in self._decided or email in self._leaving:
+                continue
+            key = member.values.get(s.record_id_field, "")
+            if key.startswith(prefix) and key not in self._seen_record_keys:
+                ids.append(key[len(prefix) :])
+            elif key == "" or (s.owner and s.owner in self.owners(member)):
+                emails.append(email)
+        return ids, emails
+
     def finish(self) -> list[Action]:
         """Members that left (criteria, conversion, email change) and, in a full run, members
         whose CRM record is gone (or, in Mirror mode, that no CRM record holds)."""

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from crmsync.api.v1alpha1.contactsync import Criterion
 from crmsync.engine.records import (
     CrmField,
     CrmRecord,
@@ -15,6 +17,17 @@ from crmsync.engine.records import (
     MemberWrite,
     WriteResult,
 )
+
+
+@dataclass
+class CriteriaRead:
+    """A full read that may leave out records outside ``criteria`` (push-down, issue
+    14.3): the source reads what it can narrow by them and says so in ``narrowed``; the
+    caller still filters every record itself."""
+
+    criteria: Sequence[Criterion]
+    narrowed: bool = False
+    """Set by the source when records outside the criteria may be missing from the read."""
 
 
 class CrmSource(Protocol):
@@ -34,8 +47,10 @@ class CrmSource(Protocol):
         fields: Sequence[str],
         *,
         modified_since: datetime | None = None,
+        criteria: CriteriaRead | None = None,
     ) -> AsyncIterator[list[CrmRecord]]:
-        """Pages of records (oldest modification first when modified_since is given)."""
+        """Pages of records (oldest modification first when modified_since is given); a
+        full read given ``criteria`` may skip records outside them (and then says so)."""
         ...
 
     async def records_by_id(

@@ -65,17 +65,28 @@ class BulkReader:
         self.polling = polling or Polling()
 
     async def full_read(
-        self, module: str, fields: Sequence[str], threshold: int | None
+        self,
+        module: str,
+        fields: Sequence[str],
+        threshold: int | None,
+        *,
+        records: int | None = None,
+        criteria: dict[str, Any] | None = None,
     ) -> AsyncIterator[list[CrmRecord]] | None:
         """The module's records as Bulk Read pages when it pays (more than ``threshold``
-        records, every field readable from a CSV), else None: the caller lists pages."""
-        if threshold is None or not bulk_read_wins(await self.count(module), threshold):
+        of its ``records``, counted when not given; every field readable from a CSV), else
+        None: the caller lists pages. ``criteria`` (the job's) may leave records out."""
+        if threshold is None:
+            return None
+        if not bulk_read_wins(await self.count(module) if records is None else records, threshold):
             return None
         plan = csv_plan(fields, await self._field_metadata(module))
         if plan is None:
             log.info("%s: a field cannot be read from a Bulk Read CSV; listing pages", module)
             return None
         query: dict[str, Any] = {"module": {"api_name": module}, "fields": plan.csv_fields}
+        if criteria is not None:
+            query["criteria"] = criteria
         first = await self._try_create(query)
         if first is None:
             return None  # refused (a field Zoho does not export, say): listing still works

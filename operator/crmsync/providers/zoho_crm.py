@@ -26,7 +26,9 @@ from crmsync.engine.records import (
     WriteResult,
     normalise_email,
 )
+from crmsync.providers import zoho_criteria
 from crmsync.providers import zoho_lookup as lookup
+from crmsync.providers.base import CriteriaRead
 from crmsync.providers.http import (
     ConfigError,
     HttpClient,
@@ -37,7 +39,9 @@ from crmsync.providers.http import (
 )
 from crmsync.providers.zoho_auth import ZohoSession
 from crmsync.providers.zoho_bulk import BulkReader
+from crmsync.providers.zoho_filtered_read import FilteredReader
 from crmsync.providers.zoho_lookup import Lookup
+from crmsync.providers.zoho_read_cost import affordable_matches, whole_read_credits
 
 API = "/crm/v8"
 PER_PAGE = 200
@@ -91,6 +95,7 @@ class ZohoCrm:
         self._session = session
         self._http: HttpClient = session.api
         self.bulk = BulkReader(self._http)
+        self.filtered = FilteredReader(self._http, self.records_by_id)
         self.bulk_read_threshold = bulk_read_threshold
 
     def __repr__(self) -> str:
@@ -145,15 +150,19 @@ class ZohoCrm:
         fields: Sequence[str],
         *,
         modified_since: datetime | None = None,
+        criteria: CriteriaRead | None = None,
     ) -> AsyncIterator[list[CrmRecord]]:
         """Pages of 200, oldest modification first; ``page_token`` after the first page.
-        A full read of a large module is a Bulk Read (same records, same order)."""
+        A full read of a large module is a Bulk Read (same records, same order). A full
+        read given ``criteria`` reads only the records that may match them when that
+        costs less (:mod:`crmsync.providers.zoho_filtered_read`); converted leads, which
+        COQL and Bulk Read leave out, keep Leads on the listing."""
         if modified_since is None and module not in CONVERTED_MODULES:
             names = self._listing_params(module, fields)["fields"].split(",")
-            bulk = await self.bulk.full_read(module, names, self.bulk_read_threshold)
-            if bulk is not None:
-                async for exported in bulk:
-                    yield exported
+            pages = await self._full_read(module, names, criteria)
+            if pages is not None:
+                async for read in pages:
+                    yield read
                 return
         params: dict[str, Any] = {
             **self._listing_params(module, fields),
@@ -180,6 +189,35 @@ class ZohoCrm:
             else:
                 page += 1
                 params["page"] = page
+
+    async def _full_read(
+        self, module: str, fields: list[str], criteria: CriteriaRead | None
+    ) -> AsyncIterator[list[CrmRecord]] | None:
+        """A filtered or Bulk Read of the module, or None: the caller lists pages."""
+        threshold = self.bulk_read_threshold
+        if criteria is None or not criteria.criteria:
+            return await self.bulk.full_read(module, fields, threshold)
+        count = await self.module_count(module)
+        whole = whole_read_credits(count, threshold)
+        conditions: list[zoho_criteria.Condition] = []
+        if affordable_matches(whole) >= 0:  # else even one COQL call costs what the read does
+            types = {f.api_name: f.data_type for f in await self.fields(module)}
+            conditions = zoho_criteria.pushed(
+                criteria.criteria, types, zoho_criteria.MAX_CRITERIA - 1
+            )
+        if conditions:
+            ids = await self.filtered.matching_ids(
+                module, zoho_criteria.coql_where(conditions), whole
+            )
+            if ids is not None:
+                criteria.narrowed = True
+                return self.filtered.records(module, ids, fields)
+        bulk_criteria = zoho_criteria.bulk_criteria(conditions)
+        bulk = await self.bulk.full_read(
+            module, fields, threshold, records=count, criteria=bulk_criteria
+        )
+        criteria.narrowed = bulk is not None and bulk_criteria is not None
+        return bulk
 
     async def records_by_id(
         self, module: str, ids: Sequence[str], fields: Sequence[str]

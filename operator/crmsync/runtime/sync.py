@@ -39,7 +39,7 @@ from crmsync.engine.records import (
 from crmsync.engine.related import RelatedSource, related_source
 from crmsync.engine.reverse import CampaignChange, ReverseTally
 from crmsync.engine.settings import SyncSettings
-from crmsync.providers.base import AudienceTarget, CrmSource
+from crmsync.providers.base import AudienceTarget, CriteriaRead, CrmSource
 from crmsync.runtime import pending
 from crmsync.runtime.batching import PendingPages
 from crmsync.runtime.counting import RunTally
@@ -110,6 +110,9 @@ class RunResult:
 
 WRITE_KINDS = pending.WRITE_KINDS
 CRM_WRITES_PER_CALL = 100
+MAX_UNLINKED_LOOKUPS = 1000
+"""A full read narrowed by the criteria looks up the records of the audience's unlinked
+members by email afterwards; past this many it reads the whole module instead."""
 """Zoho CRM updates at most 100 records a call."""
 NOTIFICATION_EXAMPLES = 5
 """Emails kept per kind of campaign-side change, for the notification events."""
@@ -240,9 +243,14 @@ class SyncRun:
         fields = settings.record_fields
         if modified_since is not None and CREATED_FIELD not in fields:
             fields = [*fields, CREATED_FIELD]
-        source = self.crm.records(settings.module, fields, modified_since=modified_since)
+        narrowing = CriteriaRead(settings.criteria) if full and settings.criteria else None
+        source = self.crm.records(
+            settings.module, fields, modified_since=modified_since, criteria=narrowing
+        )
         observed, read, deleted = await self._observe_run(source, modified_since)
         planner = Planner(settings, observed, full=full, now=self.now(), backfill=backfill)
+        if narrowing is not None and len(planner.unread_links()[1]) > MAX_UNLINKED_LOOKUPS:
+            narrowing.criteria = ()  # before the read starts: it reads the whole module
         checkpoint = request.checkpoint.model_copy()
 
         held: PendingPages[PageMark] = PendingPages(
@@ -269,7 +277,8 @@ class SyncRun:
             await self._flush(*held.ready(), checkpoint)
         await self._flush(*held.rest(), checkpoint)
 
-        await self._after_stream(planner, checkpoint, full=full, deleted=deleted)
+        narrowed = narrowing is not None and narrowing.narrowed
+        await self._after_stream(planner, checkpoint, full=full, deleted=deleted, narrowed=narrowed)
 
         checkpoint.modified_since = started if full else (checkpoint.modified_since or started)
         checkpoint.deleted_since = started
@@ -328,11 +337,14 @@ class SyncRun:
         *,
         full: bool,
         deleted: list[DeletedRecord] | None,
+        narrowed: bool = False,
     ) -> None:
         """Retries, Z17 opt-outs, deletions and what left: after every CRM page."""
         request, settings = self.request, self.request.settings
         retry = [i for i in request.retry_ids if i not in self.seen_ids]
         self.after_stream = (deepcopy(self.tally), {})
+        if narrowed:
+            await self._read_unread_links(planner, checkpoint)
         if retry and not full:
             records = await self._with_related(
                 await self.crm.records_by_id(settings.module, retry, settings.record_fields)
@@ -352,6 +364,23 @@ class SyncRun:
             self.tally.count_sent(kind)  # not met again (a removal: the member is gone)
         self.recovering.clear()
         checkpoint.pending_writes = []
+
+    async def _read_unread_links(self, planner: Planner, checkpoint: Checkpoint) -> None:
+        """A read narrowed by the criteria left out the records outside them: those linked
+        to members, or holding unlinked members' emails, are read and planned as a whole
+        read would have planned them (outside the criteria they leave; missing, deleted)."""
+        settings = self.request.settings
+        ids, emails = planner.unread_links()
+        fields = settings.record_fields
+        records = await self.crm.records_by_id(settings.module, ids, fields) if ids else []
+        if emails:
+            found = await self.crm.records_by_email(
+                settings.module, settings.email_field, emails, fields
+            )
+            records += [r for r in found if r.id not in self.seen_ids]
+        records = await self._with_related(records)
+        self.seen_ids.update(r.id for r in records)
+        await self._sent_then_apply(planner.plan_records(records), checkpoint)
 
     async def _campaign_opt_outs(
         self, planner: Planner, since: datetime, checkpoint: Checkpoint

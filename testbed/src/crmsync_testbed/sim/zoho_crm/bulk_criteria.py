@@ -90,6 +90,6 @@ def _compare(module: ModuleDef, raw: dict[str, Any]) -> Compare:
     if comparator in ("between", "not_between") and len(values) != 2:
         raise _error("VALUE_TYPE_NOT_SUPPORTED", "between takes two values", {"api_name": api_name})
     if comparator in LIKE_PATTERNS:
-        text = str(values[0]).replace("%", "\\%")
+        text = str(values[0]).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         values = (LIKE_PATTERNS[comparator].format(text),)
     return Compare(api_name, COMPARATORS[comparator], values)

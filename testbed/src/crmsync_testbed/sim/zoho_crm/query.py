@@ -2,8 +2,9 @@
 
 Both the search ``criteria`` (``(Email:equals:a@b.c)and(...)``) and COQL's WHERE clause
 parse into the same small tree (:class:`Compare`, :class:`Logical`), compiled here.
-Comparisons on text are case-insensitive, as Zoho's are. ``Email`` equality uses the
-indexed normalised-email column; ``Modified_Time`` / ``Created_Time`` use the indexed
+Comparisons on text are case-insensitive, as Zoho's are (Unicode lower case on both
+sides); in ``like`` patterns a backslash escapes ``%``, ``_`` and itself. ``Email``
+equality uses the indexed normalised-email column; ``Modified_Time`` / ``Created_Time`` use the indexed
 millisecond columns.
 """
 
@@ -140,16 +141,16 @@ def _compile_compare(module: ModuleDef, cmp: Compare) -> Sql:
         return Sql(empty if op == "is null" else f"NOT {empty}")
     if field is not None and field.data_type == "email" and op in ("=", "!=", "in", "not in"):
         keys = tuple(normalise_email(str(v)) for v in cmp.values)
-        column = "email_key" if field.api_name == module.email_field else f"lower({column})"
+        column = "email_key" if field.api_name == module.email_field else f"unicode_lower({column})"
         return _membership(column, op, keys)
     if _is_text(field):
-        column = f"lower({column})"
+        column = f"unicode_lower({column})"
     values = tuple(_value(field, v) for v in cmp.values)
     if op in ("=", "!=", "in", "not in"):
         return _membership(column, op, values)
     if op in ("like", "not like"):
         negate = "NOT " if op == "not like" else ""
-        return Sql(f"{negate}{column} LIKE ?", values[:1])
+        return Sql(f"{negate}{column} LIKE ? ESCAPE '\\'", values[:1])
     if op in ("between", "not between"):
         negate = "NOT " if op == "not between" else ""
         return Sql(f"{negate}({column} BETWEEN ? AND ?)", values[:2])

@@ -139,11 +139,18 @@ class NewRecord:
     parent_id: int | None = None
 
 
+def _unicode_lower(value: str | float | None) -> str | float | None:
+    return value.lower() if isinstance(value, str) else value
+
+
 class CrmStore:
     """All SQL of the local Zoho CRM. One instance per server (and one per seed run)."""
 
     def __init__(self, path: Path) -> None:
         self.conn = open_db(path)
+        # Zoho compares text case-insensitively in every script; SQLite's lower() only
+        # lower-cases ASCII.
+        self.conn.create_function("unicode_lower", 1, _unicode_lower, deterministic=True)
         self.conn.execute("PRAGMA busy_timeout=10000")
         self.conn.executescript(SCHEMA)
         self.conn.execute(
