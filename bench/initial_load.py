@@ -112,7 +112,7 @@ async def _crmsync(info: dict[str, Any], list_id: str) -> dict[str, Any]:
     settings = contacts_settings(list_id)
     crm_endpoint, mc_endpoint = endpoints(info)
     stats = CallStats()
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     async with (
         open_crm(crm_endpoint, stats) as crm,
         open_target(mc_endpoint, stats) as target,
@@ -125,6 +125,7 @@ async def _crmsync(info: dict[str, Any], list_id: str) -> dict[str, Any]:
     counts = result.tally.as_counts()
     return {
         "seconds": elapsed,
+        "cpu_seconds": time.process_time() - cpu_started,
         "records": counts.total,
         "members": result.members,
         "added": counts.added,
@@ -231,7 +232,7 @@ def local_vendors(data: Path, contacts: int) -> Iterator[dict[str, Any]]:
              "--contacts", str(contacts), "--only", "zoho_crm"],
             check=True, capture_output=True,
         )  # fmt: skip
-        yield info
+        yield {**info, "pid": sim.pid}
     finally:
         sim.send_signal(signal.SIGTERM)
         sim.wait(timeout=30)
@@ -276,14 +277,22 @@ def _run_phase(
     phase: str, info: dict[str, Any], info_path: Path, list_id: str, limit: int
 ) -> dict[str, Any]:
     _reset(info)
+    vendor_cpu = _cpu_seconds(info["pid"])
     out = subprocess.run(
         [sys.executable, __file__, "--phase", phase, "--info", str(info_path),
          "--list-id", list_id, "--baseline-limit", str(limit)],
         check=True, capture_output=True, text=True,
     )  # fmt: skip
     result = json.loads(out.stdout.strip().splitlines()[-1])
+    result["vendor_cpu_seconds"] = _cpu_seconds(info["pid"]) - vendor_cpu
     result["calls"] = {v: _counters(info[v]["base_url"]) for v in ("zoho_crm", "mailchimp")}
     return result
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time a running process has used (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _total(calls: dict[str, int], prefix: str = "") -> int:
@@ -367,6 +376,12 @@ def _report(
     print(
         f"{'peak RSS (MiB)':<34}{ours['peak_rss_mib']:>14.0f}{base['peak_rss_mib']:>18.0f}"
         f"{ours['peak_rss_mib'] / base['peak_rss_mib']:>9.1f}x"
+    )
+    cpu = ours["cpu_seconds"]
+    print(
+        f"{'CPU s: crmsync / vendor servers':<34}{cpu:>8.1f} / {ours['vendor_cpu_seconds']:<5.1f}"
+        f"   ({ours['records'] / cpu:,.0f} records per crmsync CPU-second; the servers use "
+        f"{ours['vendor_cpu_seconds'] / cpu:.2f}x its CPU)"
     )
     if latency_ms:
         # Zoho pages beyond 2,000 records follow a page token: read one after the other.

@@ -124,3 +124,11 @@ def test_rules_follow_the_target_provider() -> None:
     assert rules_for("mailchimp") is MAILCHIMP
     assert rules_for("zoho-campaigns") is ZOHO_CAMPAIGNS
     assert rules_for("something-else") is ASCII_ONLY
+
+
+def test_the_ascii_fast_path_judges_every_ascii_character_as_the_unicode_rule_does() -> None:
+    from crmsync.engine.emails import _has_invisible, _invisible
+
+    for char in map(chr, range(128)):
+        address = f"a{char}b@example.com"
+        assert _has_invisible(address) == any(_invisible(c) for c in address), repr(char)

@@ -28,6 +28,7 @@ MAX_LABEL = 63
 
 ATEXT = frozenset(string.ascii_letters + string.digits + "!#$%&'*+-/=?^_`{|}~")
 """RFC 5322 §3.2.3: the characters of a dot-atom (quoted local parts are not accepted)."""
+ATEXT_OR_DOT = ATEXT | {"."}
 LDH = frozenset(string.ascii_lowercase + string.digits + "-")
 LATIN_EXTENDED_A = frozenset(chr(c) for c in range(0x0100, 0x0180))
 
@@ -60,7 +61,7 @@ def email_problem(raw: object, rules: AddressRules = ASCII_ONLY) -> str | None:
     if not isinstance(raw, str):
         return f"not text ({type(raw).__name__})"
     address = raw.strip()
-    if any(_invisible(c) for c in address):
+    if _has_invisible(address):
         return "control, invisible or whitespace character"
     local, at, domain = address.rpartition("@")
     if not at or not local or not domain:
@@ -81,6 +82,13 @@ def is_valid_email(raw: object, rules: AddressRules = ASCII_ONLY) -> bool:
     return email_problem(raw, rules) is None
 
 
+def _has_invisible(address: str) -> bool:
+    if address.isascii():
+        # ASCII's invisible characters are its controls (not printable) and the space.
+        return not address.isprintable() or " " in address
+    return any(_invisible(c) for c in address)
+
+
 def _invisible(char: str) -> bool:
     """Control (C0, C1, DEL), format (zero-width, BOM, bidi), separators, unassigned."""
     return char.isspace() or unicodedata.category(char)[0] in "CZ"
@@ -89,8 +97,7 @@ def _invisible(char: str) -> bool:
 def _local_problem(local: str, rules: AddressRules) -> str | None:
     if len(local) > MAX_LOCAL_PART:
         return f"local part longer than {MAX_LOCAL_PART} characters"
-    allowed = ATEXT | rules.local_extra
-    if any(c not in allowed for c in local if c != "."):
+    if not set(local) <= (ATEXT_OR_DOT | rules.local_extra):
         return "character not accepted in the local part"
     if local.startswith(".") or local.endswith(".") or ".." in local:
         return "misplaced dot in the local part"

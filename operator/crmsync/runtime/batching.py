@@ -30,11 +30,13 @@ class PendingPages(Generic[Mark]):
     size: int
     actions: list[Action] = field(default_factory=list)
     marks: deque[tuple[int, Mark]] = field(default_factory=deque)
-    """(number of actions held once the record was added, its mark), oldest first."""
+    """(number of actions added in all once the record was added, its mark), oldest first."""
+    handed_out: int = 0
+    """Actions handed out so far: a mark's position in ``actions`` is its number minus this."""
 
     def add(self, actions: Sequence[Action], mark: Mark) -> None:
         self.actions.extend(actions)
-        self.marks.append((len(self.actions), mark))
+        self.marks.append((self.handed_out + len(self.actions), mark))
 
     def ready(self) -> tuple[list[Action], Mark | None]:
         """What fills whole batches now (may be nothing) and the last mark it completes."""
@@ -54,8 +56,8 @@ class PendingPages(Generic[Mark]):
 
     def _take(self, cut: int) -> tuple[list[Action], Mark | None]:
         taken, self.actions = self.actions[:cut], self.actions[cut:]
+        self.handed_out += cut
         mark: Mark | None = None
-        while self.marks and self.marks[0][0] <= cut:
+        while self.marks and self.marks[0][0] <= self.handed_out:
             mark = self.marks.popleft()[1]
-        self.marks = deque((end - cut, m) for end, m in self.marks)
         return taken, mark
