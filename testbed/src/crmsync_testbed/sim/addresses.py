@@ -34,7 +34,11 @@ ZOHO_LOCAL = _local_part(LATIN_EXTENDED_A)
 
 def acceptable(address: str, *, local: re.Pattern[str], unicode_domain: bool) -> bool:
     """Whether the (trimmed) address passes the vendor's syntax check."""
-    if any(unicodedata.category(c)[0] in "CZ" for c in address):
+    if address.isascii():
+        # ASCII's control and separator characters are the unprintable ones and the space.
+        if not address.isprintable() or " " in address:
+            return False
+    elif any(unicodedata.category(c)[0] in "CZ" for c in address):
         return False
     name, at, host = address.rpartition("@")
     if not at or len(name) > MAX_LOCAL_PART or not local.fullmatch(name):

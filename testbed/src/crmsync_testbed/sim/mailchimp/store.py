@@ -8,6 +8,7 @@ also what makes the 10-connection limit observable: requests really are in fligh
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import secrets
@@ -151,9 +152,15 @@ CREATE TABLE IF NOT EXISTS carts (
 """
 
 
+@functools.lru_cache(maxsize=4)
+def _stamp(second: int) -> str:
+    return datetime.fromtimestamp(second, UTC).isoformat()
+
+
 def now_iso() -> str:
-    """Mailchimp's timestamp shape: ``2024-05-01T12:00:00+00:00`` (UTC, whole seconds)."""
-    return datetime.now(UTC).replace(microsecond=0).isoformat()
+    """Mailchimp's timestamp shape: ``2024-05-01T12:00:00+00:00`` (UTC, whole seconds),
+    formatted once a second (a batch of 500 members stamps each)."""
+    return _stamp(int(datetime.now(UTC).timestamp()))
 
 
 def normalise_timestamp(text: str) -> str:
