@@ -89,6 +89,7 @@ class MemberWriter:
     source: str = "api"
     skip_merge_validation: bool = False
     _changed: list[str] = field(default_factory=list)
+    _has_webhooks: bool | None = None
 
     @classmethod
     def for_call(cls, call: rest.Call, list_id: str) -> MemberWriter:
@@ -341,7 +342,18 @@ class MemberWriter:
         assert row is not None
         return row
 
+    def _hooked(self) -> bool:
+        """The list has a webhook (its events are worth building); asked once a writer."""
+        if self._has_webhooks is None:
+            found = self.db.execute(
+                "SELECT 1 FROM webhooks WHERE list_id = ? LIMIT 1", (self.list_id,)
+            ).fetchone()
+            self._has_webhooks = found is not None
+        return self._has_webhooks
+
     def _emit(self, event_type: str, row: sqlite3.Row, **extra: Any) -> None:
+        if not self._hooked():
+            return
         data = {**webhook_data(self.db, row), **extra}
         self.events.append(rest.Event(event_type, self.list_id, self.source, data))
 
@@ -362,6 +374,8 @@ class MemberWriter:
             self._emit("cleaned", row, reason=reason or "hard", campaign_id=campaign_id)
 
     def _emit_email_change(self, old: sqlite3.Row, new: sqlite3.Row) -> None:
+        if not self._hooked():
+            return
         data = {
             "list_id": self.list_id,
             "new_id": new["unique_email_id"],

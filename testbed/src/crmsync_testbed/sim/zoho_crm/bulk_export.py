@@ -124,7 +124,7 @@ async def write_page(
     path.parent.mkdir(parents=True, exist_ok=True)
     count, last_id = 0, None
     with (
-        zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive,
+        zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive,
         archive.open(f"{path.stem}.csv", "w") as raw,
         io.TextIOWrapper(raw, encoding="utf-8", newline="") as text,
     ):
