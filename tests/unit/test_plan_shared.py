@@ -14,6 +14,7 @@ from tests.unit.test_plan import T0, member, record, settings
 
 ME = owner_id("team", "leads-de")
 OTHER = owner_id("team", "leads-vip")
+DE_ONLY = {"criteria": [{"field": "Country", "operator": "in", "values": ["DE"]}]}
 
 
 def shared(**spec: Any) -> SyncSettings:
@@ -117,6 +118,23 @@ def test_unclaimed_members_keep_the_link_rule() -> None:
     observed = {"a@x.io": member("a@x.io", "1")}
     planner = Planner(s, observed, full=False)
     planner.plan_records([record("1", "a@x.io", Country="FR")])
+    assert only(planner, planner.finish()) == [(ActionKind.REMOVE, "a@x.io", Reason.LEFT_CRITERIA)]
+
+
+def test_a_member_this_sync_never_added_stays_when_its_record_is_outside_the_criteria() -> None:
+    """Hand-added (no link, no claim) with the email of a record this sync does not take:
+    not this sync's to archive. Once claimed, it leaves like any member of the sync."""
+    s = shared(crm=DE_ONLY)
+    outside = [record("1", "a@x.io", Country="FR")]
+    planner = Planner(s, {"a@x.io": member("a@x.io")}, full=True)
+    assert planner.plan_records(outside) == []
+    assert planner.finish() == []
+    planner = Planner(s, {"a@x.io": claimed(member("a@x.io"), ME)}, full=True)
+    planner.plan_records(outside)
+    assert only(planner, planner.finish()) == [(ActionKind.REMOVE, "a@x.io", Reason.LEFT_CRITERIA)]
+    # Outside the operator (no claims to read) the email still decides, as before.
+    planner = Planner(settings(crm=DE_ONLY), {"a@x.io": member("a@x.io")}, full=True)
+    planner.plan_records(outside)
     assert only(planner, planner.finish()) == [(ActionKind.REMOVE, "a@x.io", Reason.LEFT_CRITERIA)]
 
 

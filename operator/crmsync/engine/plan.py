@@ -223,12 +223,7 @@ class Planner:
         """Converted leads (Z9) and records outside the criteria (B3) do not take part; if
         this sync put them in the audience, they leave it."""
         s = self.settings
-        # A member without a record link belongs to the record with its email (identity is
-        # the email; Zoho Campaigns' list listing cannot return the link field at all).
-        linked = member is not None and (
-            member.values.get(s.record_id_field, "") in ("", key)
-            or (bool(s.owner) and s.owner in self.owners(member))
-        )
+        linked = member is not None and self._ours(member, key)
         if record.converted and s.remove_converted_leads:
             if linked and member is not None and member.in_list:
                 self._leaving.setdefault(
@@ -242,6 +237,18 @@ class Planner:
                 )
             return False
         return True
+
+    def _ours(self, member: Member, key: str) -> bool:
+        """The member is this sync's to take out: linked to this record, or claimed by this
+        sync (shared audiences: a sync only removes what it added, 14.1). Without claims
+        (no owner: a plan outside the operator), a member without a record link belongs to
+        the record with its email, as identity is the email."""
+        link = self.settings.record_id_field
+        if member.values.get(link, "") == key:
+            return True
+        if self.settings.owner:
+            return self.settings.owner in self.owners(member)
+        return member.values.get(link, "") == ""
 
     def _opted_out_on_campaign_side(self, member: Member, key: str) -> bool:
         """The member (linked to this record, or unlinked with its email) unsubscribed or
