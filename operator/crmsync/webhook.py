@@ -285,9 +285,11 @@ class NotificationServer:
             return self._bad_token(PROVIDER, key)
         self.counters["accepted"] += 1
         metrics.record_notification(PROVIDER)
+        module = body.get("module")
         for name in sorted(route.members):
-            if (inbox := self.inboxes.get((key[0], name))) is not None:
-                _deliver(inbox, body.get("ids"), body.get("module"))
+            inbox = self.inboxes.get((key[0], name))
+            if inbox is not None and _receives(inbox, module):
+                _deliver(inbox, body.get("ids"), module)
         return web.json_response({"accepted": True})
 
     def _malformed(self, provider: str, exc: MalformedRequestError) -> web.Response:
@@ -346,6 +348,14 @@ class NotificationServer:
         hook.signals.campaign_side = True
         hook.signals.wake_up()
         return web.json_response({"accepted": True})
+
+
+def _receives(inbox: Inbox, module: object) -> bool:
+    """The channel's own module goes to every sync on it; a parent module's edits (Z3)
+    only to the syncs that asked for them."""
+    if not isinstance(module, str) or module == inbox.channel[2]:
+        return True
+    return any(event.startswith(f"{module}.") for event in inbox.needs)
 
 
 def _deliver(inbox: Inbox, ids: object, module: object) -> None:

@@ -19,6 +19,7 @@ from crmsync.providers.http import CallStats
 from crmsync.providers.zoho_crm import ZohoCrm
 from crmsync.reconcile.channels import ChannelHub, channel_secret_name
 from crmsync.reconcile.contactsync import SyncSignals
+from crmsync.reconcile.notifications import retire_sync_channel
 from crmsync.webhook import NotificationServer
 from tests.e2e.vendors import CrmReader
 from tests.integration.conftest import FAST_RETRIES, unique
@@ -225,3 +226,26 @@ async def test_nothing_is_removed_while_the_syncs_come_back_after_a_start(setup:
     settled = ChannelHub(started=STARTED_LONG_AGO)
     await settled.sweep(setup.kube, setup.webhook, setup.connection, setup.crm)  # type: ignore[arg-type]
     assert await setup.ours_at_zoho() == {}
+
+
+async def test_a_per_sync_channel_from_before_is_retired(setup: Setup) -> None:
+    """Migration: the channel a sync subscribed for itself is unsubscribed and its
+    Secret removed; a sync already on the shared channel is left as it is."""
+    url = setup.webhook.public_url + f"/notifications/zoho-crm/{setup.namespace}/old"
+    expires = datetime.now(UTC) + timedelta(hours=6)
+    async with setup.crm() as crm:
+        await crm.watch("777000222", ["Contacts.all"], url, "t" * 20, expires)
+    setup.kube.secrets.data[(setup.namespace, "old-crmsync-notify")] = {"token": "t" * 20}
+    old = {"channelId": "777000222", "expiresAt": expires.isoformat(), "notifyUrl": url}
+    body = {"metadata": {"namespace": setup.namespace, "name": "old"}, "status": {}}
+    async with setup.crm() as crm:
+        shared = {"notificationChannel": {**old, "connection": "crm"}}
+        assert not await retire_sync_channel(setup.kube, {**body, "status": shared}, crm)  # type: ignore[arg-type]
+        assert "777000222" in await crm.channels()
+        assert await retire_sync_channel(
+            setup.kube,  # type: ignore[arg-type]
+            {**body, "status": {"notificationChannel": old}},
+            crm,
+        )
+        assert "777000222" not in await crm.channels()
+    assert (setup.namespace, "old-crmsync-notify") not in setup.kube.secrets.data

@@ -230,7 +230,12 @@ async def test_an_edited_parent_is_kept_apart_from_the_sync_module_records(
     """Z3: the channel of a Contacts sync also carries Account edits; their ids are the
     Accounts', kept by module for the loop to resolve to its Contacts."""
     server = endpoint.server
-    server.register("ns", "sync", signals=endpoint.signals, connection="crm", module="Contacts")
+    needs = ("Contacts.all", "Accounts.edit")
+    server.register(
+        "ns", "sync", signals=endpoint.signals, connection="crm", module="Contacts", needs=needs
+    )
+    own_only = SyncSignals()  # maps no Account field: Account edits are not its business
+    server.register("ns", "own", signals=own_only, connection="crm", module="Contacts")
     server.open_channel(("ns", "crm", "Contacts"), token=TOKEN, channel_id="1")
     url = server.notify_url("ns", "crm", "Contacts")
     for module, ids in (("Contacts", ["7"]), ("Accounts", ["90", "91"]), ("Accounts", ["92"])):
@@ -241,6 +246,7 @@ async def test_an_edited_parent_is_kept_apart_from_the_sync_module_records(
     assert server.take_ids("ns", "sync") == {"7"}
     assert server.take_parent_ids("ns", "sync") == {"Accounts": {"90", "91", "92"}}
     assert server.take_parent_ids("ns", "sync") == {}
+    assert server.take_ids("ns", "own") == {"7"} and server.take_parent_ids("ns", "own") == {}
 
 
 async def test_a_delivery_reaches_every_sync_on_the_channel_and_no_other(

@@ -14,8 +14,9 @@ ids that took part), kept up to date by every run after it; until then every not
 runs, as before.
 
 An edited Account (Z3: its mapped fields reach members "instantly too") is delivered on
-the channel of each Contacts sync that maps Account fields; its Contacts are found through
-the Account's related list and routed like edited Contacts, and the run reads them by id.
+the Connection's Contacts channel, to the syncs on it that map Account fields; its Contacts
+are found through the Account's related list and routed like edited Contacts, and the run
+reads them by id.
 """
 
 from __future__ import annotations
