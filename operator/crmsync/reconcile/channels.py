@@ -147,7 +147,7 @@ class ChannelHub:
             channel = SharedChannel(
                 module=module,
                 channel_id=creds.channel_id,
-                expires_at=watched.expiry,
+                expires_at=watched.expiry.replace(microsecond=0),  # as status keeps it
                 notify_url=url,
                 token_secret=channel_secret_name(conn[1], module),
                 events=events,
@@ -301,11 +301,12 @@ async def drop_sync_channel(
     try:
         if current is None:
             return
-        ref = ((body.get("spec") or {}).get("crm") or {}).get("connectionRef") or {}
-        conn = await kube.get_custom("connections", namespace, str(ref.get("name", "")))
+        crm_spec = (body.get("spec") or {}).get("crm") or {}
+        connection = current.connection or str((crm_spec.get("connectionRef") or {}).get("name"))
+        conn = await kube.get_custom("connections", namespace, connection)
         resolved = await load_endpoint(kube, namespace, conn)
         if current.connection and webhook is not None:
-            module = str(((body.get("spec") or {}).get("crm") or {}).get("module", ""))
+            module = str(crm_spec.get("module", ""))
             await HUB.reconcile(
                 kube, webhook, conn, module, lambda: open_crm(resolved.endpoint, CallStats())
             )
