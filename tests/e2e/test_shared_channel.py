@@ -65,7 +65,7 @@ def test_three_syncs_share_one_channel_and_an_edit_runs_only_its_sync(
     at_crm = channels_at_crm(stack, own_crm_connection)
     assert list(at_crm) == [shown[0]["channelId"]], at_crm
     status = stack.get("connection", own_crm_connection)["status"]
-    assert [c["channelId"] for c in status["notificationChannels"]] == list(at_crm)
+    assert [c["channelId"] for c in status["notificationChannels"].values()] == list(at_crm)
     assert "token" not in str(status["notificationChannels"]).lower().replace("tokensecret", "")
 
     # One edit of the second sync's record: one delivery, a run of that sync only.

@@ -20,6 +20,7 @@ from crmsync.providers.zoho_crm import ZohoCrm
 from crmsync.reconcile.channels import ChannelHub, channel_secret_name
 from crmsync.reconcile.contactsync import SyncSignals
 from crmsync.reconcile.notifications import retire_sync_channel
+from crmsync.sharding import Sharding
 from crmsync.webhook import NotificationServer
 from tests.e2e.vendors import CrmReader
 from tests.integration.conftest import FAST_RETRIES, unique
@@ -69,8 +70,13 @@ class FakeKube:
     async def patch_status(
         self, plural: str, namespace: str, name: str, patch: dict[str, Any]
     ) -> dict[str, Any]:
-        assert plural == "connections"
-        self.status.setdefault((namespace, name), {}).update(patch)
+        assert plural == "connections" and list(patch) == ["notificationChannels"]
+        status = self.status.setdefault((namespace, name), {"notificationChannels": {}})
+        for key, entry in patch["notificationChannels"].items():  # a merge patch
+            if entry is None:
+                status["notificationChannels"].pop(key, None)
+            else:
+                status["notificationChannels"][key] = entry
         return {}
 
 
@@ -147,7 +153,9 @@ async def test_three_syncs_share_one_channel_until_the_last_leaves(
     assert channel.events == ["Contacts.all", "Accounts.edit"]
     assert list(await setup.ours_at_zoho()) == [channel.channel_id]
     stored = setup.stored_status()["notificationChannels"]
-    assert [(c["module"], c["channelId"]) for c in stored] == [("Contacts", channel.channel_id)]
+    assert {k: (c["module"], c["channelId"]) for k, c in stored.items()} == {
+        "Contacts": ("Contacts", channel.channel_id)
+    }
     assert "token" not in str(stored).lower().replace("tokensecret", "")
     secret = (setup.namespace, channel_secret_name("crm", "Contacts"))
     assert setup.kube.secrets.data[secret]["channelId"] == channel.channel_id
@@ -172,7 +180,7 @@ async def test_three_syncs_share_one_channel_until_the_last_leaves(
     setup.webhook.unregister(setup.namespace, "b")
     assert await setup.reconcile(hub) is None
     assert await setup.ours_at_zoho() == {}
-    assert setup.stored_status()["notificationChannels"] == []
+    assert setup.stored_status()["notificationChannels"] == {}
     assert secret not in setup.kube.secrets.data
 
 
@@ -249,3 +257,25 @@ async def test_a_per_sync_channel_from_before_is_retired(setup: Setup) -> None:
         )
         assert "777000222" not in await crm.channels()
     assert (setup.namespace, "old-crmsync-notify") not in setup.kube.secrets.data
+
+
+async def test_each_operator_shard_holds_its_own_channel(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Shards have endpoints of their own: syncs of one Connection in two shards get a
+    channel per shard (own Secret, own status key), and neither touches the other's."""
+    setup.join("a", OWN)
+    default = await setup.reconcile(ChannelHub(started=STARTED_LONG_AGO))
+    monkeypatch.setattr(Sharding, "shard", "b")
+    setup.connection = connection_body(setup.namespace, setup.stored_status())
+    in_b = await setup.reconcile(ChannelHub(started=STARTED_LONG_AGO))
+    assert in_b.channel_id != default.channel_id and in_b.shard == "b"
+    assert set(setup.stored_status()["notificationChannels"]) == {"Contacts", "b/Contacts"}
+    assert (setup.namespace, "crm-crmsync-notify-contacts-b") in setup.kube.secrets.data
+    setup.webhook.unregister(setup.namespace, "a")
+    assert await setup.reconcile(ChannelHub(started=STARTED_LONG_AGO)) is None
+    assert set(setup.stored_status()["notificationChannels"]) == {"Contacts"}
+    assert list(await setup.ours_at_zoho()) == [default.channel_id]
+    monkeypatch.setattr(Sharding, "shard", "")
+    assert await setup.reconcile(ChannelHub(started=STARTED_LONG_AGO)) is None
+    assert await setup.ours_at_zoho() == {}

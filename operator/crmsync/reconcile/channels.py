@@ -52,6 +52,7 @@ from crmsync.reconcile.notifications import (
     sync_channel,
 )
 from crmsync.reconcile.resolve import NotReadyError, ResolvedConnection, load_endpoint
+from crmsync.sharding import Sharding
 from crmsync.webhook import ChannelKey, NotificationServer, Wakeable
 
 TOKEN_KEY = "token"
@@ -63,8 +64,13 @@ OpenCrm = Callable[[], AbstractAsyncContextManager[ZohoCrm]]
 
 
 def channel_secret_name(connection: str, module: str) -> str:
-    suffix = module.lower().replace("_", "-")
+    suffix = module.lower().replace("_", "-") + (f"-{Sharding.shard}" if Sharding.shard else "")
     return f"{connection}-crmsync-notify-{suffix}"[:253].rstrip("-")
+
+
+def status_key(module: str) -> str:
+    """Where this shard's channel for ``module`` is in the Connection's status."""
+    return f"{Sharding.shard}/{module}" if Sharding.shard else module
 
 
 def _new_credentials() -> dict[str, str]:
@@ -97,9 +103,10 @@ class ChannelHub:
         conn = (str(meta["namespace"]), str(meta["name"]))
         if conn not in self._loaded:
             self._loaded.add(conn)
-            for raw in (connection.get("status") or {}).get("notificationChannels") or []:
-                channel = SharedChannel.model_validate(raw)
-                self._channels[(*conn, channel.module)] = channel
+            stored = (connection.get("status") or {}).get("notificationChannels") or {}
+            for channel in (SharedChannel.model_validate(raw) for raw in stored.values()):
+                if channel.shard == Sharding.shard:
+                    self._channels[(*conn, channel.module)] = channel
         return conn
 
     def modules(self, namespace: str, connection: str) -> list[str]:
@@ -152,9 +159,10 @@ class ChannelHub:
                 token_secret=channel_secret_name(conn[1], module),
                 events=events,
                 connection=conn[1],
+                shard=Sharding.shard,
             )
             self._channels[key] = channel
-            await self._save(kube, conn)
+            await self._save(kube, key)
             return channel
 
     async def _credentials(
@@ -178,12 +186,14 @@ class ChannelHub:
             await crm.unwatch([current.channel_id])
         webhook.close_channel(key)
         del self._channels[key]
-        await self._save(kube, key[:2])
+        await self._save(kube, key)
         await kube.delete_secret(key[0], channel_secret_name(key[1], key[2]))
 
-    async def _save(self, kube: KubeApi, conn: tuple[str, str]) -> None:
-        channels = [self._channels[(*conn, m)].to_wire() for m in self.modules(*conn)]
-        await kube.patch_status("connections", *conn, {"notificationChannels": channels})
+    async def _save(self, kube: KubeApi, key: ChannelKey) -> None:
+        """This channel only (a merge patch of its key): other shards write theirs."""
+        channel = self._channels.get(key)
+        entry = {status_key(key[2]): channel.to_wire() if channel is not None else None}
+        await kube.patch_status("connections", key[0], key[1], {"notificationChannels": entry})
 
     def _audit_due(self, conn: tuple[str, str], now: datetime | None) -> bool:
         return conn not in self._audited and not settling(self.started, now or datetime.now(UTC))
@@ -234,8 +244,7 @@ class ChannelHub:
                 lost = [module for channel_id, module in known.items() if channel_id not in live]
                 for module in lost:
                     del self._channels[(*conn, module)]  # subscribed again when needed
-                if lost:
-                    await self._save(kube, conn)
+                    await self._save(kube, (*conn, module))
         return lost
 
 

@@ -172,11 +172,10 @@ class ConnectionStatus(CrdModel):
     """When the credentials were last verified."""
     credentials_version: Annotated[str, Field(max_length=64)] = ""
     """resourceVersion of the Secret last verified (rotation detection)."""
-    notification_channels: Annotated[list[SharedChannel], Field(max_length=50)] = Field(
-        default_factory=list
-    )
+    notification_channels: dict[str, SharedChannel] = Field(default_factory=dict)
     """zoho-crm: the notification channels the Instant syncs on this Connection share, one
-    per module (their tokens are in Secrets the Connection owns, never here)."""
+    per module (and operator shard: ``shard/module``), keyed by module; their tokens are in
+    Secrets the Connection owns, never here."""
 
 
 class Connection(Resource):

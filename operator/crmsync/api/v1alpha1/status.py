@@ -183,6 +183,9 @@ class SharedChannel(NotificationChannel):
 
     module: Annotated[str, Field(max_length=100)]
     """The CRM module whose syncs share the channel."""
+    shard: Annotated[str, Field(max_length=40)] = ""
+    """The operator shard (``crmsync.dev/shard``) whose syncs share it: each shard has its
+    own endpoint, so its own channel (empty: the default instance)."""
 
 
 class AudienceTag(CrdModel):
