@@ -10,7 +10,10 @@ one Mailchimp Connection, 4 audiences shared by the syncs) and measures:
 - vendor calls and operator CPU over an idle minute;
 - Kubernetes API requests over that idle minute, by verb and resource (the API server's
   own ``apiserver_request_total``: nothing else talks to it meanwhile);
-- one CRM edit: seconds until the member shows it in Mailchimp, and how many syncs ran;
+- notification channels the CRM holds once all are Synced (14.3: one per Connection and
+  module, was one per sync);
+- one CRM edit: seconds until the member shows it in Mailchimp, how many notifications the
+  CRM delivered for it and how many syncs ran;
 - the operator's RSS after the load and at its peak, and its CPU while loading.
 
 ``--operator-pythonpath PATH`` runs the operator from another checkout (e.g.
@@ -198,6 +201,19 @@ def prepare(kube: Kube, sim: SimServers, syncs: int) -> Stage:
     return Stage(kube, sim, crm, mc, audiences, people, ids)
 
 
+def live_channels(crm: httpx.Client) -> int:
+    response = crm.get("/actions/watch")
+    if response.status_code == 204:
+        return 0
+    return len({c["channel_id"] for c in response.json()["watch"]})
+
+
+def deliveries_naming(sim: SimServers, record_id: str) -> int:
+    """The CRM's notification deliveries that named this record (its last 500 are kept)."""
+    sent = sim.admin("zoho_crm", "GET", "notifications")["deliveries"]
+    return sum(1 for d in sent if record_id in (d["body"].get("ids") or []))
+
+
 def synced(kube: Kube) -> int:
     items = kube.get_json("contactsyncs", "-n", NAMESPACE)["items"]
     return sum(
@@ -233,6 +249,7 @@ def load(stage: Stage, syncs: int, pid: int, poll: str, out: dict[str, Any]) -> 
     out["rss_after_load_mib"] = rss_mib(pid, "VmRSS")
     out["machine_load_1m"] = os.getloadavg()[0]  # other work on the machine skews the times
     out["tokens_start"] = calls(stage.sim, "zoho_crm")[1]
+    out["crm_channels"] = live_channels(stage.crm)
     time.sleep(10)  # syncs undoing each other's members would show by now
     wanted = {e for emails in stage.people.values() for e in emails}
     held: set[str] = set()
@@ -278,6 +295,7 @@ def edit(stage: Stage, out: dict[str, Any]) -> None:
     wait_for(shown, timeout=300, what="the edit in Mailchimp", every=0.05)
     out["edit_to_mailchimp_s"] = time.monotonic() - edited
     time.sleep(10)
+    out["notifications_per_edit"] = deliveries_naming(stage.sim, stage.ids[0])
     after = last_runs(stage.kube)
     out["runs_after_edit"] = sum(1 for name, run in after.items() if before.get(name) != run)
 

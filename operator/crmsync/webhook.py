@@ -1,9 +1,12 @@
 """The operator's webhook endpoint: vendor change notifications wake a sync (Z2, M9).
 
-``POST /notifications/zoho-crm/{namespace}/{name}`` takes the JSON body Zoho CRM sends for
-a notification channel (``channel_id``, ``token``, ``module``, ``operation``, ``ids`` …).
-Zoho signs nothing: the channel's token, echoed in the body, is the only proof, so a
-body whose token is not the one the sync subscribed with is refused (401) and counted.
+``POST /notifications/zoho-crm/{namespace}/{connection}/{module}`` takes the JSON body Zoho
+CRM sends for the notification channel of a Connection and module, shared by every Instant
+sync there (``channel_id``, ``token``, ``module``, ``operation``, ``ids`` …). Zoho signs
+nothing: the channel's token, echoed in the body, is the only proof, so a body whose token
+is not the channel's is refused (401) and counted. The ids of an accepted delivery go to
+every sync on the channel, each of which runs only for the ids that concern it
+(:mod:`crmsync.reconcile.routing`).
 
 ``GET|POST /notifications/mailchimp/{namespace}/{name}/{secret}`` receives a Mailchimp list
 webhook (form fields ``type``, ``fired_at``, ``data[...]``). Mailchimp signs nothing
@@ -15,8 +18,8 @@ Both authenticate before parsing (the Zoho body must hold the token before it is
 and bound the body first (:mod:`crmsync.webhook_body`: 1 MiB, 32 levels of JSON, 2,000
 form fields); every malformed request gets a 4xx — 400, 413 or 415 — never a 500.
 
-An accepted notification marks the sync notified and wakes its loop, which runs an
-incremental pass right away (polling stays the fallback).
+An accepted notification marks the syncs notified and wakes their loops, which run an
+incremental pass right away when concerned (polling stays the fallback).
 
 Plain HTTP on ``--webhook-port``; TLS terminates at the Service or ingress in front.
 """
@@ -43,7 +46,7 @@ from crmsync.webhook_body import (
 )
 
 log = logging.getLogger("crmsync.webhook")
-PATH = "/notifications/zoho-crm/{namespace}/{name}"
+PATH = "/notifications/zoho-crm/{namespace}/{connection}/{module}"
 PROVIDER = "zoho-crm"
 MAILCHIMP_PATH = "/notifications/mailchimp/{namespace}/{name}/{secret}"
 MAILCHIMP = "mailchimp"
@@ -66,13 +69,20 @@ class Wakeable(Protocol):
     def wake_up(self) -> None: ...
 
 
+ChannelKey = tuple[str, str, str]
+"""Namespace, Connection, module."""
+
+
 @dataclass
-class Subscription:
-    token: str
-    channel_id: str
+class Inbox:
+    """What the deliveries of its channel left for one sync's loop."""
+
     signals: Wakeable
-    module: str = ""
-    """The sync's module; notifications of another module are its parents' (Z3)."""
+    channel: ChannelKey
+    """The channel it receives through; notifications of another module than the channel's
+    are its parents' (Z3)."""
+    needs: tuple[str, ...] = ()
+    """The events this sync needs the channel to carry."""
     record_ids: set[str] = field(default_factory=set)
     """Ids named by notifications since the loop last looked (bounded)."""
     parent_ids: dict[str, set[str]] = field(default_factory=dict)
@@ -83,6 +93,17 @@ class Subscription:
 
 
 MAX_PENDING_IDS = 5000
+
+
+@dataclass
+class ChannelRoute:
+    """A Connection's channel for a module as this process receives it."""
+
+    token: str = ""
+    """Empty until subscribed: deliveries are refused."""
+    channel_id: str = ""
+    members: set[str] = field(default_factory=set)
+    """The names of the syncs (in the channel's namespace) receiving through it."""
 
 
 @dataclass
@@ -103,33 +124,66 @@ class NotificationServer:
     host: str = "0.0.0.0"
     public_url: str = ""
     """Base URL the CRM calls (``--webhook-url``); default ``http://127.0.0.1:<port>``."""
-    subscriptions: dict[tuple[str, str], Subscription] = field(default_factory=dict)
+    inboxes: dict[tuple[str, str], Inbox] = field(default_factory=dict)
+    channels: dict[ChannelKey, ChannelRoute] = field(default_factory=dict)
     audience_hooks: dict[tuple[str, str], AudienceHook] = field(default_factory=dict)
     counters: Counter[str] = field(default_factory=Counter)
     """``accepted`` / ``rejected_token`` / ``unknown_sync`` / ``bad_request``."""
     _runner: web.AppRunner | None = None
 
-    def notify_url(self, namespace: str, name: str) -> str:
-        return f"{self.public_url.rstrip('/')}/notifications/zoho-crm/{namespace}/{name}"
+    def notify_url(self, namespace: str, connection: str, module: str) -> str:
+        base = self.public_url.rstrip("/")
+        return f"{base}/notifications/zoho-crm/{namespace}/{connection}/{module}"
 
     def register(
         self,
         namespace: str,
         name: str,
         *,
-        token: str,
-        channel_id: str,
         signals: Wakeable,
-        module: str = "",
+        connection: str,
+        module: str,
+        needs: tuple[str, ...] = (),
     ) -> None:
-        current = self.subscriptions.get((namespace, name))
-        if current is not None and current.token == token and current.signals is signals:
-            current.channel_id, current.module = channel_id, module
-            return
-        self.subscriptions[(namespace, name)] = Subscription(token, channel_id, signals, module)
+        """The sync receives through the channel of its Connection and module (leaving the
+        one it was on); what it received and not taken yet is kept."""
+        key = (namespace, connection, module)
+        current = self.inboxes.get((namespace, name))
+        if current is not None and current.signals is signals and current.channel == key:
+            current.needs = needs
+        else:
+            self.unregister(namespace, name)
+            self.inboxes[(namespace, name)] = Inbox(signals, key, needs)
+        self.channels.setdefault(key, ChannelRoute()).members.add(name)
 
     def unregister(self, namespace: str, name: str) -> None:
-        self.subscriptions.pop((namespace, name), None)
+        inbox = self.inboxes.pop((namespace, name), None)
+        if inbox is not None and (route := self.channels.get(inbox.channel)) is not None:
+            route.members.discard(name)
+
+    def needs(self, key: ChannelKey) -> list[tuple[str, ...]]:
+        """What each sync on the channel needs it to carry."""
+        route = self.channels.get(key)
+        names = route.members if route is not None else set()
+        return [self.inboxes[(key[0], n)].needs for n in sorted(names)]
+
+    def members(self, key: ChannelKey) -> set[str]:
+        route = self.channels.get(key)
+        return set(route.members) if route is not None else set()
+
+    def open_channel(self, key: ChannelKey, *, token: str, channel_id: str) -> None:
+        """Deliveries with this token are accepted (set before subscribing: the first may
+        arrive at once)."""
+        route = self.channels.setdefault(key, ChannelRoute())
+        route.token, route.channel_id = token, channel_id
+
+    def close_channel(self, key: ChannelKey) -> None:
+        route = self.channels.get(key)
+        if route is None:
+            return
+        route.token = route.channel_id = ""
+        if not route.members:
+            del self.channels[key]
 
     def audience_hook_url(self, namespace: str, name: str, secret: str) -> str:
         base = self.public_url.rstrip("/")
@@ -160,18 +214,18 @@ class NotificationServer:
 
     def take_ids(self, namespace: str, name: str) -> set[str]:
         """Record ids the notifications named since the last call (emptied)."""
-        sub = self.subscriptions.get((namespace, name))
-        if sub is None:
+        inbox = self.inboxes.get((namespace, name))
+        if inbox is None:
             return set()
-        ids, sub.record_ids = sub.record_ids, set()
+        ids, inbox.record_ids = inbox.record_ids, set()
         return ids
 
     def take_parent_ids(self, namespace: str, name: str) -> dict[str, set[str]]:
         """Module → ids of the edited parent records (Accounts) since the last call."""
-        sub = self.subscriptions.get((namespace, name))
-        if sub is None:
+        inbox = self.inboxes.get((namespace, name))
+        if inbox is None:
             return {}
-        ids, sub.parent_ids = sub.parent_ids, {}
+        ids, inbox.parent_ids = inbox.parent_ids, {}
         return ids
 
     # -- HTTP ----------------------------------------------------------------------------
@@ -207,10 +261,11 @@ class NotificationServer:
 
     async def handle(self, request: web.Request) -> web.Response:
         """Zoho signs nothing and the token is in the body: the body is bounded, and must
-        hold the subscription's token before it is parsed (and match it once parsed)."""
-        key = (request.match_info["namespace"], request.match_info["name"])
-        sub = self.subscriptions.get(key)
-        if sub is None:
+        hold the channel's token before it is parsed (and match it once parsed)."""
+        m = request.match_info
+        key = (m["namespace"], m["connection"], m["module"])
+        route = self.channels.get(key)
+        if route is None or not route.token:
             # Not (or no longer) subscribed here; the CRM retries nothing, polling covers it.
             self.counters["unknown_sync"] += 1
             metrics.record_notification(PROVIDER, "unknown_sync")
@@ -218,28 +273,23 @@ class NotificationServer:
         try:
             require_json(request)
             raw = await read_body(request)
-            if sub.token.encode() not in raw:
+            if route.token.encode() not in raw:
                 return self._bad_token(PROVIDER, key)
             body = json_object(raw)
         except MalformedRequestError as exc:
             return self._malformed(PROVIDER, exc)
         token = body.get("token")
         if not isinstance(token, str) or not hmac.compare_digest(
-            token.encode(), sub.token.encode()
+            token.encode(), route.token.encode()
         ):
             return self._bad_token(PROVIDER, key)
         self.counters["accepted"] += 1
         metrics.record_notification(PROVIDER)
-        ids = body.get("ids")
         module = body.get("module")
-        if not isinstance(ids, list) or not ids or sub.pending() + len(ids) > MAX_PENDING_IDS:
-            sub.record_ids.add(UNKNOWN_IDS)  # the syncs it reached run, whatever changed
-        elif isinstance(module, str) and sub.module and module != sub.module:
-            sub.parent_ids.setdefault(module, set()).update(str(i) for i in ids)
-        else:
-            sub.record_ids.update(str(i) for i in ids)
-        sub.signals.notified = True
-        sub.signals.wake_up()
+        for name in sorted(route.members):
+            inbox = self.inboxes.get((key[0], name))
+            if inbox is not None and _receives(inbox, module):
+                _deliver(inbox, body.get("ids"), module)
         return web.json_response({"accepted": True})
 
     def _malformed(self, provider: str, exc: MalformedRequestError) -> web.Response:
@@ -247,10 +297,10 @@ class NotificationServer:
         metrics.record_notification(provider, "malformed_body")
         return exc.response()
 
-    def _bad_token(self, provider: str, key: tuple[str, str]) -> web.Response:
+    def _bad_token(self, provider: str, key: tuple[str, ...]) -> web.Response:
         self.counters["rejected_token"] += 1
         metrics.record_notification(provider, "bad_token")
-        log.warning("notification for %s/%s refused: wrong channel token", *key)
+        log.warning("notification for %s refused: wrong channel token", "/".join(key))
         return web.json_response({"error": "invalid channel token"}, status=401)
 
     # -- Mailchimp list webhooks ---------------------------------------------------------
@@ -298,3 +348,23 @@ class NotificationServer:
         hook.signals.campaign_side = True
         hook.signals.wake_up()
         return web.json_response({"accepted": True})
+
+
+def _receives(inbox: Inbox, module: object) -> bool:
+    """The channel's own module goes to every sync on it; a parent module's edits (Z3)
+    only to the syncs that asked for them."""
+    if not isinstance(module, str) or module == inbox.channel[2]:
+        return True
+    return any(event.startswith(f"{module}.") for event in inbox.needs)
+
+
+def _deliver(inbox: Inbox, ids: object, module: object) -> None:
+    """Leave a delivery's ids for the sync's loop and wake it."""
+    if not isinstance(ids, list) or not ids or inbox.pending() + len(ids) > MAX_PENDING_IDS:
+        inbox.record_ids.add(UNKNOWN_IDS)  # the syncs it reached run, whatever changed
+    elif isinstance(module, str) and module != inbox.channel[2]:
+        inbox.parent_ids.setdefault(module, set()).update(str(i) for i in ids)
+    else:
+        inbox.record_ids.update(str(i) for i in ids)
+    inbox.signals.notified = True
+    inbox.signals.wake_up()

@@ -4,6 +4,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -211,6 +212,32 @@ spec: {{provider: mailchimp, credentialsSecretRef: {{name: mailchimp}}, apiBaseU
         )
     _STACKS.append(s)
     return s
+
+
+def crm_connection(stack: Stack, name: str) -> None:
+    """Another Connection to the e2e CRM (same Secret), Ready."""
+    info = stack.sim.info["zoho_crm"]
+    stack.apply(f"""
+apiVersion: crmsync.dev/v1alpha1
+kind: Connection
+metadata: {{name: {name}}}
+spec: {{provider: zoho-crm, credentialsSecretRef: {{name: zoho-crm}}, apiBaseUrl: "{info["base_url"]}", accountsUrl: "{info["base_url"]}"}}
+""")
+    wait_for(
+        lambda: condition(stack.get("connection", name), "Ready") == "True",
+        timeout=60,
+        what=f"Connection {name} Ready",
+    )
+
+
+@pytest.fixture
+def own_crm_connection(stack: Stack) -> Iterator[str]:
+    """A CRM Connection of the test's own: the notification channels on it (one per
+    module, 14.3) are this test's only."""
+    name = f"crm-{uuid.uuid4().hex[:8]}"
+    crm_connection(stack, name)
+    yield name
+    stack.kube.kubectl("delete", "connection", name, "-n", stack.namespace, "--wait=false")
 
 
 WORKLOAD_KINDS = ("contactsyncs", "emailcampaigns", "mailboxsyncs")

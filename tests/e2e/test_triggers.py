@@ -57,7 +57,9 @@ def test_create_edit_delete_reach_mailchimp_within_two_seconds(stack: Stack, syn
     assert body["status"]["lastRun"]["counts"]["added"] == 3, json.dumps(body["status"])
     channel = _channel(syncs, name)
     assert channel["channelId"].isdigit()
-    assert channel["notifyUrl"].endswith(f"/notifications/zoho-crm/{stack.namespace}/{name}")
+    # The channel of the Connection and module, shared by its Instant syncs (14.3).
+    assert channel["connection"] == "crm"
+    assert channel["notifyUrl"].endswith(f"/notifications/zoho-crm/{stack.namespace}/crm/Contacts")
     assert "token" not in str(channel).lower().replace("tokensecret", "")
 
     email = email_of(marker, 99)
@@ -92,14 +94,17 @@ def test_create_edit_delete_reach_mailchimp_within_two_seconds(stack: Stack, syn
 
 
 def test_dropped_notification_is_caught_by_polling_and_bad_tokens_are_refused(
-    stack: Stack, syncs: Syncs
+    stack: Stack, syncs: Syncs, own_crm_connection: str
 ) -> None:
     crm, mailchimp = CrmReader(stack.sim), MailchimpReader(stack.sim)
     marker = unique("dropped")
     list_id = mailchimp.new_audience(marker)
     create_people(crm, "Contacts", marker, 2)
     name = unique("dropped")
-    syncs.apply(name, instant_spec(list_id, marker, "30s"))
+    spec = instant_spec(list_id, marker, "30s")
+    # A Connection of its own: pointing its channel away drops no other sync's deliveries.
+    spec["crm"]["connectionRef"]["name"] = own_crm_connection
+    syncs.apply(name, spec)
     syncs.wait_run(name, timeout=120)
     channel = _channel(syncs, name)
 

@@ -29,7 +29,7 @@ class Endpoint:
 
     @property
     def zoho(self) -> str:
-        return self.server.notify_url("ns", "sync")
+        return self.server.notify_url("ns", "crm", "Leads")
 
     @property
     def mailchimp(self) -> str:
@@ -44,7 +44,8 @@ async def endpoint() -> AsyncIterator[Endpoint]:
     server = NotificationServer(port=0, host="127.0.0.1")
     await server.start()
     signals = SyncSignals()
-    server.register("ns", "sync", token=TOKEN, channel_id="1", signals=signals)
+    server.register("ns", "sync", signals=signals, connection="crm", module="Leads")
+    server.open_channel(("ns", "crm", "Leads"), token=TOKEN, channel_id="1")
     server.register_audience_hook("ns", "sync", secret=SECRET, signals=signals)
     try:
         async with httpx.AsyncClient(timeout=30) as client:
@@ -229,13 +230,45 @@ async def test_an_edited_parent_is_kept_apart_from_the_sync_module_records(
     """Z3: the channel of a Contacts sync also carries Account edits; their ids are the
     Accounts', kept by module for the loop to resolve to its Contacts."""
     server = endpoint.server
-    server.register("ns", "sync", token=TOKEN, channel_id="1", signals=endpoint.signals,
-                    module="Contacts")  # fmt: skip
+    needs = ("Contacts.all", "Accounts.edit")
+    server.register(
+        "ns", "sync", signals=endpoint.signals, connection="crm", module="Contacts", needs=needs
+    )
+    own_only = SyncSignals()  # maps no Account field: Account edits are not its business
+    server.register("ns", "own", signals=own_only, connection="crm", module="Contacts")
+    server.open_channel(("ns", "crm", "Contacts"), token=TOKEN, channel_id="1")
+    url = server.notify_url("ns", "crm", "Contacts")
     for module, ids in (("Contacts", ["7"]), ("Accounts", ["90", "91"]), ("Accounts", ["92"])):
         body = {"channel_id": "1", "token": TOKEN, "module": module, "ids": ids}
-        response = await endpoint.client.post(endpoint.zoho, json=body)
+        response = await endpoint.client.post(url, json=body)
         assert response.status_code == 200, response.text
     assert endpoint.signals.notified
     assert server.take_ids("ns", "sync") == {"7"}
     assert server.take_parent_ids("ns", "sync") == {"Accounts": {"90", "91", "92"}}
     assert server.take_parent_ids("ns", "sync") == {}
+    assert server.take_ids("ns", "own") == {"7"} and server.take_parent_ids("ns", "own") == {}
+
+
+async def test_a_delivery_reaches_every_sync_on_the_channel_and_no_other(
+    endpoint: Endpoint,
+) -> None:
+    """14.3: one channel per Connection and module; its ids go to each sync on it (whose
+    loop decides whether they concern it), never to a sync on another channel."""
+    server = endpoint.server
+    others = [SyncSignals() for _ in range(3)]
+    server.register("ns", "a", signals=others[0], connection="crm", module="Leads")
+    server.register("ns", "b", signals=others[1], connection="crm", module="Leads")
+    server.register("ns", "c", signals=others[2], connection="crm2", module="Leads")
+    response = await endpoint.post(endpoint.zoho, _valid_zoho(), JSON)
+    assert response.status_code == 200, response.text
+    assert [s.notified for s in others] == [True, True, False]
+    assert endpoint.signals.notified
+    assert server.take_ids("ns", "a") == server.take_ids("ns", "sync") == {"7"}
+    assert server.take_ids("ns", "c") == set()
+    assert server.needs(("ns", "crm", "Leads")) == [(), (), ()]
+
+    server.unregister("ns", "a")
+    server.close_channel(("ns", "crm", "Leads"))
+    assert server.members(("ns", "crm", "Leads")) == {"b", "sync"}
+    response = await endpoint.post(endpoint.zoho, _valid_zoho(), JSON)
+    assert response.status_code == 404  # closed: nothing is subscribed any more

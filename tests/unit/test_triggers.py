@@ -120,33 +120,6 @@ def test_a_suspended_sync_does_not_resume() -> None:
     assert decide(suspended, replace(SETTLED, resume_pending=True), NOW).trigger is None
 
 
-def test_channel_subscribed_for_instant_syncs_only() -> None:
-    from crmsync.engine.triggers import ChannelAction, channel_action
-
-    assert channel_action(spec(), None, NOW) == ChannelAction.SUBSCRIBE
-    scheduled = spec(mode="Scheduled", schedule={"frequency": "Hourly"})
-    assert channel_action(scheduled, None, NOW) == ChannelAction.KEEP
-    assert channel_action(scheduled, NOW + timedelta(hours=20), NOW) == ChannelAction.UNSUBSCRIBE
-    assert channel_action(spec(), None, NOW, endpoint_ready=False) == ChannelAction.KEEP
-
-
-def test_channel_renewed_well_before_it_expires_or_when_the_url_moved() -> None:
-    from crmsync.engine.triggers import (
-        CHANNEL_RENEW_BEFORE,
-        ChannelAction,
-        channel_action,
-        channel_renewal,
-    )
-
-    expires = NOW + timedelta(hours=20)
-    assert channel_action(spec(), expires, NOW) == ChannelAction.KEEP
-    assert channel_action(spec(), expires, NOW, url_changed=True) == ChannelAction.SUBSCRIBE
-    renew_at = channel_renewal(expires)
-    assert renew_at == expires - CHANNEL_RENEW_BEFORE
-    assert channel_action(spec(), expires, renew_at) == ChannelAction.SUBSCRIBE
-    assert channel_action(spec(), expires, renew_at - timedelta(seconds=1)) == ChannelAction.KEEP
-
-
 def flow_spec(flow: dict[str, Any], *, suspend: bool = False, **trigger: Any) -> ContactSyncSpec:
     return ContactSyncSpec.model_validate(
         {
@@ -199,7 +172,7 @@ def test_next_run_is_the_schedule_not_the_recheck() -> None:
 
 def test_channel_carries_account_edits_when_the_mapping_reads_account_fields() -> None:
     from crmsync.api.v1alpha1.fieldmapping import RelatedRecord
-    from crmsync.engine.triggers import ChannelAction, channel_action, channel_events
+    from crmsync.engine.triggers import channel_events
 
     assert channel_events("Contacts", []) == ["Contacts.all"]
     assert channel_events("Contacts", [RelatedRecord.ACCOUNT]) == ["Contacts.all", "Accounts.edit"]
@@ -212,5 +185,3 @@ def test_channel_carries_account_edits_when_the_mapping_reads_account_fields() -
         "Deals.edit",
     ]
     assert channel_events("Subscribers", [RelatedRecord.DEAL]) == ["Subscribers.all"]
-    expires = NOW + timedelta(hours=20)
-    assert channel_action(spec(), expires, NOW, events_changed=True) == ChannelAction.SUBSCRIBE

@@ -129,30 +129,6 @@ class ChannelAction(StrEnum):
     UNSUBSCRIBE = "unsubscribe"
 
 
-def channel_action(
-    spec: ContactSyncSpec,
-    expires_at: datetime | None,
-    now: datetime,
-    *,
-    endpoint_ready: bool = True,
-    url_changed: bool = False,
-    events_changed: bool = False,
-) -> ChannelAction:
-    """Instant syncs that are not suspended hold a live channel; others hold none."""
-    wanted = (
-        endpoint_ready
-        and not spec.suspend
-        and TriggerMode(spec.trigger.mode) == TriggerMode.INSTANT
-    )
-    if not wanted:
-        return ChannelAction.UNSUBSCRIBE if expires_at is not None else ChannelAction.KEEP
-    if expires_at is None or url_changed or events_changed:
-        return ChannelAction.SUBSCRIBE
-    if expires_at - CHANNEL_RENEW_BEFORE <= now:
-        return ChannelAction.SUBSCRIBE
-    return ChannelAction.KEEP
-
-
 def channel_events(module: str, related: Iterable[RelatedRecord]) -> list[str]:
     """Every change of the module, and the changes of the related records whose fields the
     mapping carries (their records' members change with them)."""

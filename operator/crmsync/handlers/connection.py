@@ -10,11 +10,12 @@ from typing import Any
 import kopf
 
 from crmsync.api.v1alpha1 import GROUP, VERSION
-from crmsync.handlers.context import kube
+from crmsync.handlers.context import OperatorContext, kube
 from crmsync.k8s.api import NotFoundError
 from crmsync.k8s.conditions import condition_status
 from crmsync.k8s.logs import Logger
 from crmsync.k8s.watched import CONNECTIONS
+from crmsync.reconcile.channels import sweep_channels
 from crmsync.reconcile.connection import report_usage, verify_connection
 from crmsync.reconcile.emailcampaign import sent_campaigns_activity
 from crmsync.reconcile.waiting import connection_ready
@@ -76,3 +77,4 @@ async def connection_recheck(body: kopf.Body, logger: Logger, **_: Any) -> None:
         await verify_connection(kube(), dict(body), logger)
     await report_usage(kube(), dict(body))
     await sent_campaigns_activity(kube(), dict(body), logger)
+    await sweep_channels(kube(), OperatorContext.webhook, dict(body), logger)

@@ -11,13 +11,13 @@ from crmsync.api.v1alpha1 import GROUP, VERSION
 from crmsync.handlers.context import OperatorContext, kube
 from crmsync.k8s.logs import Logger
 from crmsync.reconcile.audiencehook import drop_audience_hook
+from crmsync.reconcile.channels import drop_sync_channel
 from crmsync.reconcile.contactsync import (
     SYNC_NOW_ANNOTATION,
     ContactSyncReconciler,
     SyncSignals,
 )
 from crmsync.reconcile.handoff import release
-from crmsync.reconcile.notifications import drop_sync_channel
 from crmsync.reconcile.ownership import drop_claims
 from crmsync.sharding import LABELS
 

@@ -524,6 +524,23 @@ class ZohoCrm:
             events=tuple(events),
         )
 
+    async def channels(self) -> dict[str, str]:
+        """The organisation's live channels: channel id → notify URL (``GET /actions/watch``,
+        one entry per channel and event)."""
+        found: dict[str, str] = {}
+        for page in range(1, 51):
+            response = await self._http.request(
+                "GET", f"{API}/actions/watch", params={"page": page, "per_page": PER_PAGE}
+            )
+            if response.status_code == 204:
+                break
+            answer = response.json()
+            for item in answer.get("watch") or []:
+                found[str(item.get("channel_id", ""))] = str(item.get("notify_url", ""))
+            if not (answer.get("info") or {}).get("more_records"):
+                break
+        return found
+
     async def unwatch(self, channel_ids: Sequence[str]) -> None:
         """Disable channels; one that is already gone (``NOT_SUBSCRIBED``) is fine."""
         if not channel_ids:

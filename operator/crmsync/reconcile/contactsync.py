@@ -27,11 +27,9 @@ from crmsync.api.v1alpha1.contactsync import (
     ContactSyncSpec,
     ContactSyncStatus,
 )
-from crmsync.api.v1alpha1.fieldmapping import RelatedRecord
 from crmsync.api.v1alpha1.status import (
     AudienceView,
     Checkpoint,
-    NotificationChannel,
     RunOutcome,
     RunSummary,
     RunTrigger,
@@ -53,10 +51,11 @@ from crmsync.providers.mailchimp import Mailchimp
 from crmsync.reconcile.activity import campaign_activity
 from crmsync.reconcile.audiencehook import current_hook, reconcile_audience_hook
 from crmsync.reconcile.carts import abandoned_carts
+from crmsync.reconcile.channels import join_channel
 from crmsync.reconcile.handoff import take_over
 from crmsync.reconcile.indexstore import load_index, save_index
 from crmsync.reconcile.live import LiveObject
-from crmsync.reconcile.notifications import reconcile_channel
+from crmsync.reconcile.notifications import sync_channel
 from crmsync.reconcile.ownership import claims_turn, list_owners
 from crmsync.reconcile.resolve import (
     NotReadyError,
@@ -805,27 +804,20 @@ class ContactSyncReconciler(LiveObject):
         crm_conn: ResolvedConnection,
         settings: SyncSettings,
     ) -> datetime | None:
-        """Keep the CRM notification channel as the spec wants it (Z2); when to renew."""
+        """Be on the CRM notification channel of the sync's Connection and module as the
+        spec wants (Z2, 14.3); when to renew."""
         if self.webhook is None:
             return None
+        before = sync_channel(body.get("status") or {})
         try:
-            async with open_crm(crm_conn.endpoint, CallStats()) as crm:
-                _, channel = await reconcile_channel(
-                    self.kube,
-                    self.webhook,
-                    body,
-                    spec,
-                    crm,
-                    self.signals,
-                    related=[r for r in RelatedRecord if settings.related_fields(r)],
-                )
+            channel = await join_channel(
+                self.kube, self.webhook, body, spec, crm_conn, settings, self.signals
+            )
         except (ProviderError, httpx.HTTPError, OSError, RuntimeError) as exc:
             # Polling by modification time still catches every change meanwhile.
             self.logger.warning("notification channel not set up: %s", exc)
             return datetime.now(UTC) + NOT_READY_RETRY
-        raw = (body.get("status") or {}).get("notificationChannel")
-        current = NotificationChannel.model_validate(raw) if raw else None
-        if current != channel:
+        if before != channel:
             await self.patch_status(
                 body, {"notificationChannel": channel.to_wire() if channel else None}
             )

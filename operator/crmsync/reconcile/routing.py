@@ -14,9 +14,10 @@ ids that took part), kept up to date by every run after it; until then every not
 runs, as before.
 
 An edited Account or a new or edited Deal (Z3: their mapped fields reach members
-"instantly too") is delivered on the channel of each Contacts sync that maps their fields;
-an Account's Contacts are found through its related list, a Deal's Contact is the one it
-names; they are routed like edited Contacts, and the run reads them by id.
+"instantly too") is delivered on the Connection's Contacts channel, to the syncs on it
+that map their fields; an Account's Contacts are found through its related list, a Deal's
+Contact is the one it names; they are routed like edited Contacts, and the run reads them
+by id.
 """
 
 from __future__ import annotations

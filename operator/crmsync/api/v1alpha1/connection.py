@@ -17,6 +17,7 @@ from crmsync.api.v1alpha1._base import (
     SecretRef,
     defaulted,
 )
+from crmsync.api.v1alpha1.status import SharedChannel
 
 URL_PATTERN = r"^https?://[^\s/?#]+[^\s]*$"
 """An http(s) URL with a host."""
@@ -171,6 +172,10 @@ class ConnectionStatus(CrdModel):
     """When the credentials were last verified."""
     credentials_version: Annotated[str, Field(max_length=64)] = ""
     """resourceVersion of the Secret last verified (rotation detection)."""
+    notification_channels: dict[str, SharedChannel] = Field(default_factory=dict)
+    """zoho-crm: the notification channels the Instant syncs on this Connection share, one
+    per module (and operator shard: ``shard/module``), keyed by module; their tokens are in
+    Secrets the Connection owns, never here."""
 
 
 class Connection(Resource):

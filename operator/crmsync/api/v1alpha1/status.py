@@ -156,7 +156,8 @@ class SkippedExport(CrdModel):
 
 
 class NotificationChannel(CrdModel):
-    """The CRM notification channel of an Instant sync (Z2)."""
+    """The CRM notification channel an Instant sync is on (Z2): since 14.3 the one channel
+    of its Connection and module, shared by every Instant sync there."""
 
     channel_id: Annotated[str, Field(max_length=32)]
     """The channel id (numeric) subscribed at the CRM."""
@@ -171,6 +172,20 @@ class NotificationChannel(CrdModel):
     )
     """What the channel is subscribed to: the module's changes, and the edits of the
     Accounts whose fields the mapping carries (Z3)."""
+    connection: Annotated[str, Field(max_length=253)] = ""
+    """The Connection holding the shared channel (empty: a per-sync channel from before
+    14.3, unsubscribed by the next pass)."""
+
+
+class SharedChannel(NotificationChannel):
+    """One CRM notification channel of a Connection: every Instant sync on its module
+    receives through it (events: the union of what they need)."""
+
+    module: Annotated[str, Field(max_length=100)]
+    """The CRM module whose syncs share the channel."""
+    shard: Annotated[str, Field(max_length=40)] = ""
+    """The operator shard (``crmsync.dev/shard``) whose syncs share it: each shard has its
+    own endpoint, so its own channel (empty: the default instance)."""
 
 
 class AudienceTag(CrdModel):
