@@ -221,7 +221,8 @@ def test_related_account_fields_are_carried_onto_the_contact(
         timeout=30,
         what="the notification channel",
     )
-    assert channel["events"] == ["Contacts.all", "Accounts.edit"], channel
+    # The Connection's channel carries what every sync on it needs (others may want more).
+    assert {"Contacts.all", "Accounts.edit"} <= set(channel["events"]), channel
 
     # No sync-now, and the Contacts themselves are unchanged: only the Account's edit
     # notification can bring the new value before a full comparison.
@@ -270,7 +271,7 @@ def test_the_contacts_newest_deal_fills_merge_fields_and_deal_changes_arrive_by_
         timeout=30,
         what="the notification channel",
     )
-    assert channel["events"] == ["Contacts.all", "Deals.create", "Deals.edit"], channel
+    assert {"Contacts.all", "Deals.create", "Deals.edit"} <= set(channel["events"]), channel
 
     created = time.monotonic()
     newest = deal(f"{marker} upsell", "Proposal/Price Quote")
