@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -144,3 +145,24 @@ def test_a_full_run_plans_the_same_in_memory_and_on_disk(mode: str) -> None:
         assert other.tally == first.tally
         assert other.members == first.members
         assert sorted(other.taking_part) == sorted(first.taking_part)
+
+
+def test_a_member_on_disk_comes_back_whole() -> None:
+    assert tuple(f.name for f in fields(Member)) == spill.MEMBER_FIELDS
+    at = datetime(2026, 3, 1, 12, 30, tzinfo=UTC)
+    whole = Member(
+        "a@x.io",
+        MemberStatus.CLEANED,
+        {"CRMID": "Leads:1", "FNAME": "Ann"},
+        frozenset({"crm", "vip"}),
+        in_list=False,
+        last_changed=at,
+        opted_in_at=at.astimezone(timezone(timedelta(hours=2))),
+        removed_by_sync=True,
+        owners=frozenset({"sync-a"}),
+    )
+    audience = SpillingMemory(limit=0).members("CRMID")
+    audience[whole.email] = whole
+    audience["b@x.io"] = bare = Member("b@x.io", MemberStatus.SUBSCRIBED, {})
+    assert audience.on_disk and dict(audience.items()) == {"a@x.io": whole, "b@x.io": bare}
+    assert audience["a@x.io"].opted_in_at == whole.opted_in_at

@@ -31,7 +31,7 @@ from crmsync.engine.records import (
     MemberWrite,
     normalise_email,
 )
-from crmsync.engine.runmemory import InMemory, RunMemory, in_key_order
+from crmsync.engine.runmemory import InMemory, RunMemory, in_key_order, keys_in_order
 from crmsync.engine.settings import SyncSettings
 
 
@@ -158,9 +158,10 @@ class Planner:
         self._leaving = memory.objects("leaving", Action)
         self._decided = memory.keys("decided")
         self._by_record_key = memory.record_links(self.observed, link_field)
-        self._marketing_members = sum(
-            1 for m in self.observed.values() if m.status in ACTIVE_STATUSES
-        )
+        if self.settings.contact_limit:  # a pass over the audience, only when it counts
+            self._marketing_members = sum(
+                1 for m in self.observed.values() if m.status in ACTIVE_STATUSES
+            )
 
     # -- records -------------------------------------------------------------------------
 
@@ -502,9 +503,10 @@ class Planner:
         if not self.full:
             return actions
         s = self.settings
-        for email, member in in_key_order(self.observed):
+        for email in keys_in_order(self.observed):
             if email in self._claimed or email in self._decided:
                 continue
+            member = self.observed[email]
             key = member.values.get(s.record_id_field, "")
             action: Action | None = None
             if key.startswith(f"{s.module}:") and key not in self._seen_record_keys:

@@ -66,3 +66,10 @@ def in_key_order(mapping: Mapping[str, V]) -> Iterable[tuple[str, V]]:
     if getattr(mapping, "key_ordered", False):
         return mapping.items()
     return sorted(mapping.items())
+
+
+def keys_in_order(mapping: Mapping[str, V]) -> Iterable[str]:
+    """The keys sorted, read as :func:`in_key_order` reads the items."""
+    if getattr(mapping, "key_ordered", False):
+        return iter(mapping)
+    return sorted(mapping)

@@ -12,6 +12,7 @@ its index on the record link. On disk, iteration is in key order.
 
 from __future__ import annotations
 
+import marshal
 import pickle
 import sqlite3
 from collections.abc import (
@@ -23,12 +24,14 @@ from collections.abc import (
     MutableSet,
     ValuesView,
 )
-from typing import Any, Generic, TypeVar
+from datetime import datetime
+from typing import Any, Generic, TypeVar, overload
 
-from crmsync.engine.records import Member
+from crmsync.engine.records import Member, MemberStatus
 from crmsync.engine.runmemory import linked_emails
 
 V = TypeVar("V")
+D = TypeVar("D")
 
 SPILL_AFTER = 20_000
 """Entries a container holds in memory; beyond, it lives on disk (0: always on disk).
@@ -83,6 +86,61 @@ def _pickled(value: Any) -> bytes:
     return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
 
 
+def _time(at: datetime | None) -> str | None:
+    return None if at is None else at.isoformat()
+
+
+def _parsed(at: str | None) -> datetime | None:
+    return None if at is None else datetime.fromisoformat(at)
+
+
+MEMBER_FIELDS = (
+    "email",
+    "status",
+    "values",
+    "tags",
+    "in_list",
+    "last_changed",
+    "opted_in_at",
+    "removed_by_sync",
+    "owners",
+)
+"""What :func:`_member_bytes` keeps (a test checks it is every field of Member)."""
+_STATUSES = {str(s): s for s in MemberStatus}
+
+
+def _member_bytes(m: Member) -> bytes:
+    """A member as plain values (a third of its pickle, read several times faster)."""
+    return marshal.dumps(
+        (
+            m.email,
+            str(m.status),
+            dict(m.values),
+            sorted(m.tags),
+            m.in_list,
+            _time(m.last_changed),
+            _time(m.opted_in_at),
+            m.removed_by_sync,
+            sorted(m.owners),
+        )
+    )
+
+
+def _member(data: bytes) -> Member:
+    email, status, values, tags, in_list, changed, opted_in, removed, owners = marshal.loads(data)
+    return Member(
+        email,
+        _STATUSES[status],
+        values,
+        frozenset(tags),
+        in_list,
+        _parsed(changed),
+        _parsed(opted_in),
+        removed,
+        frozenset(owners),
+    )
+
+
 class SpillDict(MutableMapping[str, V], Generic[V]):
     """A dict until it holds more than ``limit`` entries, then a table of ``store``.
 
@@ -96,10 +154,13 @@ class SpillDict(MutableMapping[str, V], Generic[V]):
         *,
         pickled: bool = True,
         link: Callable[[V], str | None] | None = None,
+        codec: tuple[Callable[[V], bytes], Callable[[bytes], V]] | None = None,
     ) -> None:
         self._store, self._limit, self._link = store, limit, link
         self._encode: Callable[[V], Any] = _pickled if pickled else _same
         self._decode: Callable[[Any], V] = pickle.loads if pickled else _same
+        if codec is not None:
+            self._encode, self._decode = codec
         self._memory: dict[str, V] | None = {}
         self._pending: dict[str, V] = {}
         self._table = ""
@@ -150,6 +211,20 @@ class SpillDict(MutableMapping[str, V], Generic[V]):
         if row is None:
             raise KeyError(key)
         return self._decode(row[0])
+
+    @overload
+    def get(self, key: str, /) -> V | None: ...
+
+    @overload
+    def get(self, key: str, default: V | D, /) -> V | D: ...
+
+    def get(self, key: str, default: Any = None, /) -> Any:
+        if self._memory is not None:
+            return self._memory.get(key, default)
+        try:
+            return self[key]
+        except KeyError:
+            return default
 
     def __contains__(self, key: object) -> bool:
         if self._memory is not None:
@@ -293,7 +368,12 @@ class SpillingMemory:
 
     def members(self, link_field: str) -> SpillDict[Member]:
         """An empty audience to fill from the target's listing."""
-        return SpillDict(self.store, self.limit, link=lambda m: m.values.get(link_field))
+        return SpillDict(
+            self.store,
+            self.limit,
+            link=lambda m: m.values.get(link_field),
+            codec=(_member_bytes, _member),
+        )
 
     def audience(self, observed: Mapping[str, Member], link_field: str) -> Mapping[str, Member]:
         if isinstance(observed, SpillDict) or len(observed) <= self.limit:

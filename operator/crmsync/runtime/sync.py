@@ -213,16 +213,21 @@ class SyncRun:
         return max(1, min(wanted, self.target.max_batch))
 
     async def _list_members(self) -> MutableMapping[str, Member]:
-        observed = await self.observe()
-        self.members = sum(1 for m in observed.values() if m.status != MemberStatus.ARCHIVED)
-        return observed
+        return await self.observe()
 
     async def observe(self) -> MutableMapping[str, Member]:
         settings = self.request.settings
         observed: MutableMapping[str, Member] = self.memory.members(settings.record_id_field)
+        archived = self.memory.keys("archived")
         async for page in self.target.members(self.request.audience):
             for member in page:
                 observed[member.email] = member
+                if member.status == MemberStatus.ARCHIVED:
+                    archived.add(member.email)
+                else:
+                    archived.discard(member.email)
+        # Counted without reading the audience again (archived members are few).
+        self.members = len(observed) - len(archived)
         index = self.request.record_index
         if index is not None:
             observed = index.annotate(observed, settings.record_id_field)
