@@ -390,6 +390,8 @@ def _report_memory(label: str, spilled: dict[str, Any], held: dict[str, Any]) ->
     print(f"\n{'crmsync, ' + label:<34}{'spilled':>14}{'in memory':>18}{'ratio':>10}")
     rates = [r["records"] / r["seconds"] for r in (spilled, held)]
     print(f"{'records/s':<34}{rates[0]:>14.0f}{rates[1]:>18.0f}{rates[0] / rates[1]:>9.2f}x")
+    cpu = [r["cpu_seconds"] for r in (spilled, held)]
+    print(f"{'crmsync CPU s':<34}{cpu[0]:>14.1f}{cpu[1]:>18.1f}{cpu[0] / cpu[1]:>9.2f}x")
     rss = [r["peak_rss_mib"] for r in (spilled, held)]
     print(f"{'peak RSS (MiB)':<34}{rss[0]:>14.0f}{rss[1]:>18.0f}{rss[0] / rss[1]:>9.2f}x")
 

@@ -20,6 +20,7 @@ BOTH_WAYS = frozenset(
         "tests.unit.test_record_index",
         "tests.unit.test_reverse",
         "tests.unit.test_sync_crm_opt_outs",
+        "tests.unit.test_sync_pushdown",
         "tests.unit.test_spill_runs",
     }
 )

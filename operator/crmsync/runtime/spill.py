@@ -163,7 +163,7 @@ class SpillDict(MutableMapping[str, V], Generic[V]):
             self._encode, self._decode = codec
         self._memory: dict[str, V] | None = {}
         self._pending: dict[str, V] = {}
-        self._table = ""
+        self._table = self._select = self._exists = ""
 
     @property
     def key_ordered(self) -> bool:
@@ -176,6 +176,8 @@ class SpillDict(MutableMapping[str, V], Generic[V]):
     def _spill(self) -> None:
         assert self._memory is not None
         self._table = self._store.table(linked=self._link is not None)
+        self._select = f"SELECT v FROM {self._table} WHERE k = ?"
+        self._exists = f"SELECT 1 FROM {self._table} WHERE k = ?"
         self._pending, self._memory = self._memory, None
         self._flush()
 
@@ -205,9 +207,7 @@ class SpillDict(MutableMapping[str, V], Generic[V]):
             return self._memory[key]
         if key in self._pending:
             return self._pending[key]
-        row = self._store.conn.execute(
-            f"SELECT v FROM {self._table} WHERE k = ?", (key,)
-        ).fetchone()
+        row = self._store.conn.execute(self._select, (key,)).fetchone()
         if row is None:
             raise KeyError(key)
         return self._decode(row[0])
@@ -221,18 +221,17 @@ class SpillDict(MutableMapping[str, V], Generic[V]):
     def get(self, key: str, default: Any = None, /) -> Any:
         if self._memory is not None:
             return self._memory.get(key, default)
-        try:
-            return self[key]
-        except KeyError:
-            return default
+        if key in self._pending:
+            return self._pending[key]
+        row = self._store.conn.execute(self._select, (key,)).fetchone()
+        return default if row is None else self._decode(row[0])
 
     def __contains__(self, key: object) -> bool:
         if self._memory is not None:
             return key in self._memory
         if key in self._pending:
             return True
-        sql = f"SELECT 1 FROM {self._table} WHERE k = ?"
-        return self._store.conn.execute(sql, (key,)).fetchone() is not None
+        return self._store.conn.execute(self._exists, (key,)).fetchone() is not None
 
     def __setitem__(self, key: str, value: V) -> None:
         if self._memory is not None:
