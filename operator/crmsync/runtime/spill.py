@@ -13,6 +13,7 @@ its index on the record link. On disk, iteration is in key order.
 from __future__ import annotations
 
 import marshal
+import os
 import pickle
 import sqlite3
 from collections.abc import (
@@ -33,9 +34,10 @@ from crmsync.engine.runmemory import linked_emails
 V = TypeVar("V")
 D = TypeVar("D")
 
-SPILL_AFTER = 20_000
+SPILL_AFTER = int(os.environ.get("CRMSYNC_SPILL_AFTER", "20000"))
 """Entries a container holds in memory; beyond, it lives on disk (0: always on disk).
-Read when a run starts, so tests can lower it."""
+Read when a run starts, so tests can lower it (``CRMSYNC_SPILL_AFTER`` sets it for a
+whole operator)."""
 BATCH = 2_000
 """Writes buffered before one insert."""
 CACHE_KIB = 4096
