@@ -147,6 +147,8 @@ class Planner:
     _seen_record_keys: MutableSet[str] = field(init=False)
     _leaving: MutableMapping[str, Action] = field(init=False)
     _decided: MutableSet[str] = field(init=False)
+    """Emails decided besides those claimed (a deletion, what left): always asked with
+    ``_claimed``, so a claim is not written twice."""
     _by_record_key: Mapping[str, str] = field(init=False)
     _marketing_members: int = -1
 
@@ -203,7 +205,6 @@ class Planner:
             return Action(ActionKind.SKIP_DUPLICATE, email, Reason.DUPLICATE_EMAIL, record.id)
         self._claimed[email] = key
         self._leaving.pop(email, None)
-        self._decided.add(email)
 
         if _truthy(record.values.get(s.policy.opt_out_field)):
             return self._plan_opted_out(email, record, member)
