@@ -14,8 +14,13 @@ same run, each in a process of its own (so its peak RSS is its own):
 
 Prints records/s, API calls made against the minimum the vendors' batch limits allow
 (counted by the servers: ``/_admin/counters``), and peak RSS, with the ratios.
+``--in-memory`` also loads a third audience with crmsync holding the whole run in memory
+(as before :mod:`crmsync.runtime.spill`), and prints the two side by side; ``--again``
+then runs crmsync in full once more over each loaded audience (every member listed and
+compared, nothing to write).
 
     .venv/bin/python bench/initial_load.py [--contacts 100000] [--baseline-limit 0]
+        [--in-memory] [--again]
 """
 
 from __future__ import annotations
@@ -49,6 +54,9 @@ PARALLEL = int(os.environ.get("CRMSYNC_BENCH_PARALLEL", "4"))
 READ = os.environ.get("CRMSYNC_BENCH_READ", "bulk")
 """How crmsync reads the CRM in full: ``bulk`` (Bulk Read above its threshold, the
 default) or ``pages`` (listing pages only); ``--read`` sets it for the child processes."""
+SPILL_AFTER = "CRMSYNC_BENCH_SPILL_AFTER"
+"""Entries a run holds in memory before they move to disk (unset: the operator's default)."""
+IN_MEMORY = 10**12
 
 
 # --- the two contenders (each runs in a child process) ------------------------------
@@ -118,7 +126,9 @@ async def _crmsync(info: dict[str, Any], list_id: str) -> dict[str, Any]:
         open_target(mc_endpoint, stats) as target,
     ):
         await check_fields(crm, target, settings, list_id, create_missing=True)
-        extra = {"parallel_batches": PARALLEL} if PARALLEL > 1 else {}
+        extra: dict[str, Any] = {"parallel_batches": PARALLEL} if PARALLEL > 1 else {}
+        if os.environ.get(SPILL_AFTER):
+            extra["spill_after"] = int(os.environ[SPILL_AFTER])
         request = RunRequest(settings, list_id, Checkpoint(), full=True, **extra)
         result = await SyncRun(crm, target, request).execute()
     elapsed = time.perf_counter() - started
@@ -324,6 +334,16 @@ def main() -> None:
         default=READ,
         help="crmsync's full CRM read: Bulk Read above 10,000 records, or listing pages only",
     )
+    parser.add_argument(
+        "--in-memory",
+        action="store_true",
+        help="also run crmsync with the whole run in memory (before runs spilled to disk)",
+    )
+    parser.add_argument(
+        "--again",
+        action="store_true",
+        help="then a second full crmsync run over the loaded audience (with --in-memory)",
+    )
     parser.add_argument("--phase", choices=("crmsync", "baseline"), help=argparse.SUPPRESS)
     parser.add_argument("--info", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--list-id", help=argparse.SUPPRESS)
@@ -345,11 +365,35 @@ def main() -> None:
                     f"{info[vendor]['base_url']}/_admin/faults",
                     json={"latency_ms": args.latency_ms},
                 ).raise_for_status()
-            ours = _run_phase("crmsync", info, info_path, _new_audience(info, "crmsync"), 0)
+            ours_list, held_list = _new_audience(info, "crmsync"), _new_audience(info, "memory")
+            ours = _run_phase("crmsync", info, info_path, ours_list, 0)
+            side_by_side: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+            if args.in_memory:
+                for label in ("initial load", "full run again")[: 1 + args.again]:
+                    if label != "initial load":
+                        ours = _run_phase("crmsync", info, info_path, ours_list, 0)
+                    os.environ[SPILL_AFTER] = str(IN_MEMORY)
+                    held = _run_phase("crmsync", info, info_path, held_list, 0)
+                    del os.environ[SPILL_AFTER]
+                    side_by_side.append((label, ours, held))
+                ours = side_by_side[0][1]
             base = _run_phase(
                 "baseline", info, info_path, _new_audience(info, "baseline"), args.baseline_limit
             )
     _report(args.contacts, ours, base, args.latency_ms)
+    for label, spilled, held in side_by_side:
+        _report_memory(label, spilled, held)
+
+
+def _report_memory(label: str, spilled: dict[str, Any], held: dict[str, Any]) -> None:
+    """crmsync as it is (spilling past its limit) beside the whole run held in memory."""
+    print(f"\n{'crmsync, ' + label:<34}{'spilled':>14}{'in memory':>18}{'ratio':>10}")
+    rates = [r["records"] / r["seconds"] for r in (spilled, held)]
+    print(f"{'records/s':<34}{rates[0]:>14.0f}{rates[1]:>18.0f}{rates[0] / rates[1]:>9.2f}x")
+    cpu = [r["cpu_seconds"] for r in (spilled, held)]
+    print(f"{'crmsync CPU s':<34}{cpu[0]:>14.1f}{cpu[1]:>18.1f}{cpu[0] / cpu[1]:>9.2f}x")
+    rss = [r["peak_rss_mib"] for r in (spilled, held)]
+    print(f"{'peak RSS (MiB)':<34}{rss[0]:>14.0f}{rss[1]:>18.0f}{rss[0] / rss[1]:>9.2f}x")
 
 
 def _report(

@@ -2,13 +2,14 @@
 
 Pure: it reads values and returns actions, each with a reason. The same planner drives
 a real run (the executor carries the actions out in vendor batches) and ``crmsync plan``
-(which only prints them). Records stream through page by page; only the observed
-members and the set of emails already claimed are held in memory.
+(which only prints them). Records stream through page by page; the observed members and
+what the run claimed, saw and decided are kept in the containers the caller gives
+(:mod:`crmsync.engine.runmemory`: in memory, or on disk for large runs).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping, MutableSet
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -30,6 +31,7 @@ from crmsync.engine.records import (
     MemberWrite,
     normalise_email,
 )
+from crmsync.engine.runmemory import InMemory, RunMemory, in_key_order, keys_in_order
 from crmsync.engine.settings import SyncSettings
 
 
@@ -137,29 +139,42 @@ class Planner:
     now: datetime | None = None
     backfill: bool = False
     """The mapping changed: compare every mapped field even if the record did not change."""
+    memory: RunMemory = field(default_factory=InMemory)
+    """Where what grows with the run's records is kept."""
 
-    _claimed: dict[str, str] = field(default_factory=dict)
+    _claimed: MutableMapping[str, str] = field(init=False)
     """Email → the record key that claimed it in this run."""
-    _seen_record_keys: set[str] = field(default_factory=set)
-    _leaving: dict[str, Action] = field(default_factory=dict)
-    _decided: set[str] = field(default_factory=set)
+    _seen_record_keys: MutableSet[str] = field(init=False)
+    _leaving: MutableMapping[str, Action] = field(init=False)
+    _decided: MutableSet[str] = field(init=False)
+    """Emails decided besides those claimed (a deletion, what left): always asked with
+    ``_claimed``, so a claim is not written twice."""
+    _by_record_key: Mapping[str, str] = field(init=False)
     _marketing_members: int = -1
 
     def __post_init__(self) -> None:
-        self._by_record_key = {
-            m.values.get(self.settings.record_id_field, ""): email
-            for email, m in self.observed.items()
-            if m.values.get(self.settings.record_id_field)
-        }
-        self._marketing_members = sum(
-            1 for m in self.observed.values() if m.status in ACTIVE_STATUSES
-        )
+        memory, link_field = self.memory, self.settings.record_id_field
+        self.observed = memory.audience(self.observed, link_field)
+        self._claimed = memory.strings("claimed")
+        self._seen_record_keys = memory.keys("seen_record_keys")
+        self._leaving = memory.objects("leaving", Action)
+        self._decided = memory.keys("decided")
+        self._by_record_key = memory.record_links(self.observed, link_field)
+        if self.settings.contact_limit:  # a pass over the audience, only when it counts
+            self._marketing_members = sum(
+                1 for m in self.observed.values() if m.status in ACTIVE_STATUSES
+            )
 
     # -- records -------------------------------------------------------------------------
 
-    def taking_part(self) -> set[str]:
-        """Ids of the records whose member this run claimed (they take part)."""
-        return {key.partition(":")[2] for key in self._claimed.values()}
+    def taking_part(self) -> Iterable[str]:
+        """Ids of the records whose member this run claimed (they take part), read when
+        iterated (a record that claimed two emails comes twice)."""
+        return _RecordIds(self._claimed)
+
+    def seen(self, record_id: str) -> bool:
+        """The record was planned in this run."""
+        return self.settings.record_key(record_id) in self._seen_record_keys
 
     def plan_records(self, records: Iterable[CrmRecord]) -> list[Action]:
         return [a for r in records if (a := self._plan_record(r)) is not None]
@@ -181,15 +196,15 @@ class Planner:
             return Action(ActionKind.SKIP_IGNORED, "", Reason.MISSING_EMAIL, record.id)
         if not is_valid_email(record.values.get(s.email_field), s.address_rules):
             return Action(ActionKind.SKIP_IGNORED, email, Reason.INVALID_EMAIL, record.id)
-        if self._claimed.get(email) == key:
+        claimed = self._claimed.get(email)
+        if claimed == key:
             return (
                 None  # the same record read again (edited while the run pages by modification time)
             )
-        if email in self._claimed or self._held_by_other_record(member, key):
+        if claimed is not None or self._held_by_other_record(member, key):
             return Action(ActionKind.SKIP_DUPLICATE, email, Reason.DUPLICATE_EMAIL, record.id)
         self._claimed[email] = key
         self._leaving.pop(email, None)
-        self._decided.add(email)
 
         if _truthy(record.values.get(s.policy.opt_out_field)):
             return self._plan_opted_out(email, record, member)
@@ -471,7 +486,7 @@ class Planner:
         prefix = f"{s.module}:"
         ids: list[str] = []
         emails: list[str] = []
-        for email, member in sorted(self.observed.items()):
+        for email, member in in_key_order(self.observed):
             if email in self._claimed or email in self._decided or email in self._leaving:
                 continue
             key = member.values.get(s.record_id_field, "")
@@ -486,18 +501,20 @@ class Planner:
         whose CRM record is gone (or, in Mirror mode, that no CRM record holds)."""
         actions = [
             shared
-            for email, a in sorted(self._leaving.items())
+            for email, a in in_key_order(self._leaving)
             if email not in self._claimed
             and (shared := self._shared(a)) is not None
             and self._removal_needed(shared)
         ]
-        self._decided.update(self._leaving)
+        for email in self._leaving:
+            self._decided.add(email)
         if not self.full:
             return actions
         s = self.settings
-        for email, member in sorted(self.observed.items()):
+        for email in keys_in_order(self.observed):
             if email in self._claimed or email in self._decided:
                 continue
+            member = self.observed[email]
             key = member.values.get(s.record_id_field, "")
             action: Action | None = None
             if key.startswith(f"{s.module}:") and key not in self._seen_record_keys:
@@ -509,3 +526,13 @@ class Planner:
             if action is not None and self._removal_needed(action):
                 actions.append(action)
         return actions
+
+
+@dataclass(frozen=True)
+class _RecordIds:
+    """The record ids in the keys of a run's claims, read when iterated."""
+
+    claims: Mapping[str, str]
+
+    def __iter__(self) -> Iterator[str]:
+        return (key.partition(":")[2] for key in self.claims.values())

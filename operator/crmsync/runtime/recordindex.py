@@ -36,7 +36,7 @@ ConfigMaps owned by the ContactSync (so they go with it): ``<name>-record-index`
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, MutableMapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -71,7 +71,9 @@ class RecordIndex:
     def dirty(self) -> bool:
         return bool(self.changed or self.layout.stale())
 
-    def annotate(self, observed: dict[str, Member], link_field: str) -> dict[str, Member]:
+    def annotate(
+        self, observed: MutableMapping[str, Member], link_field: str
+    ) -> MutableMapping[str, Member]:
         """Give members the link field the target's listing left out. Entries whose email
         is no longer on the list in any status are dropped (the member is gone)."""
         present = {k: e for k, e in self.entries.items() if e in observed}

@@ -12,7 +12,7 @@ member is found by its link, so only records created since the checkpoint may la
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -28,7 +28,7 @@ CREATED_FIELD = "Created_Time"
 
 @dataclass
 class Incremental:
-    observed: dict[str, Member]
+    observed: Mapping[str, Member]
     pages: list[list[CrmRecord]]
     """Changed records already read (the rest, if any, follows from the CRM iterator)."""
     listed: bool
@@ -68,7 +68,7 @@ async def observe_incremental(
     complete: bool,
     since: datetime,
     needs_listing: bool,
-    list_all: Callable[[], Awaitable[dict[str, Member]]],
+    list_all: Callable[[], Awaitable[MutableMapping[str, Member]]],
 ) -> Incremental:
     """The members an incremental run needs to plan ``pages`` (``complete``: every changed
     record is in them)."""

@@ -18,6 +18,7 @@ from collections.abc import (
     Coroutine,
     Iterable,
     Mapping,
+    MutableMapping,
     Sequence,
 )
 from copy import deepcopy
@@ -45,6 +46,7 @@ from crmsync.runtime.batching import PendingPages
 from crmsync.runtime.counting import RunTally
 from crmsync.runtime.recordindex import RecordIndex
 from crmsync.runtime.smallrun import CREATED_FIELD, SMALL_RUN_RECORDS, observe_incremental, prefetch
+from crmsync.runtime.spill import SpillingMemory
 
 T = TypeVar("T")
 ProgressCallback = Callable[[RunTally, Checkpoint], Awaitable[None]]
@@ -77,6 +79,9 @@ class RunRequest:
     other_owners: Mapping[str, frozenset[str]] = field(default_factory=dict)
     """Zoho Campaigns: email → the other syncs on the same list that claim the member
     (their record indexes); Mailchimp members carry their claims as tags."""
+    spill_after: int | None = None
+    """Entries the run's audience and per-record sets hold in memory before they move to
+    disk (:mod:`crmsync.runtime.spill`; None: its ``SPILL_AFTER``)."""
 
 
 @dataclass(frozen=True)
@@ -99,9 +104,10 @@ class RunResult:
     """What the campaign → CRM half did (two-way and campaign → CRM syncs)."""
     full: bool = False
     """Every CRM record was read (a full comparison)."""
-    taking_part: set[str] = field(default_factory=set)
-    """Ids of the CRM records that took part in this run (notification routing)."""
-    left: set[str] = field(default_factory=set)
+    taking_part: Iterable[str] = field(default_factory=set)
+    """Ids of the CRM records that took part in this run (notification routing); a large
+    run's are read from its store on disk when iterated."""
+    left: Iterable[str] = field(default_factory=set)
     """Ids of the records whose member this run removed or released."""
     campaign_changes: ReverseTally | None = None
     """One-way CRM → campaign syncs: the campaign-side unsubscribes and cleaned addresses
@@ -190,11 +196,12 @@ class SyncRun:
         self.tally = RunTally()
         self.planned: list[Action] = []
         self.members = 0
-        self.failed_ids: list[str] = []
-        self.seen_ids: set[str] = set()
+        self.memory = SpillingMemory(request.spill_after)
+        self.failed_ids: dict[str, None] = {}
+        """The first ones, in order: the checkpoint keeps no more."""
         self.started = now()
         self.campaign_changes = ReverseTally()
-        self.left_ids: set[str] = set()
+        self.left_ids = self.memory.keys("left")
         self.recovering = pending.decode(request.checkpoint.pending_writes)
         """Writes an interrupted run sent without recording the answer: counted once here."""
         self.after_stream: tuple[RunTally, dict[str, ActionKind]] | None = None
@@ -205,29 +212,36 @@ class SyncRun:
         wanted = self.request.batch_size or self.target.max_batch
         return max(1, min(wanted, self.target.max_batch))
 
-    async def _list_members(self) -> dict[str, Member]:
-        observed = await self.observe()
-        self.members = sum(1 for m in observed.values() if m.status != MemberStatus.ARCHIVED)
-        return observed
+    async def _list_members(self) -> MutableMapping[str, Member]:
+        return await self.observe()
 
-    async def observe(self) -> dict[str, Member]:
-        observed: dict[str, Member] = {}
+    async def observe(self) -> MutableMapping[str, Member]:
+        settings = self.request.settings
+        observed: MutableMapping[str, Member] = self.memory.members(settings.record_id_field)
+        archived = self.memory.keys("archived")
         async for page in self.target.members(self.request.audience):
             for member in page:
                 observed[member.email] = member
+                if member.status == MemberStatus.ARCHIVED:
+                    archived.add(member.email)
+                else:
+                    archived.discard(member.email)
+        # Counted without reading the audience again (archived members are few).
+        self.members = len(observed) - len(archived)
         index = self.request.record_index
         if index is not None:
-            settings = self.request.settings
             observed = index.annotate(observed, settings.record_id_field)
             if settings.owner:
                 own = set(index.entries.values())
                 others = self.request.other_owners
-                for email, member in observed.items():
+                for email in own | others.keys():
+                    listed = observed.get(email)
+                    if listed is None:
+                        continue
                     owners = others.get(email, frozenset())
                     if email in own:
                         owners |= {settings.owner}
-                    if owners:
-                        observed[email] = replace(member, owners=owners)
+                    observed[email] = replace(listed, owners=owners)
         return observed
 
     async def execute(self) -> RunResult:
@@ -248,7 +262,9 @@ class SyncRun:
             settings.module, fields, modified_since=modified_since, criteria=narrowing
         )
         observed, read, deleted = await self._observe_run(source, modified_since)
-        planner = Planner(settings, observed, full=full, now=self.now(), backfill=backfill)
+        planner = Planner(
+            settings, observed, full=full, now=self.now(), backfill=backfill, memory=self.memory
+        )
         if narrowing is not None and len(planner.unread_links()[1]) > MAX_UNLINKED_LOOKUPS:
             narrowing.criteria = ()  # before the read starts: it reads the whole module
         checkpoint = request.checkpoint.model_copy()
@@ -260,7 +276,6 @@ class SyncRun:
         # The next CRM page is read while this one's writes go out.
         async for page in read_ahead(_chain(read, source)):
             records = await self._with_related(page)
-            self.seen_ids.update(r.id for r in records)
             for record in records:
                 # Each record leaves its mark: a checkpoint never passes a record whose
                 # write is still held, and counts and checkpoint stay in step (B5).
@@ -286,7 +301,7 @@ class SyncRun:
         if full:
             checkpoint.last_full_sync_time = started
         checkpoint.resume = None
-        checkpoint.failed_record_ids = list(dict.fromkeys(self.failed_ids))[:MAX_FAILED_RECORD_IDS]
+        checkpoint.failed_record_ids = list(self.failed_ids)
         if not request.dry_run:
             await self._report(checkpoint)
         return RunResult(
@@ -302,7 +317,7 @@ class SyncRun:
 
     async def _observe_run(
         self, source: AsyncIterator[list[CrmRecord]], modified_since: datetime | None
-    ) -> tuple[dict[str, Member], list[list[CrmRecord]], list[DeletedRecord] | None]:
+    ) -> tuple[Mapping[str, Member], list[list[CrmRecord]], list[DeletedRecord] | None]:
         """The members the run plans against; incremental runs read the CRM first
         (:mod:`crmsync.runtime.smallrun`): the records read and deletions come back too."""
         request, settings = self.request, self.request.settings
@@ -341,7 +356,7 @@ class SyncRun:
     ) -> None:
         """Retries, Z17 opt-outs, deletions and what left: after every CRM page."""
         request, settings = self.request, self.request.settings
-        retry = [i for i in request.retry_ids if i not in self.seen_ids]
+        retry = [i for i in request.retry_ids if not planner.seen(i)]
         self.after_stream = (deepcopy(self.tally), {})
         if narrowed:
             await self._read_unread_links(planner, checkpoint)
@@ -349,7 +364,6 @@ class SyncRun:
             records = await self._with_related(
                 await self.crm.records_by_id(settings.module, retry, settings.record_fields)
             )
-            self.seen_ids.update(r.id for r in records)
             await self._sent_then_apply(planner.plan_records(records), checkpoint)
         since = request.checkpoint.modified_since
         if not full and since is not None:
@@ -377,9 +391,8 @@ class SyncRun:
             found = await self.crm.records_by_email(
                 settings.module, settings.email_field, emails, fields
             )
-            records += [r for r in found if r.id not in self.seen_ids]
+            records += [r for r in found if not planner.seen(r.id)]
         records = await self._with_related(records)
-        self.seen_ids.update(r.id for r in records)
         await self._sent_then_apply(planner.plan_records(records), checkpoint)
 
     async def _campaign_opt_outs(
@@ -390,11 +403,10 @@ class SyncRun:
         opt-outs are kept (everything else about them waits for the next full run, as
         for any record the CRM did not change)."""
         settings = self.request.settings
-        ids = [i for i in planner.campaign_opt_out_candidates(since) if i not in self.seen_ids]
+        ids = [i for i in planner.campaign_opt_out_candidates(since) if not planner.seen(i)]
         if not ids:
             return
         records = await self.crm.records_by_id(settings.module, ids, settings.record_fields)
-        self.seen_ids.update(r.id for r in records)
         planned = planner.plan_records(records)
         await self._sent_then_apply(
             [a for a in planned if a.kind == ActionKind.CRM_OPT_OUT], checkpoint
@@ -569,11 +581,15 @@ class SyncRun:
             result = by_id.get(action.record_id) or _unanswered(action.email, "CRM")
             self._tally(action, result)
             if result.outcome == WriteOutcome.REJECTED:
-                self.failed_ids.append(action.record_id)
+                self._failed(action.record_id)
                 continue
             cleaned = action.reason == Reason.CAMPAIGN_CLEANED
             change = CampaignChange.CLEANED if cleaned else CampaignChange.UNSUBSCRIBED
             self.campaign_changes.note_change(change, action.email, NOTIFICATION_EXAMPLES)
+
+    def _failed(self, record_id: str) -> None:
+        if len(self.failed_ids) < MAX_FAILED_RECORD_IDS:
+            self.failed_ids[record_id] = None
 
     def _tally(self, action: Action, result: WriteResult | None = None) -> None:
         """Count one action; a member an interrupted run already wrote counts as that
@@ -596,7 +612,7 @@ class SyncRun:
                 key = self.request.settings.record_key(action.record_id)
                 self.request.record_index.note(action, result, key)
             if result.outcome == WriteOutcome.REJECTED and action.record_id:
-                self.failed_ids.append(action.record_id)
+                self._failed(action.record_id)
             elif action.kind in (ActionKind.REMOVE, ActionKind.RELEASE) and action.record_id:
                 self.left_ids.add(action.record_id)
             if result.outcome == WriteOutcome.CREATED:
