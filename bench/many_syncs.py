@@ -13,6 +13,9 @@ one Mailchimp Connection, 4 audiences shared by the syncs) and measures:
 - one CRM edit: seconds until the member shows it in Mailchimp, and how many syncs ran;
 - the operator's RSS after the load and at its peak, and its CPU while loading.
 
+``--tracemalloc DIR`` has the operator trace its allocations and dump a snapshot before the
+load, after it and after the idle minute (``bench/memory_top.py`` reads them).
+
 ``--operator-pythonpath PATH`` runs the operator from another checkout (e.g.
 ``OLD/operator:OLD/testbed/src``); ``--compare PATH`` runs that one first, then this
 checkout, and prints both side by side.
@@ -282,7 +285,27 @@ def edit(stage: Stage, out: dict[str, Any]) -> None:
     out["runs_after_edit"] = sum(1 for name, run in after.items() if before.get(name) != run)
 
 
-def bench(syncs: int, operator_path: str | None, work: Path, poll: str = "5m") -> dict[str, Any]:
+def snapshot(pid: int, tracing: Path | None) -> None:
+    """Have a tracing operator dump its allocations (crmsync.memprofile), and wait for it."""
+    if tracing is None:
+        return
+    before = len(list(tracing.glob("snapshot-*.pickle")))
+    os.kill(pid, signal.SIGUSR1)
+    wait_for(
+        lambda: len(list(tracing.glob("snapshot-*.pickle"))) > before,
+        timeout=300,
+        what="the allocation snapshot",
+    )
+    time.sleep(2)  # written by now: the file appears when the dump starts
+
+
+def bench(
+    syncs: int,
+    operator_path: str | None,
+    work: Path,
+    poll: str = "5m",
+    tracing: Path | None = None,
+) -> dict[str, Any]:
     plane = ControlPlane(work / "plane")
     plane.start(find_binaries())
     kube = Kube(plane, find_binaries())
@@ -295,6 +318,8 @@ def bench(syncs: int, operator_path: str | None, work: Path, poll: str = "5m") -
     env = {**kube.env, "PYTHONUNBUFFERED": "1"}
     if operator_path:
         env["PYTHONPATH"] = operator_path
+    if tracing is not None:
+        env["CRMSYNC_TRACEMALLOC"] = str(tracing)
     try:
         with run_sim(work / "sim") as sim:
             stage = prepare(kube, sim, syncs)
@@ -306,8 +331,13 @@ def bench(syncs: int, operator_path: str | None, work: Path, poll: str = "5m") -
                 )  # fmt: skip
             try:
                 sim.reset_counters("zoho_crm")
+                if tracing is not None:
+                    time.sleep(10)  # started: the first snapshot is the operator without syncs
+                snapshot(operator.pid, tracing)
                 load(stage, syncs, operator.pid, poll, out)
+                snapshot(operator.pid, tracing)
                 idle(stage, operator.pid, out)
+                snapshot(operator.pid, tracing)
                 edit(stage, out)
                 out["operator_peak_rss_mib"] = rss_mib(operator.pid)
                 out["rss_per_sync_kib"] = round(1024 * out["rss_after_load_mib"] / syncs)
@@ -346,9 +376,11 @@ def _figure(value: Any) -> str:
 def run_in(args: argparse.Namespace, operator_path: str | None, label: str) -> dict[str, Any]:
     if args.work_dir:
         (args.work_dir / label).mkdir(parents=True, exist_ok=True)
-        return bench(args.syncs, operator_path, args.work_dir / label, args.poll_interval)
+        return bench(
+            args.syncs, operator_path, args.work_dir / label, args.poll_interval, args.tracemalloc
+        )
     with tempfile.TemporaryDirectory(prefix="crmsync-many-") as tmp:
-        return bench(args.syncs, operator_path, Path(tmp), args.poll_interval)
+        return bench(args.syncs, operator_path, Path(tmp), args.poll_interval, args.tracemalloc)
 
 
 def main() -> None:
@@ -361,6 +393,9 @@ def main() -> None:
         "--poll-interval",
         default="5m",
         help="the syncs' pollInterval (1m: every idle minute polls)",
+    )
+    parser.add_argument(
+        "--tracemalloc", type=Path, help="the operator dumps allocation snapshots here"
     )
     args = parser.parse_args()
     if args.compare:

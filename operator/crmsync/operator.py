@@ -29,6 +29,9 @@ def main_run(
     priority: int | None = None,
     shard: str = "",
 ) -> int:
+    from crmsync import memprofile
+
+    memprofile.start_from_env()  # before the imports whose allocations it should see
     import crmsync.handlers  # noqa: F401 - registers the handlers
     from crmsync import metrics, sharding
     from crmsync.handlers.context import OperatorContext

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,12 +55,30 @@ class ResolvedConnection:
         return int(account.get("contactLimit") or 0)
 
 
+_PARSED: dict[tuple[str, str], tuple[Mapping[str, Any], Connection]] = {}
+"""The last Connection model parsed per Connection, with the body it was parsed from."""
+
+
+def parsed_connection(body: Mapping[str, Any]) -> Connection:
+    """The Connection's model, parsed once per body: every pass of every sync resolves its
+    Connections, and the bodies come from kopf's watch or a read cache, which hand out the
+    same object until the Connection changes. One model is then shared by all its syncs."""
+    meta = body.get("metadata") or {}
+    key = (str(meta.get("namespace", "")), str(meta.get("name", "")))
+    kept = _PARSED.get(key)
+    if kept is not None and kept[0] is body:
+        return kept[1]
+    connection = Connection.model_validate(body)
+    _PARSED[key] = (body, connection)
+    return connection
+
+
 async def load_endpoint(
     kube: KubeApi, namespace: str, body: dict[str, Any], *, max_age: float = MAX_AGE_SECONDS
 ) -> ResolvedConnection:
     """The Connection's spec plus its Secret's data, read at most ``max_age`` seconds ago
     (:mod:`crmsync.k8s.secrets`); raises NotReadyError with a reason."""
-    connection = Connection.model_validate(body)
+    connection = parsed_connection(body)
     secret_name = connection.spec.credentials_secret_ref.name
     try:
         data, version = await kube.secrets.get(namespace, secret_name, max_age)
