@@ -4,7 +4,8 @@ Starts a local kube-apiserver + etcd (``crmsync controlplane``), the local vendo
 and ``crmsync run``, then applies N ContactSyncs of 2 contacts each (one CRM Connection,
 one Mailchimp Connection, 4 audiences shared by the syncs) and measures:
 
-- seconds until every sync has run (Synced=True) and the operator's peak RSS;
+- seconds until every sync has run (Synced=True), the vendor calls that took, and the
+  operator's peak RSS;
 - whether the shared audiences hold every member some sync wants (none archived);
 - Zoho access tokens minted, from the start and over an idle minute;
 - vendor calls and operator CPU over an idle minute;
@@ -201,6 +202,17 @@ def prepare(kube: Kube, sim: SimServers, syncs: int) -> Stage:
     return Stage(kube, sim, crm, mc, audiences, people, ids)
 
 
+def connections_ready(kube: Kube) -> bool:
+    items = kube.get_json("connections", "-n", NAMESPACE)["items"]
+    return len(items) == 2 and all(
+        any(
+            c["type"] == "Ready" and c["status"] == "True"
+            for c in (item.get("status") or {}).get("conditions") or []
+        )
+        for item in items
+    )
+
+
 def synced(kube: Kube) -> int:
     items = kube.get_json("contactsyncs", "-n", NAMESPACE)["items"]
     return sum(
@@ -224,6 +236,7 @@ def load(stage: Stage, syncs: int, pid: int, poll: str, out: dict[str, Any]) -> 
         sync_manifest(f"s{i}", stage.audiences[i % AUDIENCES], f"bench-{i}", poll)
         for i in range(syncs)
     ]
+    out["rss_before_load_mib"] = rss_mib(pid, "VmRSS")
     started = time.monotonic()
     cpu_before = cpu_seconds(pid)
     stage.kube.kubectl(
@@ -235,7 +248,9 @@ def load(stage: Stage, syncs: int, pid: int, poll: str, out: dict[str, Any]) -> 
     out["load_cpu_pct"] = 100 * (cpu_seconds(pid) - cpu_before) / out["until_synced_s"]
     out["rss_after_load_mib"] = rss_mib(pid, "VmRSS")
     out["machine_load_1m"] = os.getloadavg()[0]  # other work on the machine skews the times
-    out["tokens_start"] = calls(stage.sim, "zoho_crm")[1]
+    crm_calls, out["tokens_start"] = calls(stage.sim, "zoho_crm")
+    out["load_calls_crm"] = crm_calls
+    out["load_calls_mailchimp"] = calls(stage.sim, "mailchimp")[0]
     time.sleep(10)  # syncs undoing each other's members would show by now
     wanted = {e for emails in stage.people.values() for e in emails}
     held: set[str] = set()
@@ -330,9 +345,10 @@ def bench(
                     env=env, stdout=log, stderr=subprocess.STDOUT,
                 )  # fmt: skip
             try:
-                sim.reset_counters("zoho_crm")
-                if tracing is not None:
-                    time.sleep(10)  # started: the first snapshot is the operator without syncs
+                for vendor in ("zoho_crm", "mailchimp"):
+                    sim.reset_counters(vendor)
+                # Started, with its Connections verified: the load measures the syncs alone.
+                wait_for(lambda: connections_ready(kube), timeout=300, what="Ready Connections")
                 snapshot(operator.pid, tracing)
                 load(stage, syncs, operator.pid, poll, out)
                 snapshot(operator.pid, tracing)
@@ -341,6 +357,8 @@ def bench(
                 edit(stage, out)
                 out["operator_peak_rss_mib"] = rss_mib(operator.pid)
                 out["rss_per_sync_kib"] = round(1024 * out["rss_after_load_mib"] / syncs)
+                grown = out["rss_after_load_mib"] - out["rss_before_load_mib"]
+                out["rss_growth_per_sync_kib"] = round(1024 * grown / syncs)
             finally:
                 operator.send_signal(signal.SIGTERM)
                 try:

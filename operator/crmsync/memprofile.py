@@ -12,7 +12,7 @@ from pathlib import Path
 from types import FrameType
 
 ENV = "CRMSYNC_TRACEMALLOC"
-FRAMES = 12
+FRAMES = 6
 """Frames kept per allocation: enough to see which of our calls kopf or pydantic made it for."""
 
 

@@ -1,6 +1,6 @@
 """What each sync keeps and costs per pass (issue 14 benchmark: many syncs, one operator):
-a daemon's kept status patch, Connection models shared by their syncs, and httpcore's
-optional sniffio import answered from memory."""
+a daemon's kept status patch, Connection models shared by their syncs, httpcore's
+optional sniffio import answered from memory, one audience field read per field check."""
 
 from __future__ import annotations
 
@@ -11,8 +11,11 @@ from typing import Any
 import pytest
 
 from crmsync.absent_modules import remember_absent
+from crmsync.api.v1alpha1.contactsync import ContactSyncSpec
+from crmsync.engine.records import CrmField
+from crmsync.engine.settings import SyncSettings
 from crmsync.reconcile.live import LiveObject, without_managed_fields
-from crmsync.reconcile.resolve import parsed_connection
+from crmsync.reconcile.resolve import check_fields, parsed_connection
 
 MANAGED = [{"manager": "crmsync-operator", "operation": "Update", "fieldsV1": {"f:status": {}}}]
 
@@ -102,3 +105,58 @@ def test_an_absent_optional_module_fails_to_import_without_a_search(
 def test_an_installed_module_is_left_alone() -> None:
     assert remember_absent(("json",)) == []
     assert sys.modules["json"] is not None
+
+
+class Fields:
+    """The CRM's and the audience's field lists; counts the audience reads and creations."""
+
+    def __init__(self, campaign: set[str]) -> None:
+        self.campaign = set(campaign)
+        self.reads = 0
+        self.created: list[tuple[str, str]] = []
+
+    async def fields(self, module: str) -> list[CrmField]:
+        return [CrmField(name, "text") for name in ("Email", "First_Name", "Last_Name")]
+
+    async def field_names(self, audience: str) -> set[str]:
+        self.reads += 1
+        return set(self.campaign)
+
+    async def ensure_text_field(self, audience: str, name: str, label: str) -> None:
+        if name not in await self.field_names(audience):
+            self.campaign.add(name)
+            self.created.append((name, label))
+
+
+def mailchimp_settings() -> SyncSettings:
+    spec = ContactSyncSpec.model_validate(
+        {
+            "crm": {"connectionRef": {"name": "crm"}, "module": "Contacts"},
+            "target": {"connectionRef": {"name": "mc"}, "listId": "L1"},
+            "fieldMapping": [
+                {"crmField": "First_Name", "campaignField": "FNAME"},
+                {"crmField": "Last_Name", "campaignField": "LNAME"},
+            ],
+        }
+    )
+    return SyncSettings.resolve(spec, mapping=None, policy=None, target_provider="mailchimp")
+
+
+async def test_a_field_check_reads_the_audience_fields_once() -> None:
+    settings = mailchimp_settings()
+    wanted = {settings.record_id_field, settings.fingerprint_field, "FNAME", "LNAME"} - {""}
+    fields = Fields(wanted)
+    await check_fields(fields, fields, settings, "L1", create_missing=True)  # type: ignore[arg-type]
+    assert (fields.reads, fields.created) == (1, [])
+
+
+async def test_missing_campaign_fields_are_still_created_with_their_labels() -> None:
+    settings = mailchimp_settings()
+    fields = Fields({"FNAME"})
+    await check_fields(fields, fields, settings, "L1", create_missing=True)  # type: ignore[arg-type]
+    created = dict(fields.created)
+    assert created[settings.record_id_field] == "CRM record (crmsync)"
+    assert created["LNAME"] == "LNAME"
+    assert "FNAME" not in created
+    if settings.fingerprint_field:
+        assert created[settings.fingerprint_field] == "Last synced values (crmsync)"

@@ -281,11 +281,16 @@ async def check_fields(
             "ListNotFound",
             f"spec.target.listId: the campaign service has no list {audience!r} ({exc})",
         ) from None
-    await target.ensure_text_field(audience, settings.record_id_field, "CRM record (crmsync)")
+    # One read of the audience's fields; only a missing one costs more calls.
+    for name, label in _campaign_fields(settings):
+        if name not in known:
+            await target.ensure_text_field(audience, name, label)
+            known.add(name)
+
+
+def _campaign_fields(settings: SyncSettings) -> list[tuple[str, str]]:
+    """The campaign fields a sync writes, with the labels they are created with."""
+    fields = [(settings.record_id_field, "CRM record (crmsync)")]
     if settings.fingerprint_field:
-        await target.ensure_text_field(
-            audience, settings.fingerprint_field, "Last synced values (crmsync)"
-        )
-    known = await target.field_names(audience)
-    for name in sorted({p.campaign_field for p in settings.mapping} - known):
-        await target.ensure_text_field(audience, name, name)
+        fields.append((settings.fingerprint_field, "Last synced values (crmsync)"))
+    return fields + [(name, name) for name in sorted({p.campaign_field for p in settings.mapping})]
