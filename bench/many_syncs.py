@@ -15,7 +15,8 @@ one Mailchimp Connection, 4 audiences shared by the syncs) and measures:
 - the operator's RSS after the load and at its peak, and its CPU while loading.
 
 ``--tracemalloc DIR`` has the operator trace its allocations and dump a snapshot before the
-load, after it and after the idle minute (``bench/memory_top.py`` reads them).
+load, after it and after the idle minute (``bench/memory_top.py`` reads them);
+``--census DIR`` writes its live objects by type at the same moments instead (cheap).
 
 ``--operator-pythonpath PATH`` runs the operator from another checkout (e.g.
 ``OLD/operator:OLD/testbed/src``); ``--compare PATH`` runs that one first, then this
@@ -304,14 +305,14 @@ def snapshot(pid: int, tracing: Path | None) -> None:
     """Have a tracing operator dump its allocations (crmsync.memprofile), and wait for it."""
     if tracing is None:
         return
-    before = len(list(tracing.glob("snapshot-*.pickle")))
+
+    def dumped() -> int:
+        return len(list(tracing.glob("snapshot-*.pickle")) + list(tracing.glob("census-*.json")))
+
+    before = dumped()
     os.kill(pid, signal.SIGUSR1)
-    wait_for(
-        lambda: len(list(tracing.glob("snapshot-*.pickle"))) > before,
-        timeout=300,
-        what="the allocation snapshot",
-    )
-    time.sleep(2)  # written by now: the file appears when the dump starts
+    wait_for(lambda: dumped() > before, timeout=300, what="the allocation snapshot")
+    time.sleep(2)  # a tracemalloc snapshot's file appears when its dump starts
 
 
 def bench(
@@ -320,6 +321,7 @@ def bench(
     work: Path,
     poll: str = "5m",
     tracing: Path | None = None,
+    census: bool = False,
 ) -> dict[str, Any]:
     plane = ControlPlane(work / "plane")
     plane.start(find_binaries())
@@ -334,7 +336,7 @@ def bench(
     if operator_path:
         env["PYTHONPATH"] = operator_path
     if tracing is not None:
-        env["CRMSYNC_TRACEMALLOC"] = str(tracing)
+        env["CRMSYNC_MEMCENSUS" if census else "CRMSYNC_TRACEMALLOC"] = str(tracing)
     try:
         with run_sim(work / "sim") as sim:
             stage = prepare(kube, sim, syncs)
@@ -392,13 +394,17 @@ def _figure(value: Any) -> str:
 
 
 def run_in(args: argparse.Namespace, operator_path: str | None, label: str) -> dict[str, Any]:
+    where = args.census or args.tracemalloc
     if args.work_dir:
         (args.work_dir / label).mkdir(parents=True, exist_ok=True)
+        work = args.work_dir / label
         return bench(
-            args.syncs, operator_path, args.work_dir / label, args.poll_interval, args.tracemalloc
+            args.syncs, operator_path, work, args.poll_interval, where, args.census is not None
         )
     with tempfile.TemporaryDirectory(prefix="crmsync-many-") as tmp:
-        return bench(args.syncs, operator_path, Path(tmp), args.poll_interval, args.tracemalloc)
+        return bench(
+            args.syncs, operator_path, Path(tmp), args.poll_interval, where, args.census is not None
+        )
 
 
 def main() -> None:
@@ -414,6 +420,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--tracemalloc", type=Path, help="the operator dumps allocation snapshots here"
+    )
+    parser.add_argument(
+        "--census", type=Path, help="the operator writes its objects by type here (cheap)"
     )
     args = parser.parse_args()
     if args.compare:

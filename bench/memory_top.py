@@ -1,14 +1,18 @@
-"""What the operator kept between two allocation snapshots (``many_syncs.py --tracemalloc``).
+"""What the operator kept between two allocation snapshots (``many_syncs.py --tracemalloc``)
+or two object censuses (``many_syncs.py --census``).
 
     .venv/bin/python bench/memory_top.py DIR/snapshot-1.pickle DIR/snapshot-2.pickle [--syncs N]
+    .venv/bin/python bench/memory_top.py DIR/census-1.json DIR/census-2.json [--syncs N]
 
-Prints the lines whose kept memory grew most (by the deepest frame in our code, kopf or
-pydantic, so a dict made for a sync names who made it), per sync when ``--syncs`` is given.
+Snapshots: the lines whose kept memory grew most (by the deepest frames in our code, kopf
+or pydantic, so a dict made for a sync names who made it). Censuses: the types whose live
+objects grew most. Per sync when ``--syncs`` is given.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import tracemalloc
 from collections import Counter
 from pathlib import Path
@@ -34,6 +38,11 @@ def main() -> None:
     grown: Counter[str] = Counter()
     counts: Counter[str] = Counter()
     for snap, sign in ((args.before, -1), (args.after, 1)):
+        if snap.suffix == ".json":
+            for name, (count, size) in json.loads(snap.read_text()).items():
+                grown[name] += sign * size
+                counts[name] += sign * count
+            continue
         for stat in tracemalloc.Snapshot.load(str(snap)).statistics("traceback"):
             key = where(stat.traceback, args.frames)
             grown[key] += sign * stat.size
