@@ -1,15 +1,19 @@
 """What each sync keeps and costs per pass (issue 14 benchmark: many syncs, one operator):
 a daemon's kept status patch, Connection models shared by their syncs, httpcore's
-optional sniffio import answered from memory, one audience field read per field check."""
+optional sniffio import answered from memory, one audience field read per field check,
+freed memory handed back to the system."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib
+import platform
 import sys
 from typing import Any
 
 import pytest
 
+from crmsync import memtrim
 from crmsync.absent_modules import remember_absent
 from crmsync.api.v1alpha1.contactsync import ContactSyncSpec
 from crmsync.engine.records import CrmField
@@ -160,3 +164,19 @@ async def test_missing_campaign_fields_are_still_created_with_their_labels() -> 
     assert "FNAME" not in created
     if settings.fingerprint_field:
         assert created[settings.fingerprint_field] == "Last synced values (crmsync)"
+
+
+def test_glibc_trim_is_found_and_callable_on_linux() -> None:
+    trim = memtrim.glibc_trim()
+    if sys.platform == "linux" and "glibc" in " ".join(platform.libc_ver()):
+        assert trim is not None
+        assert trim() in (0, 1)
+
+
+async def test_freed_memory_is_trimmed_on_a_timer(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    monkeypatch.setattr(memtrim, "glibc_trim", lambda: lambda: calls.append(1))
+    task = asyncio.create_task(memtrim.trim_forever(every=0.01))
+    await asyncio.sleep(0.1)
+    task.cancel()
+    assert len(calls) >= 3
