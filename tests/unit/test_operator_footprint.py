@@ -1,7 +1,7 @@
 """What each sync keeps and costs per pass (issue 14 benchmark: many syncs, one operator):
 a daemon's kept status patch, Connection models shared by their syncs, httpcore's
 optional sniffio import answered from memory, one audience field read per field check,
-freed memory handed back to the system."""
+freed memory handed back to the system, full runs beyond a limit waiting their turn."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from crmsync.absent_modules import remember_absent
 from crmsync.api.v1alpha1.contactsync import ContactSyncSpec
 from crmsync.engine.records import CrmField
 from crmsync.engine.settings import SyncSettings
+from crmsync.reconcile.fullruns import FULL_RUNS_AT_ONCE, run_turn
 from crmsync.reconcile.live import LiveObject, without_managed_fields
 from crmsync.reconcile.resolve import check_fields, parsed_connection
 
@@ -180,3 +181,20 @@ async def test_freed_memory_is_trimmed_on_a_timer(monkeypatch: pytest.MonkeyPatc
     await asyncio.sleep(0.1)
     task.cancel()
     assert len(calls) >= 3
+
+
+async def test_full_runs_beyond_the_limit_wait_their_turn_incremental_ones_never() -> None:
+    running = {True: 0, False: 0}
+    most = {True: 0, False: 0}
+
+    async def one_run(full: bool) -> None:
+        async with run_turn(full):
+            running[full] += 1
+            most[full] = max(most[full], running[full])
+            await asyncio.sleep(0.01)
+            running[full] -= 1
+
+    runs = [one_run(full) for full in (True, False) for _ in range(FULL_RUNS_AT_ONCE + 10)]
+    await asyncio.gather(*runs)
+    assert most[True] == FULL_RUNS_AT_ONCE
+    assert most[False] == FULL_RUNS_AT_ONCE + 10
