@@ -4,7 +4,8 @@ Starts a local kube-apiserver + etcd (``crmsync controlplane``), the local vendo
 and ``crmsync run``, then applies N ContactSyncs of 2 contacts each (one CRM Connection,
 one Mailchimp Connection, 4 audiences shared by the syncs) and measures:
 
-- seconds until every sync has run (Synced=True) and the operator's peak RSS;
+- seconds until every sync has run (Synced=True), the vendor calls that took, and the
+  operator's peak RSS;
 - whether the shared audiences hold every member some sync wants (none archived);
 - Zoho access tokens minted, from the start and over an idle minute;
 - vendor calls and operator CPU over an idle minute;
@@ -15,6 +16,10 @@ one Mailchimp Connection, 4 audiences shared by the syncs) and measures:
 - one CRM edit: seconds until the member shows it in Mailchimp, how many notifications the
   CRM delivered for it and how many syncs ran;
 - the operator's RSS after the load and at its peak, and its CPU while loading.
+
+``--tracemalloc DIR`` has the operator trace its allocations and dump a snapshot before the
+load, after it and after the idle minute (``bench/memory_top.py`` reads them);
+``--census DIR`` writes its live objects by type at the same moments instead (cheap).
 
 ``--operator-pythonpath PATH`` runs the operator from another checkout (e.g.
 ``OLD/operator:OLD/testbed/src``); ``--compare PATH`` runs that one first, then this
@@ -214,6 +219,17 @@ def deliveries_naming(sim: SimServers, record_id: str) -> int:
     return sum(1 for d in sent if record_id in (d["body"].get("ids") or []))
 
 
+def connections_ready(kube: Kube) -> bool:
+    items = kube.get_json("connections", "-n", NAMESPACE)["items"]
+    return len(items) == 2 and all(
+        any(
+            c["type"] == "Ready" and c["status"] == "True"
+            for c in (item.get("status") or {}).get("conditions") or []
+        )
+        for item in items
+    )
+
+
 def synced(kube: Kube) -> int:
     items = kube.get_json("contactsyncs", "-n", NAMESPACE)["items"]
     return sum(
@@ -237,6 +253,7 @@ def load(stage: Stage, syncs: int, pid: int, poll: str, out: dict[str, Any]) -> 
         sync_manifest(f"s{i}", stage.audiences[i % AUDIENCES], f"bench-{i}", poll)
         for i in range(syncs)
     ]
+    out["rss_before_load_mib"] = rss_mib(pid, "VmRSS")
     started = time.monotonic()
     cpu_before = cpu_seconds(pid)
     stage.kube.kubectl(
@@ -248,7 +265,9 @@ def load(stage: Stage, syncs: int, pid: int, poll: str, out: dict[str, Any]) -> 
     out["load_cpu_pct"] = 100 * (cpu_seconds(pid) - cpu_before) / out["until_synced_s"]
     out["rss_after_load_mib"] = rss_mib(pid, "VmRSS")
     out["machine_load_1m"] = os.getloadavg()[0]  # other work on the machine skews the times
-    out["tokens_start"] = calls(stage.sim, "zoho_crm")[1]
+    crm_calls, out["tokens_start"] = calls(stage.sim, "zoho_crm")
+    out["load_calls_crm"] = crm_calls
+    out["load_calls_mailchimp"] = calls(stage.sim, "mailchimp")[0]
     out["crm_channels"] = live_channels(stage.crm)
     time.sleep(10)  # syncs undoing each other's members would show by now
     wanted = {e for emails in stage.people.values() for e in emails}
@@ -300,7 +319,28 @@ def edit(stage: Stage, out: dict[str, Any]) -> None:
     out["runs_after_edit"] = sum(1 for name, run in after.items() if before.get(name) != run)
 
 
-def bench(syncs: int, operator_path: str | None, work: Path, poll: str = "5m") -> dict[str, Any]:
+def snapshot(pid: int, tracing: Path | None) -> None:
+    """Have a tracing operator dump its allocations (crmsync.memprofile), and wait for it."""
+    if tracing is None:
+        return
+
+    def dumped() -> int:
+        return len(list(tracing.glob("snapshot-*.pickle")) + list(tracing.glob("census-*.json")))
+
+    before = dumped()
+    os.kill(pid, signal.SIGUSR1)
+    wait_for(lambda: dumped() > before, timeout=300, what="the allocation snapshot")
+    time.sleep(2)  # a tracemalloc snapshot's file appears when its dump starts
+
+
+def bench(
+    syncs: int,
+    operator_path: str | None,
+    work: Path,
+    poll: str = "5m",
+    tracing: Path | None = None,
+    census: bool = False,
+) -> dict[str, Any]:
     plane = ControlPlane(work / "plane")
     plane.start(find_binaries())
     kube = Kube(plane, find_binaries())
@@ -313,6 +353,8 @@ def bench(syncs: int, operator_path: str | None, work: Path, poll: str = "5m") -
     env = {**kube.env, "PYTHONUNBUFFERED": "1"}
     if operator_path:
         env["PYTHONPATH"] = operator_path
+    if tracing is not None:
+        env["CRMSYNC_MEMCENSUS" if census else "CRMSYNC_TRACEMALLOC"] = str(tracing)
     try:
         with run_sim(work / "sim") as sim:
             stage = prepare(kube, sim, syncs)
@@ -323,12 +365,20 @@ def bench(syncs: int, operator_path: str | None, work: Path, poll: str = "5m") -
                     env=env, stdout=log, stderr=subprocess.STDOUT,
                 )  # fmt: skip
             try:
-                sim.reset_counters("zoho_crm")
+                for vendor in ("zoho_crm", "mailchimp"):
+                    sim.reset_counters(vendor)
+                # Started, with its Connections verified: the load measures the syncs alone.
+                wait_for(lambda: connections_ready(kube), timeout=300, what="Ready Connections")
+                snapshot(operator.pid, tracing)
                 load(stage, syncs, operator.pid, poll, out)
+                snapshot(operator.pid, tracing)
                 idle(stage, operator.pid, out)
+                snapshot(operator.pid, tracing)
                 edit(stage, out)
                 out["operator_peak_rss_mib"] = rss_mib(operator.pid)
                 out["rss_per_sync_kib"] = round(1024 * out["rss_after_load_mib"] / syncs)
+                grown = out["rss_after_load_mib"] - out["rss_before_load_mib"]
+                out["rss_growth_per_sync_kib"] = round(1024 * grown / syncs)
             finally:
                 operator.send_signal(signal.SIGTERM)
                 try:
@@ -362,11 +412,17 @@ def _figure(value: Any) -> str:
 
 
 def run_in(args: argparse.Namespace, operator_path: str | None, label: str) -> dict[str, Any]:
+    where = args.census or args.tracemalloc
     if args.work_dir:
         (args.work_dir / label).mkdir(parents=True, exist_ok=True)
-        return bench(args.syncs, operator_path, args.work_dir / label, args.poll_interval)
+        work = args.work_dir / label
+        return bench(
+            args.syncs, operator_path, work, args.poll_interval, where, args.census is not None
+        )
     with tempfile.TemporaryDirectory(prefix="crmsync-many-") as tmp:
-        return bench(args.syncs, operator_path, Path(tmp), args.poll_interval)
+        return bench(
+            args.syncs, operator_path, Path(tmp), args.poll_interval, where, args.census is not None
+        )
 
 
 def main() -> None:
@@ -379,6 +435,12 @@ def main() -> None:
         "--poll-interval",
         default="5m",
         help="the syncs' pollInterval (1m: every idle minute polls)",
+    )
+    parser.add_argument(
+        "--tracemalloc", type=Path, help="the operator dumps allocation snapshots here"
+    )
+    parser.add_argument(
+        "--census", type=Path, help="the operator writes its objects by type here (cheap)"
     )
     args = parser.parse_args()
     if args.compare:

@@ -29,9 +29,13 @@ def main_run(
     priority: int | None = None,
     shard: str = "",
 ) -> int:
+    from crmsync import memprofile
+
+    memprofile.start_from_env()  # before the imports whose allocations it should see
     import crmsync.handlers  # noqa: F401 - registers the handlers
     from crmsync import metrics, sharding
     from crmsync.handlers.context import OperatorContext
+    from crmsync.memtrim import trim_forever
     from crmsync.webhook import NotificationServer
 
     # Object logs carry their [namespace/name]: several syncs share one log.
@@ -57,6 +61,7 @@ def main_run(
         # The webhook listens before kopf starts, so a channel subscribed by the first
         # reconcile pass already has somewhere to deliver.
         await webhook.start()
+        trimming = asyncio.create_task(trim_forever())
         try:
             if not standalone:
                 await ensure_peering(peering, namespaces, settings)
@@ -70,6 +75,7 @@ def main_run(
                 priority=priority,
             )
         finally:
+            trimming.cancel()
             await webhook.stop()
 
     asyncio.run(run())

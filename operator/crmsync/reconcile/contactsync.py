@@ -52,6 +52,7 @@ from crmsync.reconcile.activity import campaign_activity
 from crmsync.reconcile.audiencehook import current_hook, reconcile_audience_hook
 from crmsync.reconcile.carts import abandoned_carts
 from crmsync.reconcile.channels import join_channel
+from crmsync.reconcile.fullruns import run_turn
 from crmsync.reconcile.handoff import take_over
 from crmsync.reconcile.indexstore import load_index, save_index
 from crmsync.reconcile.live import LiveObject
@@ -346,11 +347,13 @@ class ContactSyncReconciler(LiveObject):
         # Not while backing off: a pass woken early that fails again leaves the failure shown.
         ready = [READY] if seen.retry_at is None else []
         await self._conditions(body, *ready, *([first] if seen.synced_generation != generation else []))  # fmt: skip
-        body = self.snapshot()
-        try:
-            failure = await self.run(body, spec, decision, seen, resolved)
-        except NotReadyError as exc:
-            return await self._wait_for_connections(body, exc)
+        # Full runs take turns (crmsync.reconcile.fullruns); one asked for by a person does not.
+        async with run_turn(decision.full and decision.trigger != RunTrigger.MANUAL):
+            body = self.snapshot()
+            try:
+                failure = await self.run(body, spec, decision, seen, resolved)
+            except NotReadyError as exc:
+                return await self._wait_for_connections(body, exc)
         if failure:
             # Synced=False and the RunFailed Event are the run's own; the wait is ours.
             wait_for_connections(meta["namespace"], self.plural, meta["name"], self.signals)

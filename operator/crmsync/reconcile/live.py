@@ -12,6 +12,15 @@ from crmsync.k8s.conditions import set_abnormal, set_condition
 from crmsync.k8s.logs import Logger
 
 
+def without_managed_fields(body: dict[str, Any]) -> dict[str, Any]:
+    """The object as decisions read it: managedFields (often the largest part of a
+    patched object, and never read) left out of the copy a daemon keeps."""
+    meta = body.get("metadata")
+    if not isinstance(meta, dict) or "managedFields" not in meta:
+        return body
+    return {**body, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
+
+
 def resource_version(body: Mapping[str, Any]) -> int:
     """resourceVersion is opaque by contract but an etcd revision in practice; unknown = 0."""
     try:
@@ -32,6 +41,8 @@ class LiveObject:
     written: dict[str, Any] | None = None
 
     def snapshot(self) -> dict[str, Any]:
+        """The newer of kopf's body and our last patch's answer; that answer is dropped
+        once kopf has caught up (a thousand idle daemons need not keep a second copy)."""
         live = {
             "apiVersion": self.live_body["apiVersion"],
             "kind": self.live_body["kind"],
@@ -41,12 +52,13 @@ class LiveObject:
         }
         if self.written is not None and resource_version(self.written) > resource_version(live):
             return self.written
+        self.written = None
         return live
 
     async def patch_status(self, body: dict[str, Any], patch: dict[str, Any]) -> None:
         meta = body["metadata"]
-        self.written = await self.kube.patch_status(
-            self.plural, meta["namespace"], meta["name"], patch
+        self.written = without_managed_fields(
+            await self.kube.patch_status(self.plural, meta["namespace"], meta["name"], patch)
         )
 
     async def _conditions(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,12 +56,30 @@ class ResolvedConnection:
         return int(account.get("contactLimit") or 0)
 
 
+_PARSED: dict[tuple[str, str], tuple[Mapping[str, Any], Connection]] = {}
+"""The last Connection model parsed per Connection, with the body it was parsed from."""
+
+
+def parsed_connection(body: Mapping[str, Any]) -> Connection:
+    """The Connection's model, parsed once per body: every pass of every sync resolves its
+    Connections, and the bodies come from kopf's watch or a read cache, which hand out the
+    same object until the Connection changes. One model is then shared by all its syncs."""
+    meta = body.get("metadata") or {}
+    key = (str(meta.get("namespace", "")), str(meta.get("name", "")))
+    kept = _PARSED.get(key)
+    if kept is not None and kept[0] is body:
+        return kept[1]
+    connection = Connection.model_validate(body)
+    _PARSED[key] = (body, connection)
+    return connection
+
+
 async def load_endpoint(
     kube: KubeApi, namespace: str, body: dict[str, Any], *, max_age: float = MAX_AGE_SECONDS
 ) -> ResolvedConnection:
     """The Connection's spec plus its Secret's data, read at most ``max_age`` seconds ago
     (:mod:`crmsync.k8s.secrets`); raises NotReadyError with a reason."""
-    connection = Connection.model_validate(body)
+    connection = parsed_connection(body)
     secret_name = connection.spec.credentials_secret_ref.name
     try:
         data, version = await kube.secrets.get(namespace, secret_name, max_age)
@@ -276,11 +295,16 @@ async def check_fields(
             "ListNotFound",
             f"spec.target.listId: the campaign service has no list {audience!r} ({exc})",
         ) from None
-    await target.ensure_text_field(audience, settings.record_id_field, "CRM record (crmsync)")
+    # One read of the audience's fields; only a missing one costs more calls.
+    for name, label in _campaign_fields(settings):
+        if name not in known:
+            await target.ensure_text_field(audience, name, label)
+            known.add(name)
+
+
+def _campaign_fields(settings: SyncSettings) -> list[tuple[str, str]]:
+    """The campaign fields a sync writes, with the labels they are created with."""
+    fields = [(settings.record_id_field, "CRM record (crmsync)")]
     if settings.fingerprint_field:
-        await target.ensure_text_field(
-            audience, settings.fingerprint_field, "Last synced values (crmsync)"
-        )
-    known = await target.field_names(audience)
-    for name in sorted({p.campaign_field for p in settings.mapping} - known):
-        await target.ensure_text_field(audience, name, name)
+        fields.append((settings.fingerprint_field, "Last synced values (crmsync)"))
+    return fields + [(name, name) for name in sorted({p.campaign_field for p in settings.mapping})]
