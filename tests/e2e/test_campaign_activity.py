@@ -327,6 +327,4 @@ def test_zoho_campaigns_results_reach_the_crm_incrementally(stack: Stack, syncs:
     later = activity_pass(syncs, name)
     assert later["campaigns"][0]["crmCampaignId"] == tracked["crmCampaignId"]
     assert later["campaigns"][0]["membersUpdated"] > 8
-    assert member_statuses(crm, contacts, tracked["crmCampaignId"]) == zoho_expected(
-        campaigns, key
-    )
+    assert member_statuses(crm, contacts, tracked["crmCampaignId"]) == zoho_expected(campaigns, key)

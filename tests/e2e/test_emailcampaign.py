@@ -393,7 +393,8 @@ def test_a_sent_campaign_brings_its_responses_back_into_the_crm(stack: Stack) ->
     sent.add(f"Contacts:{marker}.0@example.com")
     assert {k for k, v in statuses.items() if v == "Sent"} == sent
     assert {k for k, v in statuses.items() if v != "Sent"} <= {
-        f"Contacts:noreply@{marker}.example.com", f"Leads:{marker}.optout@example.com"
+        f"Contacts:noreply@{marker}.example.com",
+        f"Leads:{marker}.optout@example.com",
     }  # not recipients: no status
 
     # People respond; crmsync.dev/sync-now brings a pass at once.
@@ -419,7 +420,8 @@ def test_a_sent_campaign_brings_its_responses_back_into_the_crm(stack: Stack) ->
         for action in ("clickedcontacts", "optoutcontacts")
         for row in campaigns.call(
             "getcampaignrecipientsdata", {"campaignkey": key, "action": action}
-        ).get("list_of_details") or []
+        ).get("list_of_details")
+        or []
     }
     for who in sent:
         email = who.split(":", 1)[1]

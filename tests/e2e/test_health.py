@@ -184,7 +184,10 @@ def test_a_new_object_is_in_progress_until_the_operator_observes_it(stack: Stack
         }))  # fmt: skip
         result, body = judged(stack, "contactsync", "unobserved", namespace)
         assert body["status"]["observedGeneration"] == 0
-        assert (result.status, result.reason) == (kstatus.IN_PROGRESS, "LatestGenerationNotObserved")
+        assert (result.status, result.reason) == (
+            kstatus.IN_PROGRESS,
+            "LatestGenerationNotObserved",
+        )
     finally:
         stack.kube.kubectl("delete", "namespace", namespace, "--wait=false")
 

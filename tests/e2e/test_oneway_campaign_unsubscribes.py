@@ -94,7 +94,9 @@ def test_mailchimp_unsubscribe_and_bounce_opt_the_crm_records_out_on_the_next_po
     person_event(mailchimp, list_id, "cleaned", cleaned.email)
 
     wanted = {unsubscribed.id: True, cleaned.id: True, **{p.id: False for p in others}}
-    wait_for(lambda: opt_outs(crm, marker) == wanted, timeout=POLL_WAIT, what="CRM opt-outs of the two")
+    wait_for(
+        lambda: opt_outs(crm, marker) == wanted, timeout=POLL_WAIT, what="CRM opt-outs of the two"
+    )
     # The CRM is written during the run; its counts land when it ends.
     status = wait_for(
         lambda: (st := syncs.get(name)["status"])["counts"]["crmOptedOut"] >= 2 and st,

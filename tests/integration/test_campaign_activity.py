@@ -455,7 +455,8 @@ def new_list(sim: SimServers) -> str:
 async def zoho_campaign(client: ZohoCampaigns, listkey: str, emails: list[str], name: str) -> str:
     """Members on the list, then createCampaign and sendcampaign: Zoho Campaigns' API."""
     results = await client.upsert(
-        listkey, [MemberWrite(email=e, values={}, status_if_new=MemberStatus.SUBSCRIBED) for e in emails]
+        listkey,
+        [MemberWrite(email=e, values={}, status_if_new=MemberStatus.SUBSCRIBED) for e in emails],
     )
     assert all(r.outcome is not WriteOutcome.REJECTED for r in results), results
     key = await client.create_campaign(

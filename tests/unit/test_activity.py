@@ -420,7 +420,10 @@ def test_zoho_campaigns_links_come_from_the_record_index_of_the_synced_module() 
     from crmsync.reconcile.activity import links_from_index
 
     entries = {"Contacts:1": "a@x.org", "Leads:7": "a@x.org", "Contacts:2": "b@x.org"}
-    assert links_from_index(entries, "Contacts") == {"a@x.org": "Contacts:1", "b@x.org": "Contacts:2"}
+    assert links_from_index(entries, "Contacts") == {
+        "a@x.org": "Contacts:1",
+        "b@x.org": "Contacts:2",
+    }
     assert links_from_index(entries, "Leads") == {"a@x.org": "Leads:7"}
 
 

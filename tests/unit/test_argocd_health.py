@@ -11,42 +11,65 @@ import yaml
 from crmsync.k8s.conditions import RECONCILING, set_abnormal, set_condition
 from tests import argocd
 
-KINDS = ("Connection", "ContactSync", "FieldMapping", "OptOutPolicy", "MailboxSync", "EmailCampaign")
+KINDS = (
+    "Connection",
+    "ContactSync",
+    "FieldMapping",
+    "OptOutPolicy",
+    "MailboxSync",
+    "EmailCampaign",
+)
 
 
 def test_argocd_cm_carries_the_script_for_every_kind() -> None:
     cm = yaml.safe_load((argocd.REPO / "manifests" / "argocd" / "argocd-cm.yaml").read_text())
     script = argocd.SCRIPT.read_text()
-    assert cm["metadata"] == {"name": "argocd-cm", "namespace": "argocd",
-                              "labels": {"app.kubernetes.io/part-of": "argocd"}}
+    assert cm["metadata"] == {
+        "name": "argocd-cm",
+        "namespace": "argocd",
+        "labels": {"app.kubernetes.io/part-of": "argocd"},
+    }
     assert cm["data"] == {f"resource.customizations.health.crmsync.dev_{k}": script for k in KINDS}
 
 
-def doc(kind: str, conditions: list[dict[str, Any]], generation: int = 3,
-        observed: int | None = 3) -> dict[str, Any]:
+def doc(
+    kind: str, conditions: list[dict[str, Any]], generation: int = 3, observed: int | None = 3
+) -> dict[str, Any]:
     status: dict[str, Any] = {"conditions": conditions}
     if observed is not None:
         status["observedGeneration"] = observed
-    return {"apiVersion": "crmsync.dev/v1alpha1", "kind": kind,
-            "metadata": {"name": "x", "namespace": "ns", "generation": generation},
-            "status": status}
+    return {
+        "apiVersion": "crmsync.dev/v1alpha1",
+        "kind": kind,
+        "metadata": {"name": "x", "namespace": "ns", "generation": generation},
+        "status": status,
+    }
 
 
 READY = set_condition(None, "Ready", True, "Resolved", "usable", 3)
 CASES = {
     "ready": (doc("ContactSync", READY), "Healthy"),
     "not observed yet": (doc("ContactSync", READY, observed=2), "Progressing"),
-    "first load": (doc("ContactSync", set_abnormal(READY, RECONCILING, True, "InitialRun", "", 3)),
-                   "Progressing"),
-    "spec error": (doc("ContactSync", set_condition(READY, "Ready", False, "UnmappableField", "x", 3)),
-                   "Degraded"),
+    "first load": (
+        doc("ContactSync", set_abnormal(READY, RECONCILING, True, "InitialRun", "", 3)),
+        "Progressing",
+    ),
+    "spec error": (
+        doc("ContactSync", set_condition(READY, "Ready", False, "UnmappableField", "x", 3)),
+        "Degraded",
+    ),
     "waiting for a Connection": (
         doc("EmailCampaign", set_condition(READY, "Ready", False, "ConnectionNotReady", "x", 3)),
-        "Progressing"),
-    "unreachable": (doc("Connection", set_condition(None, "Ready", None, "ProviderUnreachable", "", 3)),
-                    "Progressing"),
-    "suspended": (doc("MailboxSync", set_condition(READY, "Suspended", True, "SuspendedBySpec", "", 3)),
-                  "Suspended"),
+        "Progressing",
+    ),
+    "unreachable": (
+        doc("Connection", set_condition(None, "Ready", None, "ProviderUnreachable", "", 3)),
+        "Progressing",
+    ),
+    "suspended": (
+        doc("MailboxSync", set_condition(READY, "Suspended", True, "SuspendedBySpec", "", 3)),
+        "Suspended",
+    ),
 }
 
 

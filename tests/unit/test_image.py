@@ -80,7 +80,11 @@ def test_dockerfile_copies_only_the_operator() -> None:
     sources = _copied_from_context()
     assert "operator" in sources
     assert set(sources) <= {
-        "pyproject.toml", "README.md", "operator", "requirements.lock", "requirements-build.lock"
+        "pyproject.toml",
+        "README.md",
+        "operator",
+        "requirements.lock",
+        "requirements-build.lock",
     }
     assert not any("testbed" in s for s in sources)
     assert not [rest for _, rest in _dockerfile_instructions() if "testbed" in rest]
@@ -159,9 +163,22 @@ def test_operator_wheel_holds_no_test_bed(tmp_path: Path) -> None:
             shutil.copy2(path, context / source)
     out = tmp_path / "wheels"
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-         "--no-index", "--wheel-dir", str(out), str(context)],
-        check=True, capture_output=True, timeout=240,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--wheel-dir",
+            str(out),
+            str(context),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=240,
     )
     (wheel,) = out.glob("crmsync_operator-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
@@ -185,8 +202,12 @@ def test_sim_without_the_test_bed_says_how_to_install_it(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(importlib.metadata, "entry_points", lambda **_: [])
-    for argv in (["sim", "serve", "--data-dir", "x"], ["controlplane", "up", "--dir", "d"],
-                 ["sim", "--help"], ["sim"]):
+    for argv in (
+        ["sim", "serve", "--data-dir", "x"],
+        ["controlplane", "up", "--dir", "d"],
+        ["sim", "--help"],
+        ["sim"],
+    ):
         assert cli.main(argv) == 2
         err = capsys.readouterr().err
         assert "the local test bed is not installed: pip install -e ./testbed" in err, argv

@@ -36,10 +36,16 @@ def ready(value: str, reason: str = "AllOk") -> dict[str, Any]:
             kstatus.IN_PROGRESS,
             "NotReadyYet",
         ),
-        (cr(status={"conditions": [{"type": "SomeCondition", "status": "False"}]}),
-         kstatus.CURRENT, ""),
-        (cr(2, {"observedGeneration": 1, "conditions": [ready("True")]}),
-         kstatus.IN_PROGRESS, "LatestGenerationNotObserved"),
+        (
+            cr(status={"conditions": [{"type": "SomeCondition", "status": "False"}]}),
+            kstatus.CURRENT,
+            "",
+        ),
+        (
+            cr(2, {"observedGeneration": 1, "conditions": [ready("True")]}),
+            kstatus.IN_PROGRESS,
+            "LatestGenerationNotObserved",
+        ),
     ],
 )
 def test_cli_utils_generic_cases(body: dict[str, Any], expected: str, reason: str) -> None:
@@ -59,7 +65,9 @@ def test_abnormal_true_conditions_and_deletion() -> None:
 
 
 def health(conditions: list[dict[str, Any]], observed: int = 1) -> str:
-    return kstatus.compute(cr(status={"observedGeneration": observed, "conditions": conditions})).status
+    return kstatus.compute(
+        cr(status={"observedGeneration": observed, "conditions": conditions})
+    ).status
 
 
 def test_a_spec_error_is_failed_waiting_is_in_progress() -> None:
@@ -77,7 +85,12 @@ def test_a_spec_error_is_failed_waiting_is_in_progress() -> None:
 
 def test_reconciling_is_present_only_while_work_is_under_way() -> None:
     working = set_abnormal(
-        set_condition(None, "Ready", True, "Resolved", "", 1), RECONCILING, True, "InitialRun", "", 1
+        set_condition(None, "Ready", True, "Resolved", "", 1),
+        RECONCILING,
+        True,
+        "InitialRun",
+        "",
+        1,
     )
     assert health(working) == kstatus.IN_PROGRESS
     done = set_abnormal(working, RECONCILING, False, "", "", 1)

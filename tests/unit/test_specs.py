@@ -50,8 +50,9 @@ def test_specs_folder_matches_the_lock(folder: str) -> None:
 
 def test_every_zoho_crm_ref_is_pinned() -> None:
     folder = specs.require("zoho-crm")
-    names = {e.path.removeprefix("zoho-crm/") for e in specs.pinned()
-             if e.path.startswith("zoho-crm/")}
+    names = {
+        e.path.removeprefix("zoho-crm/") for e in specs.pinned() if e.path.startswith("zoho-crm/")
+    }
     for name in names:
         text = (folder / name).read_text()
         json.loads(text)

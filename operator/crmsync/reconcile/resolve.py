@@ -242,7 +242,9 @@ async def _related_fields(
     names = {kind: [f.api_name for f in fields] for kind, fields in related.items()}
     missing_links = unlinked(settings.module, related, module_fields, names)
     if missing_links:
-        raise NotReadyError("RelatedRecordMissing", "spec.fieldMapping: " + "; ".join(missing_links))
+        raise NotReadyError(
+            "RelatedRecordMissing", "spec.fieldMapping: " + "; ".join(missing_links)
+        )
     return related
 
 

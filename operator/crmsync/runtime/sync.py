@@ -51,6 +51,7 @@ from crmsync.runtime.spill import SpillingMemory
 T = TypeVar("T")
 ProgressCallback = Callable[[RunTally, Checkpoint], Awaitable[None]]
 
+
 @dataclass(frozen=True)
 class RunRequest:
     settings: SyncSettings
@@ -480,8 +481,7 @@ class SyncRun:
                 continue
             values = await self._related_values(source, page, fields)
             page = [
-                replace(r, related={**r.related, str(related): values.get(r.id, {})})
-                for r in page
+                replace(r, related={**r.related, str(related): values.get(r.id, {})}) for r in page
             ]
         return page
 

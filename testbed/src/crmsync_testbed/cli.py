@@ -72,7 +72,6 @@ def register_controlplane(sub: argparse._SubParsersAction[argparse.ArgumentParse
     down.add_argument("--dir", type=Path, required=True)
 
 
-
 def main_controlplane(args: argparse.Namespace) -> int:
     from crmsync_testbed.controlplane import main_down, main_up
 

@@ -17,8 +17,7 @@ SEEDED_LEADS = 300
 def crm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CrmServer]:
     """One seeded local Zoho CRM for the session (2,300 contacts: past the 2,000 mark)."""
     data_dir = tmp_path_factory.mktemp("zoho_crm")
-    VENDOR.seed(data_dir, SeedOptions(contacts=SEEDED_CONTACTS, leads=SEEDED_LEADS,
-                                      random_seed=7))
+    VENDOR.seed(data_dir, SeedOptions(contacts=SEEDED_CONTACTS, leads=SEEDED_LEADS, random_seed=7))
     with run_crm(data_dir) as server:
         yield server
 

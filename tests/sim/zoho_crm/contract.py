@@ -64,7 +64,7 @@ def spec(file: str) -> dict[str, Any]:
 def _retrieve(uri: str) -> Resource[Any]:
     if not uri.startswith(PREFIX):
         raise LookupError(uri)
-    return Resource.from_contents(spec(uri[len(PREFIX):]), default_specification=DRAFT4)
+    return Resource.from_contents(spec(uri[len(PREFIX) :]), default_specification=DRAFT4)
 
 
 @cache
@@ -97,8 +97,11 @@ def _resolved(file: str, node: dict[str, Any], kind: str) -> tuple[str, ...]:
 def validate_request(file: str, path: str, method: str, body: Any) -> None:
     """Validate a request body against the operation's ``requestBody`` schema."""
     node = spec(file)["paths"][path][method]["requestBody"]
-    base = (_resolved(file, node, "requestBodies") if "$ref" in node
-            else ("paths", path, method, "requestBody"))
+    base = (
+        _resolved(file, node, "requestBodies")
+        if "$ref" in node
+        else ("paths", path, method, "requestBody")
+    )
     _check(_ref(file, *base, "content", "application/json", "schema"), body)
 
 
@@ -111,6 +114,9 @@ def validate_response(file: str, path: str, method: str, body: Any, status: int 
     responses = spec(file)["paths"][path][method]["responses"]
     code = str(status) if str(status) in responses else "200"
     node = responses[code]
-    base = (_resolved(file, node, "responses") if "$ref" in node
-            else ("paths", path, method, "responses", code))
+    base = (
+        _resolved(file, node, "responses")
+        if "$ref" in node
+        else ("paths", path, method, "responses", code)
+    )
     _check(_ref(file, *base, "content", "application/json", "schema"), body)

@@ -26,12 +26,15 @@ class CrmServer:
 
     def token(self, fresh: bool = False) -> str:
         if self._token is None or fresh:
-            response = httpx.post(f"{self.base_url}/oauth/v2/token", data={
-                "grant_type": "refresh_token",
-                "client_id": self.credentials["client_id"],
-                "client_secret": self.credentials["client_secret"],
-                "refresh_token": self.credentials["refresh_token"],
-            })
+            response = httpx.post(
+                f"{self.base_url}/oauth/v2/token",
+                data={
+                    "grant_type": "refresh_token",
+                    "client_id": self.credentials["client_id"],
+                    "client_secret": self.credentials["client_secret"],
+                    "refresh_token": self.credentials["refresh_token"],
+                },
+            )
             response.raise_for_status()
             self._token = str(response.json()["access_token"])
         return self._token

@@ -35,32 +35,43 @@ def test_page_stops_at_2000_and_page_token_goes_on(api: httpx.Client) -> None:
         seen += [r["id"] for r in body["data"]]
         if not body["info"]["more_records"]:
             break
-        params = {"fields": "Email", "per_page": 200,
-                  "page_token": body["info"]["next_page_token"]}
+        params = {"fields": "Email", "per_page": 200, "page_token": body["info"]["next_page_token"]}
     assert len(seen) == len(set(seen)) >= SEEDED_CONTACTS
     assert seen == sorted(seen, key=int)
 
 
 def test_sort_by_modified_time_and_if_modified_since(api: httpx.Client) -> None:
-    newest = api.get("/Contacts", params={"fields": "Modified_Time", "sort_by": "Modified_Time",
-                                          "sort_order": "desc", "per_page": 1}).json()
+    newest = api.get(
+        "/Contacts",
+        params={
+            "fields": "Modified_Time",
+            "sort_by": "Modified_Time",
+            "sort_order": "desc",
+            "per_page": 1,
+        },
+    ).json()
     stamp = newest["data"][0]["Modified_Time"]
     time.sleep(1.1)
-    unchanged = api.get("/Contacts", params={"fields": "Email"},
-                        headers={"If-Modified-Since": datetime.now(tz=UTC).isoformat()})
+    unchanged = api.get(
+        "/Contacts",
+        params={"fields": "Email"},
+        headers={"If-Modified-Since": datetime.now(tz=UTC).isoformat()},
+    )
     assert unchanged.status_code == 304
     record_id = _insert(api, "Contacts", Last_Name="Fresh")
-    changed = api.get("/Contacts", params={"fields": "Email"},
-                      headers={"If-Modified-Since": stamp})
+    changed = api.get("/Contacts", params={"fields": "Email"}, headers={"If-Modified-Since": stamp})
     assert changed.status_code == 200
     assert record_id in [r["id"] for r in changed.json()["data"]]
 
 
-def test_upsert_matches_email_case_insensitively_and_reports_duplicates(
-        api: httpx.Client) -> None:
+def test_upsert_matches_email_case_insensitively_and_reports_duplicates(api: httpx.Client) -> None:
     first = _insert(api, "Contacts", Last_Name="García", Email="maria.garcia@example.com")
-    body = {"data": [{"Last_Name": "García", "Email": "  Maria.Garcia@EXAMPLE.com ".strip(),
-                      "Title": "CEO"}], "duplicate_check_fields": ["Email"]}
+    body = {
+        "data": [
+            {"Last_Name": "García", "Email": "  Maria.Garcia@EXAMPLE.com ".strip(), "Title": "CEO"}
+        ],
+        "duplicate_check_fields": ["Email"],
+    }
     answer = api.post("/Contacts/upsert", json=body)
     assert answer.status_code == 200
     result = answer.json()["data"][0]
@@ -69,8 +80,9 @@ def test_upsert_matches_email_case_insensitively_and_reports_duplicates(
 
     _insert(api, "Contacts", Last_Name="Twin", Email="twin@example.com")
     _insert(api, "Contacts", Last_Name="Twin", Email="TWIN@example.com")
-    clash = api.post("/Contacts/upsert", json={"data": [{"Last_Name": "Twin",
-                                                         "Email": "twin@example.com"}]})
+    clash = api.post(
+        "/Contacts/upsert", json={"data": [{"Last_Name": "Twin", "Email": "twin@example.com"}]}
+    )
     assert clash.status_code == 400
     assert clash.json()["data"][0]["code"] == "DUPLICATE_DATA"
 
@@ -84,8 +96,9 @@ def test_write_limit_of_100_records(api: httpx.Client) -> None:
 
 def test_unique_field_of_custom_module(api: httpx.Client) -> None:
     _insert(api, "Subscribers", Name="Ana", Email="ana.unique@example.com")
-    again = api.post("/Subscribers", json={"data": [{"Name": "Ana 2",
-                                                     "Email": "ANA.unique@example.com"}]})
+    again = api.post(
+        "/Subscribers", json={"data": [{"Name": "Ana 2", "Email": "ANA.unique@example.com"}]}
+    )
     assert again.status_code == 400
     assert again.json()["data"][0]["code"] == "DUPLICATE_DATA"
 
@@ -102,8 +115,14 @@ def test_delete_then_deleted_listing_and_permanent(api: httpx.Client) -> None:
 
 
 def test_search_criteria_and_word(api: httpx.Client) -> None:
-    record_id = _insert(api, "Contacts", Last_Name="O'Brien", First_Name="Siobhán",
-                        Email="siobhan.search@example.com", Email_Opt_Out=True)
+    record_id = _insert(
+        api,
+        "Contacts",
+        Last_Name="O'Brien",
+        First_Name="Siobhán",
+        Email="siobhan.search@example.com",
+        Email_Opt_Out=True,
+    )
     criteria = "((Last_Name:equals:o'brien)and(Email_Opt_Out:equals:true))"
     found = api.get("/Contacts/search", params={"criteria": criteria}).json()
     assert record_id in [r["id"] for r in found["data"]]
@@ -118,16 +137,27 @@ def test_search_criteria_and_word(api: httpx.Client) -> None:
 
 def test_coql_subset(api: httpx.Client) -> None:
     account = _insert(api, "Accounts", Account_Name="COQL Widgets")
-    ids = [_insert(api, "Contacts", Last_Name=f"Coql{i}", Email=f"coql{i}@example.com",
-                   Account_Name={"id": account}) for i in range(3)]
-    query = ("select Last_Name, Account_Name.Account_Name from Contacts "
-             "where (Last_Name like 'Coql%' and Email in ('coql0@example.com', "
-             "'coql2@example.com')) or id = " + ids[1] + " order by Last_Name desc limit 0, 10")
+    ids = [
+        _insert(
+            api,
+            "Contacts",
+            Last_Name=f"Coql{i}",
+            Email=f"coql{i}@example.com",
+            Account_Name={"id": account},
+        )
+        for i in range(3)
+    ]
+    query = (
+        "select Last_Name, Account_Name.Account_Name from Contacts "
+        "where (Last_Name like 'Coql%' and Email in ('coql0@example.com', "
+        "'coql2@example.com')) or id = " + ids[1] + " order by Last_Name desc limit 0, 10"
+    )
     body = api.post("/coql", json={"select_query": query}).json()
     assert [r["Last_Name"] for r in body["data"]] == ["Coql2", "Coql1", "Coql0"]
     assert body["data"][0]["Account_Name.Account_Name"] == "COQL Widgets"
-    nulls = api.post("/coql", json={"select_query":
-                                    "select Email from Leads where Email is null limit 1"})
+    nulls = api.post(
+        "/coql", json={"select_query": "select Email from Leads where Email is null limit 1"}
+    )
     assert nulls.status_code in (200, 204)
     unknown = api.post("/coql", json={"select_query": "select Nope from Contacts"})
     assert unknown.json()["code"] == "INVALID_QUERY"
@@ -136,12 +166,20 @@ def test_coql_subset(api: httpx.Client) -> None:
 
 
 def test_lead_conversion(api: httpx.Client) -> None:
-    lead_id = _insert(api, "Leads", Last_Name="Dubois", First_Name="Élodie",
-                      Email="elodie.convert@example.com", Company="Lumière SARL 99",
-                      Email_Opt_Out=True)
+    lead_id = _insert(
+        api,
+        "Leads",
+        Last_Name="Dubois",
+        First_Name="Élodie",
+        Email="elodie.convert@example.com",
+        Company="Lumière SARL 99",
+        Email_Opt_Out=True,
+    )
     campaign = api.get("/Campaigns", params={"fields": "Campaign_Name"}).json()["data"][0]
-    api.put(f"/Leads/{lead_id}/Campaigns", json={"data": [{"id": campaign["id"],
-                                                           "Member_Status": "Sent"}]})
+    api.put(
+        f"/Leads/{lead_id}/Campaigns",
+        json={"data": [{"id": campaign["id"], "Member_Status": "Sent"}]},
+    )
     answer = api.post(f"/Leads/{lead_id}/actions/convert", json={"data": [{}]}).json()
     details = answer["data"][0]["details"]
     assert details["Deals"] is None
@@ -154,8 +192,9 @@ def test_lead_conversion(api: httpx.Client) -> None:
 
     listed = api.get("/Leads/search", params={"email": "elodie.convert@example.com"})
     assert listed.status_code == 204
-    converted = api.get("/Leads/search", params={"email": "elodie.convert@example.com",
-                                                 "converted": "true"}).json()
+    converted = api.get(
+        "/Leads/search", params={"email": "elodie.convert@example.com", "converted": "true"}
+    ).json()
     assert converted["data"][0]["$converted"] is True
     lead = api.get(f"/Leads/{lead_id}").json()["data"][0]
     assert lead["$converted_detail"]["contact"] == details["Contacts"]["id"]
@@ -165,37 +204,61 @@ def test_lead_conversion(api: httpx.Client) -> None:
 
 def test_related_lists_accounts_deals_notes_emails(crm: CrmServer, api: httpx.Client) -> None:
     account = _insert(api, "Accounts", Account_Name="Related Co")
-    contact = _insert(api, "Contacts", Last_Name="Rel", Account_Name={"id": account},
-                      Email="rel@example.com")
-    deal = _insert(api, "Deals", Deal_Name="Rel deal", Stage="Qualification",
-                   Contact_Name={"id": contact}, Account_Name={"id": account})
+    contact = _insert(
+        api, "Contacts", Last_Name="Rel", Account_Name={"id": account}, Email="rel@example.com"
+    )
+    deal = _insert(
+        api,
+        "Deals",
+        Deal_Name="Rel deal",
+        Stage="Qualification",
+        Contact_Name={"id": contact},
+        Account_Name={"id": account},
+    )
     assert [r["id"] for r in api.get(f"/Accounts/{account}/Contacts").json()["data"]] == [contact]
     assert [r["id"] for r in api.get(f"/Contacts/{contact}/Deals").json()["data"]] == [deal]
 
-    note = api.post(f"/Contacts/{contact}/Notes",
-                    json={"data": [{"Note_Title": "Mail", "Note_Content": "Captured mail"}]})
+    note = api.post(
+        f"/Contacts/{contact}/Notes",
+        json={"data": [{"Note_Title": "Mail", "Note_Content": "Captured mail"}]},
+    )
     assert note.status_code == 201
     notes = api.get(f"/Contacts/{contact}/Notes").json()["data"]
     assert notes[0]["Note_Content"] == "Captured mail"
     assert notes[0]["Parent_Id"]["id"] == contact
 
     assert api.get(f"/Contacts/{contact}/Emails").status_code == 204
-    crm.admin("POST", f"/_admin/zoho_crm/emails/Contacts/{contact}", json={"from": {"email": "rel@example.com", "user_name": "Rel"},
-                     "to": [{"email": "admin@crm.example.com"}], "subject": "Hi"})
+    crm.admin(
+        "POST",
+        f"/_admin/zoho_crm/emails/Contacts/{contact}",
+        json={
+            "from": {"email": "rel@example.com", "user_name": "Rel"},
+            "to": [{"email": "admin@crm.example.com"}],
+            "subject": "Hi",
+        },
+    )
     emails = api.get(f"/Contacts/{contact}/Emails").json()
     assert emails["email_related_list"][0]["subject"] == "Hi"
 
 
 def test_invalid_lookup_and_types(api: httpx.Client) -> None:
-    response = api.post("/Contacts", json={"data": [
-        {"Last_Name": "x", "Account_Name": {"id": "1"}},
-        {"Last_Name": "y", "Email_Opt_Out": "yes"},
-        {"Last_Name": "z", "Date_of_Birth": "31/12/1990"},
-    ]})
+    response = api.post(
+        "/Contacts",
+        json={
+            "data": [
+                {"Last_Name": "x", "Account_Name": {"id": "1"}},
+                {"Last_Name": "y", "Email_Opt_Out": "yes"},
+                {"Last_Name": "z", "Date_of_Birth": "31/12/1990"},
+            ]
+        },
+    )
     assert response.status_code == 400
     codes = [(r["code"], r["details"]["api_name"]) for r in response.json()["data"]]
-    assert codes == [("INVALID_DATA", "Account_Name"), ("INVALID_DATA", "Email_Opt_Out"),
-                     ("INVALID_DATA", "Date_of_Birth")]
+    assert codes == [
+        ("INVALID_DATA", "Account_Name"),
+        ("INVALID_DATA", "Email_Opt_Out"),
+        ("INVALID_DATA", "Date_of_Birth"),
+    ]
 
 
 def test_v2_alias(crm: CrmServer) -> None:

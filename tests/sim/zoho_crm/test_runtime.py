@@ -62,10 +62,20 @@ def receiver() -> Iterator[Receiver]:
     server.close()
 
 
-def _watch(api: httpx.Client, receiver: Receiver, channel_id: str, events: list[str],
-           **extra: Any) -> None:
-    body = {"watch": [{"channel_id": channel_id, "events": events, "notify_url": receiver.url,
-                       "token": f"tok-{channel_id}", **extra}]}
+def _watch(
+    api: httpx.Client, receiver: Receiver, channel_id: str, events: list[str], **extra: Any
+) -> None:
+    body = {
+        "watch": [
+            {
+                "channel_id": channel_id,
+                "events": events,
+                "notify_url": receiver.url,
+                "token": f"tok-{channel_id}",
+                **extra,
+            }
+        ]
+    }
     assert api.post("/actions/watch", json=body).status_code == 201
 
 
@@ -81,14 +91,24 @@ def test_notifications_for_create_edit_delete(api: httpx.Client, receiver: Recei
         api.delete("/actions/watch", params={"channel_ids": "7001"})
     assert [b["operation"] for b in bodies] == ["insert", "update", "delete"]
     first = bodies[0]
-    assert set(first) >= {"server_time", "module", "resource_uri", "ids", "affected_fields",
-                          "query_params", "channel_id", "token", "operation"}
+    assert set(first) >= {
+        "server_time",
+        "module",
+        "resource_uri",
+        "ids",
+        "affected_fields",
+        "query_params",
+        "channel_id",
+        "token",
+        "operation",
+    }
     assert first["module"] == "Contacts" and first["ids"] == [record_id]
     assert first["channel_id"] == "7001" and first["token"] == "tok-7001"
     update = bodies[1]
     assert update["affected_fields"] == [{record_id: ["Email"]}]
-    assert update["affected_values"] == [{"record_id": record_id,
-                                          "values": {"Email": "notify@example.com"}}]
+    assert update["affected_values"] == [
+        {"record_id": record_id, "values": {"Email": "notify@example.com"}}
+    ]
 
 
 def test_notifications_filter_events_and_expire(api: httpx.Client, receiver: Receiver) -> None:
@@ -111,8 +131,16 @@ def test_notifications_filter_events_and_expire(api: httpx.Client, receiver: Rec
 
 def test_channel_expiry_limit(api: httpx.Client, crm: CrmServer) -> None:
     far = (datetime.now(tz=UTC) + timedelta(days=3)).isoformat(timespec="seconds")
-    body = {"watch": [{"channel_id": "7003", "events": ["Leads.all"],
-                       "notify_url": "http://127.0.0.1:9/x", "channel_expiry": far}]}
+    body = {
+        "watch": [
+            {
+                "channel_id": "7003",
+                "events": ["Leads.all"],
+                "notify_url": "http://127.0.0.1:9/x",
+                "channel_expiry": far,
+            }
+        ]
+    }
     assert api.post("/actions/watch", json=body).status_code == 201  # v8: up to a week
     with crm.client("v2") as v2:
         refused = v2.post("/actions/watch", json=body)  # v2: one day
@@ -140,8 +168,11 @@ def test_concurrency_limit(api: httpx.Client, crm: CrmServer) -> None:
     crm.admin("PUT", "/_admin/zoho_crm/limits", json={"concurrency": 3, "hold_ms": 300})
     try:
         with ThreadPoolExecutor(max_workers=6) as pool:
-            statuses = list(pool.map(
-                lambda _: api.get("/Leads", params={"fields": "Email"}).status_code, range(6)))
+            statuses = list(
+                pool.map(
+                    lambda _: api.get("/Leads", params={"fields": "Email"}).status_code, range(6)
+                )
+            )
         refused = [s for s in statuses if s == 429]
         assert statuses.count(200) == 3 and len(refused) == 3
     finally:
@@ -180,16 +211,20 @@ def test_token_refresh_after_expiry(crm: CrmServer) -> None:
 
 def test_authorization_code_grant(crm: CrmServer) -> None:
     code = crm.admin("POST", "/_admin/zoho_crm/grant_code")["code"]
-    form = {"grant_type": "authorization_code", "code": code,
-            "client_id": crm.credentials["client_id"],
-            "client_secret": crm.credentials["client_secret"],
-            "redirect_uri": "http://localhost/cb"}
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "client_id": crm.credentials["client_id"],
+        "client_secret": crm.credentials["client_secret"],
+        "redirect_uri": "http://localhost/cb",
+    }
     first = httpx.post(f"{crm.base_url}/oauth/v2/token", data=form).json()
     assert first["refresh_token"] == crm.credentials["refresh_token"]
     second = httpx.post(f"{crm.base_url}/oauth/v2/token", data=form).json()
     assert second == {"error": "invalid_code"}
-    wrong = httpx.post(f"{crm.base_url}/oauth/v2/token",
-                       data={**form, "client_secret": "nope"}).json()
+    wrong = httpx.post(
+        f"{crm.base_url}/oauth/v2/token", data={**form, "client_secret": "nope"}
+    ).json()
     assert wrong == {"error": "invalid_client"}
 
 

@@ -54,10 +54,13 @@ from zohocrmsdk.src.com.zoho.crm.api.sdk_config import SDKConfig  # noqa: E402
 def initialised(crm: CrmServer, tmp_path_factory: pytest.TempPathFactory) -> None:
     folder: Path = tmp_path_factory.mktemp("zohosdk")
     environment = DataCenter.Environment(
-        crm.base_url, f"{crm.base_url}/oauth/v2/token", crm.base_url)
-    token = OAuthToken(client_id=crm.credentials["client_id"],
-                       client_secret=crm.credentials["client_secret"],
-                       refresh_token=crm.credentials["refresh_token"])
+        crm.base_url, f"{crm.base_url}/oauth/v2/token", crm.base_url
+    )
+    token = OAuthToken(
+        client_id=crm.credentials["client_id"],
+        client_secret=crm.credentials["client_secret"],
+        refresh_token=crm.credentials["refresh_token"],
+    )
     Initializer.initialize(
         environment=environment,
         token=token,
@@ -72,7 +75,10 @@ def _ok(response: Any) -> Any:
     assert response is not None
     body = response.get_object()
     assert not isinstance(body, APIException), (
-        body.get_code().get_value(), body.get_message().get_value(), body.get_details())
+        body.get_code().get_value(),
+        body.get_message().get_value(),
+        body.get_details(),
+    )
     return body
 
 
@@ -81,7 +87,9 @@ def _first_success(response: Any) -> SuccessResponse:
     assert isinstance(wrapper, ActionWrapper)
     result = wrapper.get_data()[0]
     assert isinstance(result, SuccessResponse), (
-        result.get_code().get_value(), result.get_details())
+        result.get_code().get_value(),
+        result.get_details(),
+    )
     return result
 
 

@@ -227,7 +227,9 @@ class WebhookDispatcher:
             # One read tells which of these events' lists have webhooks at all: a batch
             # subscribe of 500 members to a list without any costs one query, not 500.
             lists = sorted({event.list_id for event in events})
-            hooked = await self.store.run(partial(_lists_with_webhooks, list_ids=lists), write=False)
+            hooked = await self.store.run(
+                partial(_lists_with_webhooks, list_ids=lists), write=False
+            )
             for event in events:
                 if event.list_id not in hooked:
                     continue
