@@ -19,10 +19,9 @@ from typing import Any
 from crmsync.engine.records import CrmRecord
 from crmsync.providers import zoho_criteria
 from crmsync.providers.http import HttpClient, chunked
-from crmsync.providers.zoho_lookup import coql_identifier
+from crmsync.providers.zoho_lookup import IDS_PER_CALL, coql_identifier
 from crmsync.providers.zoho_read_cost import (
     COQL_PAGE,
-    IDS_PER_CALL,
     affordable_matches,
     page_limit,
     probe_pays,

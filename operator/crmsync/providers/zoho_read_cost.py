@@ -16,14 +16,14 @@ from __future__ import annotations
 import math
 
 from crmsync.providers.zoho_bulk_choice import bulk_credits, bulk_read_wins, paging_credits
+from crmsync.providers.zoho_lookup import COQL_CREDITS, COQL_MAX_LIMIT, IDS_PER_CALL, coql_credits
 
-COQL_PAGE = 2000
-COQL_PAGE_CREDITS = 3
-COQL_TIERS = ((200, 1), (1000, 2), (2000, 3))
+COQL_PAGE = COQL_MAX_LIMIT
+COQL_TIERS = COQL_CREDITS
 """(largest LIMIT, credits) of one COQL call."""
+COQL_PAGE_CREDITS = coql_credits(COQL_PAGE)
 COQL_MAX_REACH = 100_000
 """OFFSET plus LIMIT."""
-IDS_PER_CALL = 100
 BULK_OVERHEAD_CREDITS = 4
 
 
