@@ -57,6 +57,7 @@ default) or ``pages`` (listing pages only); ``--read`` sets it for the child pro
 SPILL_AFTER = "CRMSYNC_BENCH_SPILL_AFTER"
 """Entries a run holds in memory before they move to disk (unset: the operator's default)."""
 IN_MEMORY = 10**12
+VENDORS = ("zoho_crm", "mailchimp")
 
 
 # --- the two contenders (each runs in a child process) ------------------------------
@@ -228,24 +229,33 @@ def _child(phase: str, info_path: Path, list_id: str, limit: int) -> None:
 
 @contextmanager
 def local_vendors(data: Path, contacts: int) -> Iterator[dict[str, Any]]:
-    """``crmsync sim serve`` over ``data`` with ``contacts`` Zoho CRM contacts seeded; its
-    connection info, until the servers stop."""
-    sim = subprocess.Popen(
-        [sys.executable, "-m", "crmsync", "sim", "serve", "--data-dir", str(data / "sim")],
-        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )  # fmt: skip
+    """``crmsync sim serve`` over ``data``, one process per vendor (Zoho CRM, Mailchimp: a
+    Mailchimp batch being applied never holds up a CRM page, as between real vendors),
+    with ``contacts`` Zoho CRM contacts seeded; their connection info, until they stop."""
+    command = [sys.executable, "-m", "crmsync", "sim", "serve", "--data-dir", str(data / "sim")]
+    environment = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    servers = [
+        subprocess.Popen(
+            [*command, "--vendor", vendor], stdout=subprocess.PIPE, text=True, env=environment
+        )
+        for vendor in VENDORS
+    ]
     try:
-        assert sim.stdout is not None
-        info = json.loads(sim.stdout.readline())
+        info: dict[str, Any] = {"pids": [server.pid for server in servers]}
+        for server in servers:
+            assert server.stdout is not None
+            info.update(json.loads(server.stdout.readline()))
         subprocess.run(
             [sys.executable, "-m", "crmsync", "sim", "seed", "--data-dir", str(data / "sim"),
              "--contacts", str(contacts), "--only", "zoho_crm"],
             check=True, capture_output=True,
         )  # fmt: skip
-        yield {**info, "pid": sim.pid}
+        yield info
     finally:
-        sim.send_signal(signal.SIGTERM)
-        sim.wait(timeout=30)
+        for server in servers:
+            server.send_signal(signal.SIGTERM)
+        for server in servers:
+            server.wait(timeout=30)
 
 
 def _counters(base_url: str) -> dict[str, int]:
@@ -259,7 +269,7 @@ def _counters(base_url: str) -> dict[str, int]:
 
 
 def _reset(info: dict[str, Any]) -> None:
-    for vendor in ("zoho_crm", "mailchimp"):
+    for vendor in VENDORS:
         httpx.post(f"{info[vendor]['base_url']}/_admin/counters/reset").raise_for_status()
 
 
@@ -287,15 +297,15 @@ def _run_phase(
     phase: str, info: dict[str, Any], info_path: Path, list_id: str, limit: int
 ) -> dict[str, Any]:
     _reset(info)
-    vendor_cpu = _cpu_seconds(info["pid"])
+    vendor_cpu = sum(_cpu_seconds(pid) for pid in info["pids"])
     out = subprocess.run(
         [sys.executable, __file__, "--phase", phase, "--info", str(info_path),
          "--list-id", list_id, "--baseline-limit", str(limit)],
         check=True, capture_output=True, text=True,
     )  # fmt: skip
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    result["vendor_cpu_seconds"] = _cpu_seconds(info["pid"]) - vendor_cpu
-    result["calls"] = {v: _counters(info[v]["base_url"]) for v in ("zoho_crm", "mailchimp")}
+    result["vendor_cpu_seconds"] = sum(_cpu_seconds(pid) for pid in info["pids"]) - vendor_cpu
+    result["calls"] = {v: _counters(info[v]["base_url"]) for v in VENDORS}
     return result
 
 
@@ -360,7 +370,7 @@ def main() -> None:
             print(f"seeded {args.contacts} CRM contacts in {time.perf_counter() - started:.0f} s")
             info_path = data / "info.json"
             info_path.write_text(json.dumps(info))
-            for vendor in ("zoho_crm", "mailchimp"):
+            for vendor in VENDORS:
                 httpx.put(
                     f"{info[vendor]['base_url']}/_admin/faults",
                     json={"latency_ms": args.latency_ms},

@@ -242,7 +242,7 @@ def test_counts_stay_exact_through_twenty_kills_at_random_points(
     record once, every member added once, nothing updated that did not change."""
     crm, mailchimp = CrmReader(stack.sim), MailchimpReader(stack.sim)
     marker = unique("kills")
-    records = 12_000  # enough work for 20 kills however fast batches go out together
+    records = 15_000  # enough work for 20 kills however fast batches go out together
     create_people(crm, "Contacts", marker, records)
     create_people(
         crm,

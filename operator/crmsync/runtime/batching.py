@@ -50,6 +50,11 @@ class PendingPages(Generic[Mark]):
             cut = len(self.actions)
         return self._take(cut)
 
+    def writes_ready(self) -> bool:
+        """Whether :meth:`ready` would hand out actions now."""
+        writes = sum(1 for action in self.actions if action.kind in BATCHED_KINDS)
+        return writes >= self.size or len(self.actions) >= MAX_HELD_BATCHES * self.size
+
     def rest(self) -> tuple[list[Action], Mark | None]:
         """Everything still held (the end of the stream)."""
         return self._take(len(self.actions))

@@ -178,6 +178,10 @@ def _chunks(items: Sequence[Action], size: int) -> Iterable[Sequence[Action]]:
         yield items[start : start + size]
 
 
+YIELD_EVERY = 25
+"""Records planned between two turns given to other tasks (the read ahead, the writes)."""
+
+
 class SyncRun:
     """Carries one RunRequest out against a CRM source and an audience target."""
 
@@ -270,28 +274,9 @@ class SyncRun:
             narrowing.criteria = ()  # before the read starts: it reads the whole module
         checkpoint = request.checkpoint.model_copy()
 
-        held: PendingPages[PageMark] = PendingPages(
-            self.batch_size * max(1, request.parallel_batches)
+        await self._stream(
+            _chain(read, source), planner, checkpoint, full=full, resume=resume, started=started
         )
-        read_since = checkpoint.modified_since
-        # The next CRM page is read while this one's writes go out.
-        async for page in read_ahead(_chain(read, source)):
-            records = await self._with_related(page)
-            for record in records:
-                # Each record leaves its mark: a checkpoint never passes a record whose
-                # write is still held, and counts and checkpoint stay in step (B5).
-                mark = PageMark()
-                if not full:
-                    # Never past the run's start: a record edited during the run is read again.
-                    read_since = min(
-                        max(record.modified_time, read_since or record.modified_time), started
-                    )
-                    mark = PageMark(modified_since=read_since)
-                elif not request.dry_run:
-                    mark = PageMark(resume_after=(record.modified_time, record.id))
-                held.add(self._plan_page(planner, [record], resume), mark)
-            await self._flush(*held.ready(), checkpoint)
-        await self._flush(*held.rest(), checkpoint)
 
         narrowed = narrowing is not None and narrowing.narrowed
         await self._after_stream(planner, checkpoint, full=full, deleted=deleted, narrowed=narrowed)
@@ -315,6 +300,66 @@ class SyncRun:
             taking_part=planner.taking_part(),
             left=self.left_ids,
         )
+
+    async def _stream(
+        self,
+        pages: AsyncIterator[list[CrmRecord]],
+        planner: Planner,
+        checkpoint: Checkpoint,
+        *,
+        full: bool,
+        resume: ResumePoint | None,
+        started: datetime,
+    ) -> None:
+        """Plan the CRM pages and write what they need. Pages are read and planned while
+        the writes before them go out: one flush at a time (writes, counts and checkpoint
+        stay in order), and reading waits only when the next batches are ready before the
+        last ones are written."""
+        held: PendingPages[PageMark] = PendingPages(
+            self.batch_size * max(1, self.request.parallel_batches)
+        )
+        read_since = checkpoint.modified_since
+        writing: asyncio.Future[None] | None = None
+        try:
+            async for page in read_ahead(pages):
+                for number, record in enumerate(await self._with_related(page), 1):
+                    if number % YIELD_EVERY == 0:
+                        # Lets the next page's request (read_ahead) go out while this one
+                        # is planned, rather than once the whole page is.
+                        await asyncio.sleep(0)
+                    # Each record leaves its mark: a checkpoint never passes a record whose
+                    # write is still held, and counts and checkpoint stay in step (B5).
+                    mark = PageMark()
+                    if not full:
+                        # Never past the run's start: a record edited during the run is
+                        # read again.
+                        read_since = min(
+                            max(record.modified_time, read_since or record.modified_time),
+                            started,
+                        )
+                        mark = PageMark(modified_since=read_since)
+                    elif not self.request.dry_run:
+                        mark = PageMark(resume_after=(record.modified_time, record.id))
+                    held.add(self._plan_page(planner, [record], resume), mark)
+                if writing is not None:
+                    if not writing.done() and not held.writes_ready():
+                        continue
+                    await writing
+                    writing = None
+                actions, confirmed = held.ready()
+                if actions:
+                    writing = asyncio.ensure_future(self._flush(actions, confirmed, checkpoint))
+                else:
+                    await self._flush(actions, confirmed, checkpoint)
+            if writing is not None:
+                await writing
+                writing = None
+        finally:
+            if writing is not None and not writing.done():
+                writing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await writing
+        await self._flush(*held.rest(), checkpoint)
 
     async def _observe_run(
         self, source: AsyncIterator[list[CrmRecord]], modified_since: datetime | None

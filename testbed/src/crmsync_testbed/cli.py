@@ -22,6 +22,12 @@ def register_sim(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     serve.add_argument("--port-zoho-campaigns", type=int, default=0)
     serve.add_argument("--port-mailchimp", type=int, default=0)
     serve.add_argument("--faults", help="e.g. rate_429=0.05,retry_after_seconds=1,latency_ms=5")
+    serve.add_argument(
+        "--vendor",
+        action="append",
+        choices=("zoho_crm", "zoho_campaigns", "mailchimp"),
+        help="serve only this vendor (repeatable; default: all)",
+    )
     seed = sim_sub.add_parser("seed", help="generate realistic data into the servers' stores")
     seed.add_argument("--data-dir", type=Path, default=Path(".cache/sim"))
     seed.add_argument("--contacts", type=int, default=1000)
@@ -104,7 +110,7 @@ def main_sim(args: argparse.Namespace) -> int:
             "zoho_campaigns": args.port_zoho_campaigns,
             "mailchimp": args.port_mailchimp,
         }
-        return serve.main_serve(args.data_dir, ports, args.faults)
+        return serve.main_serve(args.data_dir, ports, args.faults, args.vendor)
     options = SeedOptions(
         contacts=args.contacts,
         leads=args.leads,
