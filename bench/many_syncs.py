@@ -63,6 +63,8 @@ NAMESPACE = "bench"
 AUDIENCES = 4
 PER_SYNC = 2
 IDLE_SECONDS = 60
+MAILCHIMP_RATE = 200
+"""The bench Mailchimp Connection's requestsPerSecond: Mailchimp documents none."""
 
 
 def wait_for(check: Callable[[], T | None], timeout: float, what: str, every: float = 0.5) -> T:
@@ -96,7 +98,12 @@ spec: {{provider: zoho-crm, credentialsSecretRef: {{name: zoho-crm}}, apiBaseUrl
 apiVersion: crmsync.dev/v1alpha1
 kind: Connection
 metadata: {{name: mailchimp}}
-spec: {{provider: mailchimp, credentialsSecretRef: {{name: mailchimp}}, apiBaseUrl: "{mc["base_url"]}"}}
+spec:
+  provider: mailchimp
+  credentialsSecretRef: {{name: mailchimp}}
+  apiBaseUrl: "{mc["base_url"]}"
+  # Mailchimp's documented limit: 10 connections in flight per API key, no rate.
+  rateLimit: {{maxConcurrency: 10, requestsPerSecond: {MAILCHIMP_RATE}}}
 """
 
 
@@ -137,6 +144,15 @@ def calls(sim: SimServers, vendor: str) -> tuple[int, int]:
     )
     tokens = sum(int(r["count"]) for r in rows if "/oauth/v2/token" in r["route"])
     return api, tokens
+
+
+def calls_by_route(sim: SimServers, vendor: str) -> dict[str, int]:
+    """API calls since the last reset, as ``METHOD route`` (most first)."""
+    counted: Counter[str] = Counter()
+    for r in sim.counters(vendor)["requests"]:
+        if "/oauth/" not in r["route"] and "_admin" not in r["route"]:
+            counted[f"{r['method']} {r['route']}"] += int(r["count"])
+    return dict(counted.most_common())
 
 
 def cpu_seconds(pid: int) -> float:
@@ -268,6 +284,9 @@ def load(stage: Stage, syncs: int, pid: int, poll: str, out: dict[str, Any]) -> 
     crm_calls, out["tokens_start"] = calls(stage.sim, "zoho_crm")
     out["load_calls_crm"] = crm_calls
     out["load_calls_mailchimp"] = calls(stage.sim, "mailchimp")[0]
+    out["load_calls_per_sync"] = round((crm_calls + out["load_calls_mailchimp"]) / syncs, 2)
+    for vendor in ("zoho_crm", "mailchimp"):
+        out[f"load_calls_{vendor}_by_route"] = calls_by_route(stage.sim, vendor)
     out["crm_channels"] = live_channels(stage.crm)
     time.sleep(10)  # syncs undoing each other's members would show by now
     wanted = {e for emails in stage.people.values() for e in emails}
