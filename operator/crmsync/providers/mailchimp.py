@@ -489,22 +489,20 @@ class Mailchimp:
                 },
             )
         ).json()
-        tags = sorted(
-            (
-                AudienceTag(
-                    name=str(row.get("name", ""))[:100], members=int(row.get("member_count") or 0)
-                )
-                for row in segments.get("segments", [])
-            ),
-            key=lambda tag: (-tag.members, tag.name),
-        )
+        # Sorted as plain pairs, and only the tags shown made models: an audience shared
+        # by a thousand syncs has a thousand owner tags.
+        largest = sorted(
+            (-int(row.get("member_count") or 0), str(row.get("name", ""))[:100])
+            for row in segments.get("segments", [])
+        )[:max_tags]
+        tags = [AudienceTag(name=name, members=-members) for members, name in largest]
         return AudienceView(
             list_id=audience,
             name=str(body.get("name", ""))[:200],
             subscribed=int(stats.get("member_count") or 0),
             unsubscribed=int(stats.get("unsubscribe_count") or 0),
             cleaned=int(stats.get("cleaned_count") or 0),
-            tags=tags[:max_tags],
+            tags=tags,
             observed_at=datetime.now(UTC),
         )
 

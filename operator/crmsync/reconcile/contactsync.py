@@ -531,9 +531,8 @@ class ContactSyncReconciler(LiveObject):
             result=result,
             error=error,
             saved=saved,
+            view=view,
         )
-        if view is not None:
-            await self.patch_status(body, {"audience": view.to_wire()})
         return error if result is None else ""
 
     async def _request(
@@ -697,8 +696,10 @@ class ContactSyncReconciler(LiveObject):
         result: RunResult | None,
         error: str,
         saved: SyncCounts | None = None,
+        view: AudienceView | None = None,
     ) -> None:
-        """``saved``: the counts a failed run had saved with its checkpoint (they stand)."""
+        """``saved``: the counts a failed run had saved with its checkpoint (they stand);
+        ``view``: the audience as the run left it (M13), in the same patch."""
         meta = body["metadata"]
         generation = int(meta.get("generation", 0))
         status = ContactSyncStatus.model_validate(body["status"])
@@ -779,6 +780,8 @@ class ContactSyncReconciler(LiveObject):
             patch["lastHandledSyncNow"] = seen.sync_now
         if decision.trigger == RunTrigger.SCHEDULE:
             patch["lastScheduledTime"] = summary.start_time.isoformat()
+        if view is not None:
+            patch["audience"] = view.to_wire()
         self.logger.info("run %s ended: %s %s", summary.id, summary.outcome, summary.counts)
         _record_metrics(meta, summary, result)
         await self.patch_status(body, patch)
