@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from crmsync.api.v1alpha1.connection import ConnectionSpec, Provider
+from crmsync.providers.accounts import REGISTRY, AccountKey, fingerprint
 from crmsync.providers.budget import account_budget
 from crmsync.providers.http import (
     AuthError,
@@ -23,6 +24,7 @@ from crmsync.providers.http import (
     TokenBucket,
 )
 from crmsync.providers.mailchimp import Mailchimp, api_base_url
+from crmsync.providers.shared import AudienceShare, ModuleShare
 from crmsync.providers.zoho_auth import zoho_hosts, zoho_session
 from crmsync.providers.zoho_bulk_choice import BULK_READ_THRESHOLD
 from crmsync.providers.zoho_campaigns import ZohoCampaigns, campaigns_retry_when
@@ -85,7 +87,11 @@ def open_crm(endpoint: Endpoint, stats: CallStats, policy: RetryPolicy | None = 
         limits=endpoint.limits, policy=policy, retry_when=crm_retry_when,
         shared=endpoint.shared_budget(),
     )  # fmt: skip
-    return ZohoCrm(session, bulk_read_threshold=endpoint.bulk_read_threshold)
+    # Beside the account's access token: a rotated Secret drops both.
+    shared = (
+        REGISTRY.get(session.account, ModuleShare, ModuleShare) if endpoint.connection else None
+    )
+    return ZohoCrm(session, bulk_read_threshold=endpoint.bulk_read_threshold, shared=shared)
 
 
 def open_target(
@@ -120,4 +126,8 @@ def _open_mailchimp(endpoint: Endpoint, stats: CallStats, policy: RetryPolicy | 
         shared=endpoint.shared_budget(),
     )  # fmt: skip
     http.add_secrets([api_key])
-    return Mailchimp(http)
+    shared = None
+    if endpoint.connection:
+        key = AccountKey(endpoint.connection, "mailchimp", fingerprint(base_url, api_key))
+        shared = REGISTRY.get(key, AudienceShare, AudienceShare)
+    return Mailchimp(http, shared)

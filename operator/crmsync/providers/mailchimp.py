@@ -44,6 +44,7 @@ from crmsync.engine.records import (
     normalise_email,
 )
 from crmsync.providers.http import AuthError, ConfigError, HttpClient, ProviderError, chunked
+from crmsync.providers.shared import AudienceShare
 
 API = "/3.0"
 BATCH_SIZE = 500
@@ -136,9 +137,11 @@ class Mailchimp:
     max_batch = BATCH_SIZE
     reads_by_email = True
 
-    def __init__(self, http: HttpClient) -> None:
+    def __init__(self, http: HttpClient, shared: AudienceShare | None = None) -> None:
+        """``shared``: the account's audiences as every client of its Connection reads
+        them (:mod:`crmsync.providers.shared`); a client of its own otherwise."""
         self._http = http
-        self._tag_ids: dict[tuple[str, str], int] = {}
+        self.shared = shared if shared is not None else AudienceShare()
 
     def __repr__(self) -> str:
         return f"Mailchimp({self._http!r})"
@@ -172,19 +175,39 @@ class Mailchimp:
         return facts
 
     async def field_names(self, audience: str) -> set[str]:
-        response = await self._get_list_path(
-            audience, "/merge-fields", {"count": PAGE_SIZE, "fields": "merge_fields.tag"}
-        )
-        return {str(f["tag"]) for f in response.json().get("merge_fields", [])}
+        """The audience's merge field tags, read once a minute per account."""
+
+        async def read() -> frozenset[str]:
+            response = await self._get_list_path(
+                audience, "/merge-fields", {"count": PAGE_SIZE, "fields": "merge_fields.tag"}
+            )
+            return frozenset(str(f["tag"]) for f in response.json().get("merge_fields", []))
+
+        return set(await self.shared.fields.get(audience, read))
 
     async def ensure_text_field(self, audience: str, name: str, label: str) -> None:
         if name in await self.field_names(audience):
             return
-        await self._http.request(
-            "POST",
-            f"{API}/lists/{audience}/merge-fields",
-            json={"tag": name, "name": label, "type": "text", "public": False, "required": False},
-        )
+        async with self.shared.creating_in(audience):
+            known = await self.field_names(audience)
+            if name in known:
+                return  # another sync created it meanwhile
+            await self._http.request(
+                "POST",
+                f"{API}/lists/{audience}/merge-fields",
+                json={
+                    "tag": name,
+                    "name": label,
+                    "type": "text",
+                    "public": False,
+                    "required": False,
+                },
+            )
+            self.shared.fields.put(audience, frozenset(known | {name}))
+
+    def forget(self, audience: str) -> None:
+        """Read the audience's fields and tags afresh next time (a run failed)."""
+        self.shared.forget(audience)
 
     # -- reading -------------------------------------------------------------------
 
@@ -311,7 +334,7 @@ class Mailchimp:
                 await self._http.request(
                     "DELETE", f"{API}/lists/{audience}/segments/{segment['id']}", accept=(404,)
                 )
-        self._tag_ids.pop((audience, owner), None)
+        self.shared.tags.forget(audience)  # its tag is gone: listed afresh next time
 
     # -- the batch passes ------------------------------------------------------------
 
@@ -410,24 +433,49 @@ class Mailchimp:
                 )
 
     async def _tag_id(self, audience: str, tag: str) -> int:
-        """The static segment behind a tag, looked up once and created when missing."""
-        if (audience, tag) not in self._tag_ids:
+        """The static segment behind a tag: the audience's tags are listed once a minute
+        per account, and a missing one is created (one at a time, so never twice)."""
+        ids = await self._tag_ids(audience)
+        if tag in ids:
+            return ids[tag]
+        async with self.shared.creating_in(audience):
+            ids = await self._tag_ids(audience)
+            if tag in ids:
+                return ids[tag]
+            created = await self._http.request(
+                "POST", f"{API}/lists/{audience}/segments", json={"name": tag, "static_segment": []}
+            )
+            segment_id = int(created.json()["id"])
+            self.shared.tags.put(audience, {**ids, tag: segment_id})
+            return segment_id
+
+    async def _tag_ids(self, audience: str) -> dict[str, int]:
+        async def read() -> dict[str, int]:
             response = await self._get_list_path(
                 audience,
                 "/segments",
                 {"type": "static", "count": PAGE_SIZE, "fields": "segments.id,segments.name"},
             )
-            for segment in response.json().get("segments", []):
-                self._tag_ids[(audience, str(segment["name"]))] = int(segment["id"])
-        if (audience, tag) not in self._tag_ids:
-            created = await self._http.request(
-                "POST", f"{API}/lists/{audience}/segments", json={"name": tag, "static_segment": []}
-            )
-            self._tag_ids[(audience, tag)] = int(created.json()["id"])
-        return self._tag_ids[(audience, tag)]
+            return {
+                str(segment["name"]): int(segment["id"])
+                for segment in response.json().get("segments", [])
+            }
 
-    async def audience_view(self, audience: str, max_tags: int = 50) -> AudienceView:
-        """The audience's name and counts and its tags by size (M13): two calls."""
+        return await self.shared.tags.get(audience, read)
+
+    async def audience_view(
+        self, audience: str, max_tags: int = 50, after: float | None = None
+    ) -> AudienceView:
+        """The audience's name and counts and its tags by size (M13): two calls. With
+        ``after`` (a :func:`time.monotonic` instant: when the asking run last wrote), a
+        description read since then for another sync of the account will do."""
+        if after is None:
+            return await self._audience_view(audience, max_tags)
+        return await self.shared.views.get(
+            (audience, max_tags), lambda: self._audience_view(audience, max_tags), after
+        )
+
+    async def _audience_view(self, audience: str, max_tags: int) -> AudienceView:
         body = await self._list(audience, params={"fields": "id,name,stats"})
         stats = body.get("stats", {})
         segments = (
@@ -441,22 +489,20 @@ class Mailchimp:
                 },
             )
         ).json()
-        tags = sorted(
-            (
-                AudienceTag(
-                    name=str(row.get("name", ""))[:100], members=int(row.get("member_count") or 0)
-                )
-                for row in segments.get("segments", [])
-            ),
-            key=lambda tag: (-tag.members, tag.name),
-        )
+        # Sorted as plain pairs, and only the tags shown made models: an audience shared
+        # by a thousand syncs has a thousand owner tags.
+        largest = sorted(
+            (-int(row.get("member_count") or 0), str(row.get("name", ""))[:100])
+            for row in segments.get("segments", [])
+        )[:max_tags]
+        tags = [AudienceTag(name=name, members=-members) for members, name in largest]
         return AudienceView(
             list_id=audience,
             name=str(body.get("name", ""))[:200],
             subscribed=int(stats.get("member_count") or 0),
             unsubscribed=int(stats.get("unsubscribe_count") or 0),
             cleaned=int(stats.get("cleaned_count") or 0),
-            tags=tags[:max_tags],
+            tags=tags,
             observed_at=datetime.now(UTC),
         )
 

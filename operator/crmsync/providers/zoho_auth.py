@@ -15,7 +15,7 @@ import asyncio
 import time
 import weakref
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from crmsync.providers.accounts import REGISTRY, AccountKey, fingerprint
 from crmsync.providers.http import (
@@ -239,6 +239,8 @@ class ZohoSession:
     api: HttpClient
     oauth: ZohoOAuth
     accounts: HttpClient
+    account: AccountKey = field(default_factory=lambda: AccountKey("", "", ""))
+    """Where the account's shared state lives (:data:`~crmsync.providers.accounts.REGISTRY`)."""
 
     async def aclose(self) -> None:
         await self.api.aclose()
@@ -286,4 +288,4 @@ def zoho_session(
         limits=limits, policy=policy, authenticator=oauth, retry_when=retry_when, shared=shared,
     )  # fmt: skip
     oauth.protect(api)
-    return ZohoSession(api=api, oauth=oauth, accounts=accounts)
+    return ZohoSession(api=api, oauth=oauth, accounts=accounts, account=key)

@@ -37,6 +37,7 @@ from crmsync.providers.http import (
     chunked,
     default_retry_when,
 )
+from crmsync.providers.shared import ModuleShare
 from crmsync.providers.zoho_auth import ZohoSession
 from crmsync.providers.zoho_bulk import BulkReader
 from crmsync.providers.zoho_filtered_read import FilteredReader
@@ -89,10 +90,18 @@ class WatchChannel:
 class ZohoCrm:
     """One Zoho CRM organisation. Use as an async context manager."""
 
-    def __init__(self, session: ZohoSession, bulk_read_threshold: int | None = None) -> None:
+    def __init__(
+        self,
+        session: ZohoSession,
+        bulk_read_threshold: int | None = None,
+        shared: ModuleShare | None = None,
+    ) -> None:
         """``bulk_read_threshold``: full reads of more records use Bulk Read
-        (:mod:`crmsync.providers.zoho_bulk_choice`); None lists pages always."""
+        (:mod:`crmsync.providers.zoho_bulk_choice`); None lists pages always. ``shared``:
+        module fields and counts as every client of the Connection reads them
+        (:mod:`crmsync.providers.shared`)."""
         self._session = session
+        self.shared = shared if shared is not None else ModuleShare()
         self._http: HttpClient = session.api
         self.bulk = BulkReader(self._http)
         self.filtered = FilteredReader(self._http, self.records_by_id)
@@ -127,20 +136,30 @@ class ZohoCrm:
         }
 
     async def fields(self, module: str) -> list[CrmField]:
-        response = await self._http.request(
-            "GET", f"{API}/settings/fields", params={"module": module}
-        )
-        if response.status_code == 204:
-            return []
-        return [
-            CrmField(
-                api_name=str(f["api_name"]),
-                data_type=str(f.get("data_type", "")),
-                label=str(f.get("field_label") or f.get("display_label") or ""),
-                read_only=bool(f.get("read_only") or f.get("field_read_only")),
+        """The module's fields, read once a minute per account."""
+
+        async def read() -> tuple[CrmField, ...]:
+            response = await self._http.request(
+                "GET", f"{API}/settings/fields", params={"module": module}
             )
-            for f in response.json().get("fields", [])
-        ]
+            if response.status_code == 204:
+                return ()
+            return tuple(
+                CrmField(
+                    api_name=str(f["api_name"]),
+                    data_type=str(f.get("data_type", "")),
+                    label=str(f.get("field_label") or f.get("display_label") or ""),
+                    read_only=bool(f.get("read_only") or f.get("field_read_only")),
+                )
+                for f in response.json().get("fields", [])
+            )
+
+        return list(await self.shared.fields.get(module, read))
+
+    def forget(self, module: str) -> None:
+        """Read the module's fields and count afresh next time (a check failed)."""
+        self.shared.fields.forget(module)
+        self.shared.counts.forget(module)
 
     # -- reading -------------------------------------------------------------------
 
@@ -298,9 +317,14 @@ class ZohoCrm:
         return await self._search_in(module, email_field, keys, fields)
 
     async def module_count(self, module: str) -> int:
-        """``GET /{module}/actions/count``."""
-        response = await self._http.request("GET", f"{API}/{module}/actions/count")
-        return int(response.json().get("count", 0)) if response.status_code != 204 else 0
+        """``GET /{module}/actions/count``, once a minute per account: read-cost choices
+        are all it decides."""
+
+        async def read() -> int:
+            response = await self._http.request("GET", f"{API}/{module}/actions/count")
+            return int(response.json().get("count", 0)) if response.status_code != 204 else 0
+
+        return await self.shared.counts.get(module, read)
 
     async def _search_in(
         self, module: str, field: str, values: Sequence[str], fields: Sequence[str]

@@ -48,6 +48,7 @@ from crmsync.providers.base import AudienceTarget, CrmSource
 from crmsync.providers.factory import open_crm, open_target
 from crmsync.providers.http import AuthError, CallStats, ProviderError
 from crmsync.providers.mailchimp import Mailchimp
+from crmsync.providers.zoho_crm import ZohoCrm
 from crmsync.reconcile.activity import campaign_activity
 from crmsync.reconcile.audiencehook import current_hook, reconcile_audience_hook
 from crmsync.reconcile.carts import abandoned_carts
@@ -242,6 +243,9 @@ class ContactSyncReconciler(LiveObject):
         self.fields_checked: tuple[tuple[Any, ...], float] | None = None
         """What the last field check covered and when: runs within FIELD_CHECK_SECONDS
         of it, with the same spec and mapping, read no field metadata."""
+        self.fields_check_failed = False
+        """The last field check failed: the next one reads afresh, not what other syncs
+        of the Connections read (:mod:`crmsync.providers.shared`)."""
         self.parent_changed: set[str] = set()
         """Records whose Account was edited, for the next run to read by id (Z3)."""
         self.edited_parents: dict[str, set[str]] = {}
@@ -508,9 +512,10 @@ class ContactSyncReconciler(LiveObject):
                         crm, body, spec, decision, resolved, run_id, index
                     )
                     result = await self._execute(crm, target, request, progress)
+                    written = time.monotonic()
                     self.parent_changed -= set(request.parent_changed_ids)
                     if decision.full and isinstance(target, Mailchimp):
-                        view = await self._audience_view(target, audience)
+                        view = await self._audience_view(target, audience, written)
             except NotReadyError:
                 raise
             except (ProviderError, httpx.HTTPError, OSError) as exc:
@@ -526,9 +531,8 @@ class ContactSyncReconciler(LiveObject):
             result=result,
             error=error,
             saved=saved,
+            view=view,
         )
-        if view is not None:
-            await self.patch_status(body, {"audience": view.to_wire()})
         return error if result is None else ""
 
     async def _request(
@@ -658,14 +662,25 @@ class ContactSyncReconciler(LiveObject):
         checked = self.fields_checked
         if checked and checked[0] == key and time.monotonic() - checked[1] < FIELD_CHECK_SECONDS:
             return
+        if self.fields_check_failed or last not in (None, str(RunOutcome.SUCCEEDED)):
+            # The last check or run failed: not with what other syncs read a minute ago.
+            if isinstance(crm, ZohoCrm):
+                crm.forget(settings.module)
+            if isinstance(target, Mailchimp):
+                target.forget(audience)
         self.fields_checked = None
+        self.fields_check_failed = True
         await check_fields(crm, target, settings, audience, create_missing=True)
+        self.fields_check_failed = False
         self.fields_checked = (key, time.monotonic())
 
-    async def _audience_view(self, target: Mailchimp, audience: str) -> AudienceView | None:
-        """Best effort: the audience's counts and tags for status (M13)."""
+    async def _audience_view(
+        self, target: Mailchimp, audience: str, written: float
+    ) -> AudienceView | None:
+        """Best effort: the audience's counts and tags for status (M13), read after this
+        run's writes (shared with the other syncs on the audience that ended meanwhile)."""
         try:
-            return await target.audience_view(audience)
+            return await target.audience_view(audience, after=written)
         except (ProviderError, httpx.HTTPError) as exc:
             self.logger.warning("audience %s not described: %s", audience, exc)
             return None
@@ -681,8 +696,10 @@ class ContactSyncReconciler(LiveObject):
         result: RunResult | None,
         error: str,
         saved: SyncCounts | None = None,
+        view: AudienceView | None = None,
     ) -> None:
-        """``saved``: the counts a failed run had saved with its checkpoint (they stand)."""
+        """``saved``: the counts a failed run had saved with its checkpoint (they stand);
+        ``view``: the audience as the run left it (M13), in the same patch."""
         meta = body["metadata"]
         generation = int(meta.get("generation", 0))
         status = ContactSyncStatus.model_validate(body["status"])
@@ -763,6 +780,8 @@ class ContactSyncReconciler(LiveObject):
             patch["lastHandledSyncNow"] = seen.sync_now
         if decision.trigger == RunTrigger.SCHEDULE:
             patch["lastScheduledTime"] = summary.start_time.isoformat()
+        if view is not None:
+            patch["audience"] = view.to_wire()
         self.logger.info("run %s ended: %s %s", summary.id, summary.outcome, summary.counts)
         _record_metrics(meta, summary, result)
         await self.patch_status(body, patch)

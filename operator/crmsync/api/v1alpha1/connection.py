@@ -47,7 +47,10 @@ class RateLimit(CrdModel):
     max_concurrency: Annotated[int, Field(ge=1, le=100)] = 5
     """Requests in flight at once (Mailchimp allows 10 per API key; Zoho CRM by edition)."""
     requests_per_second: Annotated[float, Field(gt=0, le=1000)] = 10.0
-    """Sustained request rate."""
+    """Sustained request rate. Mailchimp and Zoho CRM document none (only requests in
+    flight, and Zoho daily credits): with hundreds of syncs on one such Connection raise
+    it (bench/many_syncs.py runs both at 200, maxConcurrency 10); Zoho Campaigns allows
+    500 subscribe calls a minute."""
     daily_credit_budget: Annotated[int, Field(ge=0)] = 0
     """Zoho CRM API credits this connection may spend per day; 0 means no own budget."""
 
