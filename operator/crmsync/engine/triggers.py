@@ -44,6 +44,9 @@ class Observed:
     retry_at: datetime | None = None
     """Backing off after failures at this generation: no run before this time except one
     the user asks for (sync-now); a spec change starts a new generation and no backoff."""
+    quiet_poll: datetime | None = None
+    """The last poll that found nothing changed and ran nothing (:mod:`crmsync.engine.quiet`;
+    kept in memory: after a restart the sync polls once more): the next poll counts from it."""
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,8 @@ def decide(spec: ContactSyncSpec, seen: Observed, now: datetime) -> Decision:
         return Decision(RunTrigger.FULL_RESYNC, full=True)
     if seen.notified:
         return Decision(RunTrigger.NOTIFICATION)
-    poll_due = last_end + parse_duration(spec.trigger.poll_interval)
+    polled = max(last_end, seen.quiet_poll) if seen.quiet_poll is not None else last_end
+    poll_due = polled + parse_duration(spec.trigger.poll_interval)
     if poll_due <= now:
         return Decision(RunTrigger.POLL)
     assert seen.last_full_sync is not None
