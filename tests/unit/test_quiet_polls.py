@@ -98,22 +98,23 @@ def test_a_record_modified_after_the_checkpoint_runs() -> None:
     assert not is_quiet(CRM_ONLY, Newest(sec(1), None), CHECKPOINT, None)
 
 
-def test_the_checkpoints_own_second_is_read_again_like_the_listing_does() -> None:
+def test_the_checkpoints_own_second_runs_like_the_listing_reads_it_again() -> None:
     """If-Modified-Since has whole seconds: a record of that second is read by the run
     (it may have been edited after the checkpoint within the second)."""
-    assert is_quiet(CRM_ONLY, Newest(sec(0), None), CHECKPOINT, None)
-    later = CHECKPOINT.model_copy(update={"modified_since": sec(0)})
-    assert is_quiet(CRM_ONLY, Newest(sec(0), None), later, None)
-    assert not is_quiet(CRM_ONLY, Newest(sec(0.9), None), later, None)
+    assert not is_quiet(CRM_ONLY, Newest(sec(0), None), CHECKPOINT, None)
+    last_record = CHECKPOINT.model_copy(update={"modified_since": sec(0)})
+    assert not is_quiet(CRM_ONLY, Newest(sec(0), None), last_record, None)
 
 
-def test_a_run_that_started_after_the_change_settles_a_checkpoint_that_cannot_move() -> None:
-    """A record edited in the second of the checkpoint, after it, keeps being read; the
-    start of the last run that completed (it read that record) says it was seen."""
+def test_a_run_that_started_later_settles_a_checkpoint_that_cannot_move() -> None:
+    """An incremental run leaves the checkpoint on its last record's second, which the next
+    run reads again; the start of the last run that completed (it read that record) says
+    it was seen."""
     stuck = Newest(CP + timedelta(milliseconds=200), None)
     assert not is_quiet(CRM_ONLY, stuck, CHECKPOINT, None)
     assert not is_quiet(CRM_ONLY, stuck, CHECKPOINT, CP + timedelta(milliseconds=300))
     assert is_quiet(CRM_ONLY, stuck, CHECKPOINT, CP + timedelta(seconds=30))
+    assert not is_quiet(CRM_ONLY, Newest(sec(30), None), CHECKPOINT, CP + timedelta(seconds=30))
 
 
 def test_a_deletion_at_or_after_the_deleted_checkpoints_second_runs() -> None:
@@ -160,6 +161,8 @@ def test_the_next_poll_counts_from_the_quiet_one() -> None:
     decision = decide(polls, quiet, NOW)
     assert decision.trigger is None
     assert decision.next_check == NOW + timedelta(minutes=4)
+    # status.nextRunTime stays as the last run left it: a quiet poll writes nothing.
+    assert decision.next_run == NOW - timedelta(minutes=1)
     # Older than the last run: the run counts.
     assert decide(polls, replace(five_ago, quiet_poll=NOW - timedelta(hours=1)), NOW).trigger == RunTrigger.POLL  # fmt: skip
 

@@ -112,17 +112,17 @@ def is_quiet(
     since = checkpoint.modified_since
     assert since is not None
     assert checkpoint.deleted_since is not None
-    modified = newest.modified
-    # The listing reads what changed after the checkpoint's second (If-Modified-Since).
-    crm_quiet = modified is None or modified <= _second(since) or _before(modified, watermark)
-    if not crm_quiet or not _before(newest.deleted, checkpoint.deleted_since):
+    # The listing (If-Modified-Since) and Z17 (since_last_changed) read from the CRM
+    # checkpoint's second on; that checkpoint stays put while nothing is read (or on the
+    # second of the last record read): the watermark, later, spares what the last run read.
+    horizon = max(since, watermark) if watermark is not None else since
+    if not _before(newest.modified, horizon):
+        return False
+    if not _before(newest.deleted, checkpoint.deleted_since):
         return False
     if needs.campaign_any and not _before(newest.campaign_any, checkpoint.campaign_changed_since):
         return False
-    # Z17 reads the members changed since the CRM checkpoint, which stays put while the
-    # CRM is quiet: the watermark (later) spares re-reading what the last run read.
-    opt_out_horizon = max(since, watermark) if watermark is not None else since
-    return all(_before(n, opt_out_horizon) for n in newest.campaign_statuses)
+    return all(_before(n, horizon) for n in newest.campaign_statuses)
 
 
 def aligned_poll(now: datetime, interval: timedelta) -> datetime:
