@@ -186,8 +186,9 @@ NOTIFICATIONS_NOT_ROUTED = Counter(
 QUIET_POLLS = Counter(
     "crmsync_polls",
     "Due polls of ContactSyncs, by outcome: quiet (the shared change probes found nothing "
-    "for the sync: no run), changed (a run), ineligible (a run as before: retries, resume, "
-    "no checkpoint) or failed (the probe failed: a run).",
+    "for the sync: no run), routed (only CRM records changed, none of them this sync's: no "
+    "run), changed (a run), ineligible (a run as before: retries, resume, no checkpoint) or "
+    "failed (the probe failed: a run).",
     ["outcome"],
     registry=REGISTRY,
 )

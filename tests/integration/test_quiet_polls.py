@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -14,7 +15,7 @@ from crmsync.api.v1alpha1.status import Checkpoint
 from crmsync.engine import quiet
 from crmsync.engine.quiet import ProbeNeeds
 from crmsync.providers.factory import Endpoint
-from crmsync.reconcile.quietpoll import poll_is_quiet
+from crmsync.reconcile.quietpoll import poll_verdict
 from tests.integration.conftest import mailchimp_admin, route_calls, unique, zoho_admin
 from tests.simfixture import SimServers
 
@@ -45,6 +46,11 @@ def new_audience(sim: SimServers, name: str) -> str:
     }  # fmt: skip
     with mailchimp_admin(sim) as mc:
         return str(mc.post("/lists", json=body).json()["id"])
+
+
+async def poll_is_quiet(*args: Any) -> bool:
+    """:func:`poll_verdict`'s answer: quiet or not."""
+    return (await poll_verdict(*args)).quiet
 
 
 async def settle() -> datetime:
@@ -100,8 +106,11 @@ async def test_many_syncs_polling_together_cost_one_probe_and_see_the_next_edit(
         admin.put("/crm/v8/Contacts", json={"data": [{"id": record_id, "First_Name": "Edited"}]})
     assert await poll_all() == [False] * SYNCS
     assert calls(sim)[0] == after[0] + 1
-    # The checkpoint stays where it was, so every later poll sees the edit until a run.
-    assert not await poll_is_quiet(Z17, crm, mailchimp, audience, checkpoint, None)
+    # The checkpoint stays where it was, so every later poll sees the edit until a run;
+    # only CRM records changed: the poll names them (to be routed like a notification's).
+    verdict = await poll_verdict(Z17, crm, mailchimp, audience, checkpoint, None)
+    assert not verdict.quiet
+    assert verdict.changed == [record_id]
 
 
 async def test_a_deletion_and_a_campaign_side_unsubscribe_are_seen(

@@ -15,6 +15,7 @@ from crmsync.engine.quiet import (
     ProbeNeeds,
     SyncState,
     aligned_poll,
+    changed_records,
     ineligible,
     is_quiet,
 )
@@ -138,6 +139,32 @@ def test_two_way_runs_for_any_member_changed_since_its_campaign_checkpoint() -> 
     assert not is_quiet(TWO_WAY, Newest(None, None, campaign_any=sec(1)), CHECKPOINT, None)
 
 
+# --- records changed: which ones (routed like a notification's) --------------------
+
+
+def test_the_records_modified_since_the_horizon_are_named() -> None:
+    recent = (("3", sec(40)), ("2", sec(0)), ("1", sec(-5)))
+    newest = Newest(sec(40), None, recent=recent, complete=True)
+    assert changed_records(CRM_ONLY, newest, CHECKPOINT, None) == ["3", "2"]
+    # The last run started after the second one: only the newest is left.
+    assert changed_records(CRM_ONLY, newest, CHECKPOINT, sec(10)) == ["3"]
+
+
+def test_more_changes_than_the_probe_lists_run() -> None:
+    recent = (("3", sec(40)), ("2", sec(30)))
+    assert changed_records(CRM_ONLY, Newest(sec(40), None, recent=recent, complete=False), CHECKPOINT, None) is None  # fmt: skip
+    older = (*recent, ("1", sec(-30)))
+    assert changed_records(CRM_ONLY, Newest(sec(40), None, recent=older, complete=False), CHECKPOINT, None) == ["3", "2"]  # fmt: skip
+
+
+def test_a_deletion_or_a_campaign_side_change_is_never_routed() -> None:
+    recent = (("3", sec(40)),)
+    deleted = Newest(sec(40), sec(5), recent=recent)
+    assert changed_records(CRM_ONLY, deleted, CHECKPOINT, None) is None
+    opted_out = Newest(sec(40), None, campaign_statuses=(sec(5), None), recent=recent)
+    assert changed_records(Z17, opted_out, CHECKPOINT, None) is None
+
+
 # --- when the next poll is due --------------------------------------------------------
 
 
@@ -181,7 +208,8 @@ async def test_concurrent_askers_share_one_read() -> None:
         return "answer"
 
     answers = await asyncio.gather(*(probes.ask(("crm", "Contacts"), read) for _ in range(50)))
-    assert answers == ["answer"] * 50
+    assert [a for a, _ in answers] == ["answer"] * 50
+    assert len({read_at for _, read_at in answers}) == 1
     assert reads == 1 == probes.reads
 
 
@@ -193,12 +221,12 @@ async def test_an_answer_is_reused_while_fresh_then_read_again() -> None:
     async def read() -> int:
         return next(counter)
 
-    assert await probes.ask("q", read) == 0
+    assert (await probes.ask("q", read))[0] == 0
     clock[0] += FRESH_SECONDS - 0.5
-    assert await probes.ask("q", read) == 0
-    assert await probes.ask("other", read) == 1
+    assert (await probes.ask("q", read))[0] == 0
+    assert (await probes.ask("other", read))[0] == 1
     clock[0] += 1.0
-    assert await probes.ask("q", read) == 2
+    assert (await probes.ask("q", read))[0] == 2
 
 
 async def test_a_failed_read_fails_its_followers_and_is_not_kept() -> None:
@@ -219,4 +247,4 @@ async def test_a_failed_read_fails_its_followers_and_is_not_kept() -> None:
         await probes.ask("q", working)
     with pytest.raises(OSError, match="down"):
         await leader
-    assert await probes.ask("q", working) == 7
+    assert (await probes.ask("q", working))[0] == 7

@@ -46,6 +46,11 @@ class ProbeNeeds:
     """Z17 (one-way): the members that unsubscribed or were cleaned since."""
 
 
+PROBE_ROWS = 200
+"""Records the CRM probe lists, modified last first (one listing page: one credit either way):
+a sync whose changes are all among them learns which records they are."""
+
+
 @dataclass(frozen=True)
 class Newest:
     """The probes' answers: the newest change of each kind (None: none at all)."""
@@ -54,6 +59,12 @@ class Newest:
     deleted: datetime | None
     campaign_any: datetime | None = None
     campaign_statuses: tuple[datetime | None, ...] = ()
+    recent: tuple[tuple[str, datetime], ...] = ()
+    """(id, modified time) of the records modified last, newest first."""
+    complete: bool = True
+    """``recent`` lists every record of the module (it has fewer than PROBE_ROWS)."""
+    read_at: datetime | None = None
+    """When the earliest of these answers was read: every change before it is in them."""
 
 
 @dataclass(frozen=True)
@@ -109,20 +120,46 @@ def is_quiet(
 
     ``watermark``: the start of the last run of this sync that succeeded in this process
     (None after a restart): every change before it was read by that run."""
+    horizon = _horizon(checkpoint, watermark)
+    return _before(newest.modified, horizon) and _rest_quiet(needs, newest, checkpoint, watermark)
+
+
+def _horizon(checkpoint: Checkpoint, watermark: datetime | None) -> datetime:
+    """From when a run would read the CRM's changes (and Z17's): the listing
+    (If-Modified-Since) and Z17 (since_last_changed) read from the CRM checkpoint's second
+    on; that checkpoint stays put while nothing is read (or on the second of the last record
+    read): the watermark, later, spares what the last run read."""
     since = checkpoint.modified_since
     assert since is not None
+    return max(since, watermark) if watermark is not None else since
+
+
+def _rest_quiet(
+    needs: ProbeNeeds, newest: Newest, checkpoint: Checkpoint, watermark: datetime | None
+) -> bool:
+    """No deletion, and nothing on the campaign side, for a run to read."""
     assert checkpoint.deleted_since is not None
-    # The listing (If-Modified-Since) and Z17 (since_last_changed) read from the CRM
-    # checkpoint's second on; that checkpoint stays put while nothing is read (or on the
-    # second of the last record read): the watermark, later, spares what the last run read.
-    horizon = max(since, watermark) if watermark is not None else since
-    if not _before(newest.modified, horizon):
-        return False
     if not _before(newest.deleted, checkpoint.deleted_since):
         return False
     if needs.campaign_any and not _before(newest.campaign_any, checkpoint.campaign_changed_since):
         return False
+    horizon = _horizon(checkpoint, watermark)
     return all(_before(n, horizon) for n in newest.campaign_statuses)
+
+
+def changed_records(
+    needs: ProbeNeeds, newest: Newest, checkpoint: Checkpoint, watermark: datetime | None
+) -> list[str] | None:
+    """A poll that is not quiet only because CRM records were modified: their ids, when the
+    probe listed all of them (the caller routes them like a notification's,
+    :mod:`crmsync.reconcile.routing`); None when the run must decide."""
+    if not _rest_quiet(needs, newest, checkpoint, watermark):
+        return None
+    cut = _second(_horizon(checkpoint, watermark))
+    ids = [record_id for record_id, modified in newest.recent if modified >= cut]
+    if len(ids) == len(newest.recent) and not newest.complete:
+        return None  # more changes than the probe lists
+    return ids
 
 
 def aligned_poll(now: datetime, interval: timedelta) -> datetime:

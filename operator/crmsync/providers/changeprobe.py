@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Hashable
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from crmsync.engine.quiet import fresh
@@ -28,36 +29,38 @@ class ChangeProbes:
     """The answers of one Connection, by question."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._answers: dict[Hashable, tuple[float, asyncio.Future[Any]]] = {}
+        self._answers: dict[Hashable, tuple[float, datetime, asyncio.Future[Any]]] = {}
         self._clock = clock
         self.reads = 0
         """Answers read from the vendor (the rest were shared)."""
 
-    async def ask(self, question: Hashable, read: Callable[[], Awaitable[T]]) -> T:
-        """The answer to ``question``: a fresh one shared, else ``read()`` (by this asker,
-        for everyone asking meanwhile). A failed read fails its followers with ProbeError
-        and leaves no answer behind."""
+    async def ask(self, question: Hashable, read: Callable[[], Awaitable[T]]) -> tuple[T, datetime]:
+        """The answer to ``question`` and when its read started: a fresh one shared, else
+        ``read()`` (by this asker, for everyone asking meanwhile). A failed read fails its
+        followers with ProbeError and leaves no answer behind."""
         now = self._clock()
         known = self._answers.get(question)
         if known is not None:
-            read_at, answer = known
+            read_at, started, answer = known
             failed = answer.done() and (answer.cancelled() or answer.exception() is not None)
             if not failed and fresh(read_at, now, in_flight=not answer.done()):
-                return await asyncio.shield(answer)
+                return await asyncio.shield(answer), started
         answer = asyncio.get_running_loop().create_future()
         # Retrieved here: a failure nobody else awaited is not "never retrieved".
         answer.add_done_callback(lambda f: f.cancelled() or f.exception())
-        self._answers[question] = (now, answer)
+        started = datetime.now(UTC)
+        self._answers[question] = (now, started, answer)
         self.reads += 1
         try:
             value = await read()
         except BaseException:
             answer.set_exception(ProbeError(f"probe {question!r} failed"))
-            if self._answers.get(question, (0.0, None))[1] is answer:
+            known = self._answers.get(question)
+            if known is not None and known[2] is answer:
                 del self._answers[question]
             raise
         answer.set_result(value)
-        return value
+        return value, started
 
 
 def probes_of(connection: str, provider: str, *identity: str) -> ChangeProbes:

@@ -60,7 +60,7 @@ from crmsync.reconcile.indexstore import load_index, save_index
 from crmsync.reconcile.live import LiveObject
 from crmsync.reconcile.notifications import sync_channel
 from crmsync.reconcile.ownership import claims_turn, list_owners
-from crmsync.reconcile.quietpoll import poll_is_quiet, probe_needs
+from crmsync.reconcile.quietpoll import poll_verdict, probe_needs
 from crmsync.reconcile.resolve import (
     NotReadyError,
     ResolvedConnection,
@@ -75,7 +75,7 @@ from crmsync.reconcile.retry import (
     retry_at,
     validation_message,
 )
-from crmsync.reconcile.routing import READS, HeldRecords, children_of_edited_parents, concerns
+from crmsync.reconcile.routing import HeldRecords, children_of_edited_parents, read_and_route
 from crmsync.reconcile.usage import LEDGER
 from crmsync.reconcile.waiting import stop_waiting, wait_for_connections
 from crmsync.runtime.counting import RunTally, add_counts
@@ -468,7 +468,7 @@ class ContactSyncReconciler(LiveObject):
         if needs is None or ineligible(state):
             metrics.QUIET_POLLS.labels("ineligible").inc()
             return False
-        return await poll_is_quiet(
+        verdict = await poll_verdict(
             needs,
             crm_conn.endpoint,
             target_conn.endpoint,
@@ -476,6 +476,24 @@ class ContactSyncReconciler(LiveObject):
             status.checkpoint,
             self.watermark,
         )
+        if verdict.quiet:
+            return True
+        held = self.signals.held.ids
+        if verdict.changed is None or verdict.read_at is None or held is None:
+            metrics.QUIET_POLLS.labels("changed").inc()
+            return False
+        # Only CRM records changed: routed like a notification naming them.
+        try:
+            async with open_crm(crm_conn.endpoint, CallStats()) as crm:
+                connection = crm_conn.endpoint.connection
+                concerned = await read_and_route(crm, connection, settings, held, verdict.changed)
+        except (ProviderError, httpx.HTTPError, OSError):
+            concerned = True  # unknown: run as before
+        metrics.QUIET_POLLS.labels("changed" if concerned else "routed").inc()
+        if not concerned:
+            # Every change before the probes read is known not to concern this sync.
+            self.watermark = max(self.watermark or verdict.read_at, verdict.read_at)
+        return not concerned
 
     async def _first_pass(self) -> tuple[dict[str, Any], ContactSyncStatus]:
         """A run still marked Running was cut off (crash, restart, a move between shards)."""
@@ -694,20 +712,17 @@ class ContactSyncReconciler(LiveObject):
         if self.signals.campaign_side or held is None:
             return True
         crm_conn, _, settings = resolved
-        fields = sorted({c.field for c in settings.criteria} | {settings.email_field})
         try:
             async with open_crm(crm_conn.endpoint, CallStats()) as crm:
                 children, parents_edited = await self._parent_edits(crm, settings.module)
                 ids |= children
                 if not ids:
                     return not parents_edited  # an Account without this module's records
-                records = await READS.records(
-                    crm, crm_conn.endpoint.connection, settings.module, sorted(ids), fields
-                )
+                connection = crm_conn.endpoint.connection
+                if await read_and_route(crm, connection, settings, held, ids):
+                    return True
         except (ProviderError, httpx.HTTPError, OSError):
             return True  # unknown: run as before
-        if concerns(settings, held, ids, records):
-            return True
         self.parent_changed -= children
         return False
 

@@ -10,14 +10,22 @@ against the Connections' daily usage like a run's.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import httpx
 
 from crmsync import metrics
 from crmsync.api.v1alpha1.connection import Provider
 from crmsync.api.v1alpha1.status import Checkpoint
-from crmsync.engine.quiet import OPT_OUT_STATUSES, Newest, ProbeNeeds, is_quiet
+from crmsync.engine.quiet import (
+    OPT_OUT_STATUSES,
+    PROBE_ROWS,
+    Newest,
+    ProbeNeeds,
+    changed_records,
+    is_quiet,
+)
 from crmsync.engine.settings import SyncSettings
 from crmsync.providers.changeprobe import ChangeProbes, ProbeError, probes_of
 from crmsync.providers.factory import Endpoint, open_crm, open_target
@@ -49,21 +57,24 @@ def _stats(endpoint: Endpoint) -> CallStats:
     return CallStats(observer=ledger)
 
 
-async def _crm_newest(endpoint: Endpoint, module: str) -> tuple[datetime | None, datetime | None]:
-    async def read() -> tuple[datetime | None, datetime | None]:
+CrmAnswer = tuple[tuple[tuple[str, datetime], ...], datetime | None]
+
+
+async def _crm_newest(endpoint: Endpoint, module: str) -> tuple[CrmAnswer, datetime]:
+    async def read() -> CrmAnswer:
         metrics.CHANGE_PROBES.labels(endpoint.provider).inc()
         async with open_crm(endpoint, _stats(endpoint)) as crm:
-            modified, deleted = await asyncio.gather(
-                crm.newest_change(module), crm.newest_deletion(module)
+            recent, deleted = await asyncio.gather(
+                crm.newest_changes(module, PROBE_ROWS), crm.newest_deletion(module)
             )
-        return modified, deleted
+        return tuple(recent), deleted
 
     return await _probes(endpoint).ask(("crm", module), read)
 
 
 async def _campaign_newest(
     endpoint: Endpoint, audience: str, statuses: tuple[str | None, ...]
-) -> tuple[datetime | None, ...]:
+) -> tuple[tuple[datetime | None, ...], datetime]:
     async def read() -> tuple[datetime | None, ...]:
         metrics.CHANGE_PROBES.labels(endpoint.provider).inc()
         async with open_target(endpoint, _stats(endpoint)) as target:
@@ -83,36 +94,52 @@ async def newest_changes(
     campaign: tuple[str | None, ...] = (
         (None,) if needs.campaign_any else ()
     ) + needs.campaign_statuses
-    crm_answer, campaign_answer = await asyncio.gather(
+    (crm_answer, crm_read), (campaign_answer, campaign_read) = await asyncio.gather(
         _crm_newest(crm, needs.module),
         _campaign_newest(target, audience, campaign) if campaign else _nothing(),
     )
+    recent, deleted = crm_answer
     return Newest(
-        modified=crm_answer[0],
-        deleted=crm_answer[1],
+        modified=recent[0][1] if recent else None,
+        deleted=deleted,
         campaign_any=campaign_answer[0] if needs.campaign_any else None,
         campaign_statuses=campaign_answer[1:] if needs.campaign_any else campaign_answer,
+        recent=recent,
+        complete=len(recent) < PROBE_ROWS,
+        read_at=min(crm_read, campaign_read),
     )
 
 
-async def _nothing() -> tuple[datetime | None, ...]:
-    return ()
+async def _nothing() -> tuple[tuple[datetime | None, ...], datetime]:
+    return (), datetime.now(UTC)
 
 
-async def poll_is_quiet(
+@dataclass(frozen=True)
+class Verdict:
+    quiet: bool
+    changed: list[str] | None = None
+    """Not quiet only because these CRM records were modified (route them); None: run."""
+    read_at: datetime | None = None
+    """When the answers were read (the earliest): every change before it is in them."""
+
+
+async def poll_verdict(
     needs: ProbeNeeds,
     crm: Endpoint,
     target: Endpoint,
     audience: str,
     checkpoint: Checkpoint,
     watermark: datetime | None,
-) -> bool:
-    """Whether the due poll may skip its run; a failed probe says no (the run as before)."""
+) -> Verdict:
+    """Whether the due poll may skip its run, or which records it would be for; a failed
+    probe says run (as before)."""
     try:
         newest = await newest_changes(needs, crm, target, audience)
     except (ProbeError, ProviderError, httpx.HTTPError, OSError, ValueError, KeyError):
         metrics.QUIET_POLLS.labels("failed").inc()
-        return False
-    quiet = is_quiet(needs, newest, checkpoint, watermark)
-    metrics.QUIET_POLLS.labels("quiet" if quiet else "changed").inc()
-    return quiet
+        return Verdict(quiet=False)
+    if is_quiet(needs, newest, checkpoint, watermark):
+        metrics.QUIET_POLLS.labels("quiet").inc()
+        return Verdict(quiet=True, read_at=newest.read_at)
+    changed = changed_records(needs, newest, checkpoint, watermark)
+    return Verdict(quiet=False, changed=changed, read_at=newest.read_at)
