@@ -154,13 +154,13 @@ def calls(sim: SimServers, vendor: str) -> tuple[int, int]:
     return api, tokens
 
 
-def calls_by_route(sim: SimServers, vendor: str) -> dict[str, int]:
-    """API calls since the last reset, as ``METHOD route`` (most first)."""
-    counted: Counter[str] = Counter()
+def calls_by_route(sim: SimServers, vendor: str) -> Counter[str]:
+    """The API calls the server counted since its last reset, by ``METHOD route``."""
+    counts: Counter[str] = Counter()
     for r in sim.counters(vendor)["requests"]:
         if "/oauth/" not in r["route"] and "_admin" not in r["route"]:
-            counted[f"{r['method']} {r['route']}"] += int(r["count"])
-    return dict(counted.most_common())
+            counts[f"{vendor} {r['method']} {r['route']}"] += int(r["count"])
+    return counts
 
 
 def cpu_seconds(pid: int) -> float:
@@ -326,6 +326,10 @@ def idle(stage: Stage, pid: int, out: dict[str, Any]) -> None:
     }
     crm_calls, tokens = calls(stage.sim, "zoho_crm")
     out["idle_calls_per_min"] = crm_calls + calls(stage.sim, "mailchimp")[0]
+    routes = calls_by_route(stage.sim, "zoho_crm") + calls_by_route(stage.sim, "mailchimp")
+    out["idle_calls_by_route"] = {
+        what: round(n * per_minute) for what, n in sorted(routes.items(), key=lambda i: -i[1])
+    }
     out["idle_tokens"] = tokens
 
 

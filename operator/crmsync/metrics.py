@@ -183,6 +183,22 @@ NOTIFICATIONS_NOT_ROUTED = Counter(
     "Syncs a CRM notification woke whose records it did not concern: no run.",
     registry=REGISTRY,
 )
+QUIET_POLLS = Counter(
+    "crmsync_polls",
+    "Due polls of ContactSyncs, by outcome: quiet (the shared change probes found nothing "
+    "for the sync: no run), routed (only CRM records changed, none of them this sync's: no "
+    "run), changed (a run), ineligible (a run as before: retries, resume, no checkpoint) or "
+    "failed (the probe failed: a run).",
+    ["outcome"],
+    registry=REGISTRY,
+)
+CHANGE_PROBES = Counter(
+    "crmsync_change_probes",
+    "Newest-change probes read from a vendor for quiet polls (each answers every sync of "
+    "the Connection that asks meanwhile).",
+    ["provider"],
+    registry=REGISTRY,
+)
 CAMPAIGN_CHANGES = Counter(
     "crmsync_campaign_changes",
     "Campaign-side changes carried to the CRM (M11): new_subscriber, unsubscribed, cleaned,"

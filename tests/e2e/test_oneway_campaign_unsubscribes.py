@@ -8,6 +8,7 @@ come back as CRM opt-outs."""
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +25,8 @@ CRM_FIELDS = "Email,First_Name,Last_Name,Email_Opt_Out,Description,Lead_Source"
 INCREMENTAL = ("Poll", "Notification")
 POLL_WAIT = 75
 """Seconds to wait for the next poll: the 30 s minimum interval plus a run, with margin."""
+POLL_SECONDS = 30
+"""FAST_TRIGGER's pollInterval."""
 
 
 @pytest.fixture
@@ -108,9 +111,8 @@ def test_mailchimp_unsubscribe_and_bounce_opt_the_crm_records_out_on_the_next_po
     assert {h["trigger"] for h in carried} <= set(INCREMENTAL), carried
     assert status["counts"]["crmOptedOut"] == 2, status["counts"]
 
-    # Later runs (an incremental one and a full one) neither opt them out again nor
-    # re-subscribe anyone.
-    syncs.wait_run(name, after=syncs.last_run_id(name), timeout=POLL_WAIT)
+    # Later polls and runs (a full one) neither opt them out again nor re-subscribe anyone.
+    next_poll(syncs, name, operator)
     manual_run(syncs, name)
     status = syncs.get(name)["status"]
     assert status["counts"]["crmOptedOut"] == 2, status["counts"]
@@ -125,7 +127,7 @@ def test_mailchimp_unsubscribe_and_bounce_opt_the_crm_records_out_on_the_next_po
 
 
 def test_mailchimp_ignore_policy_leaves_the_crm_untouched(
-    syncs: Syncs, crm: CrmReader, mailchimp: MailchimpReader
+    syncs: Syncs, crm: CrmReader, mailchimp: MailchimpReader, operator: OperatorProcess
 ) -> None:
     marker = name = unique("ow-ignore")
     people = create_people(crm, "Contacts", marker, 2)
@@ -136,7 +138,8 @@ def test_mailchimp_ignore_policy_leaves_the_crm_untouched(
 
     person_event(mailchimp, list_id, "unsubscribe", people[0].email)
     person_event(mailchimp, list_id, "cleaned", people[1].email)
-    # An incremental run that has seen both changes, then a full one.
+    # The polls after both changes, then a full run.
+    quiet_before = metric(operator, "crmsync_polls_total", outcome="quiet")
     wait_for(
         lambda: (
             {m["status"] for m in mailchimp.members(list_id).values()}
@@ -145,15 +148,39 @@ def test_mailchimp_ignore_policy_leaves_the_crm_untouched(
         timeout=10,
         what="both members changed",
     )
-    poll = syncs.wait_run(name, after=syncs.last_run_id(name), timeout=POLL_WAIT)
-    poll = syncs.wait_run(name, after=poll["status"]["lastRun"]["id"], timeout=POLL_WAIT)
-    assert poll["status"]["lastRun"]["trigger"] in INCREMENTAL
+    # Nothing this policy carries changed: the polls are quiet (issue 14: no run, nothing
+    # written), or a run that does nothing if a CRM change meanwhile concerned the sync.
+    ran = syncs.last_run_id(name)
+    time.sleep(2 * POLL_SECONDS + 5)
+    status = syncs.get(name)["status"]
+    assert status["lastRun"]["id"] == ran or status["lastRun"]["trigger"] in INCREMENTAL
+    assert status["counts"]["crmOptedOut"] == 0, status["counts"]
+    assert metric(operator, "crmsync_polls_total", outcome="quiet") >= quiet_before + 2
     manual_run(syncs, name)
     counts = syncs.get(name)["status"]["counts"]
     assert counts["crmOptedOut"] == 0, counts
     assert opt_outs(crm, marker) == {people[0].id: False, people[1].id: False}
     statuses = {e: m["status"] for e, m in mailchimp.members(list_id).items()}
     assert statuses == {people[0].email: "unsubscribed", people[1].email: "cleaned"}
+
+
+def next_poll(syncs: Syncs, name: str, operator: OperatorProcess) -> None:
+    """Until the sync's next poll: a run, or one that found nothing for the sync and ran
+    nothing (issue 14: quiet or routed)."""
+    ran = syncs.last_run_id(name)
+
+    def skipped() -> float:
+        return sum(
+            metric(operator, "crmsync_polls_total", outcome=outcome)
+            for outcome in ("quiet", "routed")
+        )
+
+    before = skipped()
+    wait_for(
+        lambda: syncs.last_run_id(name) != ran or skipped() > before,
+        timeout=POLL_WAIT,
+        what=f"the next poll of {name}",
+    )
 
 
 def manual_run(syncs: Syncs, name: str) -> dict[str, Any]:
@@ -176,7 +203,7 @@ def manual_run(syncs: Syncs, name: str) -> dict[str, Any]:
 
 
 def test_zoho_campaigns_unsubscribe_opts_the_crm_record_out_at_the_next_full_comparison(
-    syncs: Syncs, crm: CrmReader, campaigns: CampaignsReader
+    syncs: Syncs, crm: CrmReader, campaigns: CampaignsReader, operator: OperatorProcess
 ) -> None:
     """Zoho Campaigns gives no change time per list member, so the unsubscribe is seen on
     full comparisons (sync-now here; every fullResyncInterval otherwise). A record that
@@ -212,7 +239,7 @@ def test_zoho_campaigns_unsubscribe_opts_the_crm_record_out_at_the_next_full_com
         {"listkey": listkey, "contactinfo": json.dumps({"Contact Email": person.email})},
     )
     # Incremental runs cannot see it (no change time in the listing) ...
-    syncs.wait_run(name, after=syncs.last_run_id(name), timeout=POLL_WAIT)
+    next_poll(syncs, name, operator)
     assert opt_outs(crm, marker)[person.id] is False
 
     # ... the next full comparison does.

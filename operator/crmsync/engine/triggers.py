@@ -44,6 +44,9 @@ class Observed:
     retry_at: datetime | None = None
     """Backing off after failures at this generation: no run before this time except one
     the user asks for (sync-now); a spec change starts a new generation and no backoff."""
+    quiet_poll: datetime | None = None
+    """The last poll that found nothing changed and ran nothing (:mod:`crmsync.engine.quiet`;
+    kept in memory: after a restart the sync polls once more): the next poll counts from it."""
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,8 @@ class Decision:
     next_check: datetime | None = None
     """When to look again (at the latest)."""
     next_run: datetime | None = None
-    """When the next run is due, as users see it (status.nextRunTime)."""
+    """When the next run is due, as users see it (status.nextRunTime): for polls, one
+    interval after the last run (the quiet polls since, which write nothing, leave it)."""
 
 
 def _waiting(spec: ContactSyncSpec, seen: Observed, now: datetime) -> Decision | None:
@@ -106,12 +110,16 @@ def decide(spec: ContactSyncSpec, seen: Observed, now: datetime) -> Decision:
         return Decision(RunTrigger.FULL_RESYNC, full=True)
     if seen.notified:
         return Decision(RunTrigger.NOTIFICATION)
-    poll_due = last_end + parse_duration(spec.trigger.poll_interval)
+    polled = max(last_end, seen.quiet_poll) if seen.quiet_poll is not None else last_end
+    poll_interval = parse_duration(spec.trigger.poll_interval)
+    poll_due = polled + poll_interval
     if poll_due <= now:
         return Decision(RunTrigger.POLL)
     assert seen.last_full_sync is not None
-    due = min(poll_due, seen.last_full_sync + full_interval)
-    return Decision(None, next_check=due, next_run=due)
+    full_due_at = seen.last_full_sync + full_interval
+    # Shown as of the last run: quiet polls write nothing, this one included.
+    shown = min(last_end + poll_interval, full_due_at)
+    return Decision(None, next_check=min(poll_due, full_due_at), next_run=shown)
 
 
 # --- notification channels (Z2) -------------------------------------------------------

@@ -233,6 +233,27 @@ class Mailchimp:
             if not rows or offset >= int(body.get("total_items") or 0):
                 return
 
+    async def newest_member_change(
+        self, audience: str, status: str | None = None
+    ) -> datetime | None:
+        """The newest ``last_changed`` of the audience's members (of ``status`` only, when
+        given; archived ones left out as :meth:`members` leaves them), one call: sorted
+        newest first, one row (quiet polls, :mod:`crmsync.engine.quiet`)."""
+        params: dict[str, Any] = {
+            "count": 1,
+            "sort_field": "last_changed",
+            "sort_dir": "DESC",
+            "fields": "members.last_changed,members.status,total_items",
+        }
+        if status is not None:
+            params["status"] = status
+        rows = (await self._get_list_path(audience, "/members", params)).json().get("members") or []
+        stamps = [r["last_changed"] for r in rows if r.get("last_changed")]
+        if not stamps:
+            return None
+        stamp = datetime.fromisoformat(str(stamps[0]))
+        return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+
     async def members_by_email(self, audience: str, emails: Sequence[str]) -> list[Member]:
         """The members with these addresses (archived and unknown ones left out), one
         call each: cheaper than listing the audience for the few a small run concerns."""

@@ -401,6 +401,33 @@ class ZohoCrm:
                     deleted.append(DeletedRecord(id=str(row["id"]), deleted_time=when))
         return deleted
 
+    async def newest_changes(self, module: str, rows: int) -> list[tuple[str, datetime]]:
+        """The ``rows`` records modified last, newest first, as (id, ``Modified_Time``): one
+        call, the listing sorted newest first (quiet polls, :mod:`crmsync.engine.quiet`)."""
+        params = {
+            **self._listing_params(module, []),
+            "per_page": rows,
+            "sort_by": MODIFIED_TIME,
+            "sort_order": "desc",
+        }
+        response = await self._http.request("GET", f"{API}/{module}", params=params)
+        if response.status_code in (204, 304):
+            return []
+        return [
+            (str(r["id"]), parse_time(r[MODIFIED_TIME])) for r in response.json().get("data") or []
+        ]
+
+    async def newest_deletion(self, module: str) -> datetime | None:
+        """The newest ``deleted_time`` of the module (None: no deletion), one call: Zoho
+        lists deletions newest first."""
+        response = await self._http.request(
+            "GET", f"{API}/{module}/deleted", params={"type": "all", "per_page": 1, "page": 1}
+        )
+        if response.status_code in (204, 304):
+            return None
+        rows = response.json().get("data") or []
+        return parse_time(rows[0]["deleted_time"]) if rows else None
+
     async def _numbered_pages(
         self,
         path: str,

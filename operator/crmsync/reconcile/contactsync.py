@@ -14,7 +14,7 @@ import csv
 import io
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -37,11 +37,13 @@ from crmsync.api.v1alpha1.status import (
     SyncCounts,
 )
 from crmsync.engine.backoff import LONGEST_RETRY
+from crmsync.engine.quiet import SyncState, aligned_poll, ineligible
+from crmsync.engine.schedule import parse_duration
 from crmsync.engine.settings import SyncSettings
 from crmsync.engine.specerror import SpecError
 from crmsync.engine.triggers import Decision, Observed, channel_renewal, decide
 from crmsync.k8s.api import KubeApi
-from crmsync.k8s.conditions import RECONCILING, set_abnormal, set_condition
+from crmsync.k8s.conditions import RECONCILING, condition_status, set_abnormal, set_condition
 from crmsync.k8s.logs import Logger
 from crmsync.k8s.secrets import FOR_RUN_SECONDS, MAX_AGE_SECONDS
 from crmsync.providers.base import AudienceTarget, CrmSource
@@ -59,6 +61,7 @@ from crmsync.reconcile.indexstore import load_index, save_index
 from crmsync.reconcile.live import LiveObject
 from crmsync.reconcile.notifications import sync_channel
 from crmsync.reconcile.ownership import claims_turn, list_owners
+from crmsync.reconcile.quietpoll import poll_verdict, probe_needs
 from crmsync.reconcile.resolve import (
     NotReadyError,
     ResolvedConnection,
@@ -73,7 +76,7 @@ from crmsync.reconcile.retry import (
     retry_at,
     validation_message,
 )
-from crmsync.reconcile.routing import READS, HeldRecords, children_of_edited_parents, concerns
+from crmsync.reconcile.routing import HeldRecords, children_of_edited_parents, read_and_route
 from crmsync.reconcile.usage import LEDGER
 from crmsync.reconcile.waiting import stop_waiting, wait_for_connections
 from crmsync.runtime.counting import RunTally, add_counts
@@ -95,6 +98,8 @@ RESOLVED_FOR_SECONDS = 300.0
 PARALLEL_BATCHES = 4
 """Vendor batches a run writes at once, within the target Connection's in-flight budget."""
 QUIET_TRIGGERS = frozenset({RunTrigger.POLL, RunTrigger.NOTIFICATION})
+Resolved = tuple[ResolvedConnection, ResolvedConnection, SyncSettings]
+"""What a run needs from the cluster (:func:`crmsync.reconcile.resolve.resolve_sync`)."""
 
 
 @dataclass
@@ -250,6 +255,12 @@ class ContactSyncReconciler(LiveObject):
         """Records whose Account was edited, for the next run to read by id (Z3)."""
         self.edited_parents: dict[str, set[str]] = {}
         """Parent edits notified but not yet resolved to their records (a failed read)."""
+        self.quiet_polled: datetime | None = None
+        """The last poll that found nothing changed (no run, no status write): the next
+        poll counts from it (:mod:`crmsync.engine.quiet`)."""
+        self.watermark: datetime | None = None
+        """The start of this sync's last run that completed in this process: everything
+        changed before it was read by that run (:func:`crmsync.engine.quiet.is_quiet`)."""
 
     # -- the loop ----------------------------------------------------------------------
 
@@ -297,6 +308,7 @@ class ContactSyncReconciler(LiveObject):
             notified=self.signals.notified,
             resume_pending=status.checkpoint.resume is not None,
             retry_at=None if self._dependency_changed() else retry_at(body),
+            quiet_poll=self.quiet_polled,
         )
         if status.synced_generation is None:  # kept before observedGeneration moves on
             await self.patch_status(body, {"syncedGeneration": seen.synced_generation})
@@ -306,13 +318,16 @@ class ContactSyncReconciler(LiveObject):
             return await back_off(self, body, exc.reason, exc.message)
         if await self._not_concerned(decision, generation):
             return now
+        # A poll first asks whether anything changed: credentials a little old do for that.
+        polling = decision.trigger == RunTrigger.POLL
+        for_run = decision.trigger is not None and not polling
         try:
             resolved = await resolve_sync(
                 self.kube,
                 body["metadata"]["namespace"],
                 spec,
                 body["metadata"]["name"],
-                FOR_RUN_SECONDS if decision.trigger is not None else MAX_AGE_SECONDS,
+                FOR_RUN_SECONDS if for_run else MAX_AGE_SECONDS,
             )
         except NotReadyError as exc:
             return await self._wait_for_connections(body, exc)
@@ -341,8 +356,10 @@ class ContactSyncReconciler(LiveObject):
         if not in_shard(shard_of(self.snapshot())):
             # Moved to another shard meanwhile: kopf stops this daemon; that shard runs it.
             return now + timedelta(hours=1)
-        if await self._not_concerned(decision, generation):
-            return now  # not this sync's change: no run
+        needed = await self._run_needed(body, spec, decision, seen, resolved, renew_at)
+        if isinstance(needed, datetime):
+            return needed  # not this sync's change, or a quiet poll: no run
+        resolved = needed
         self.signals.notified = False
         self.signals.campaign_side = False
         # Resolved: Ready now, not only once the run (perhaps hours long) has ended.
@@ -377,6 +394,12 @@ class ContactSyncReconciler(LiveObject):
         meta = self.live_body["metadata"]
         stop_waiting(meta["namespace"], self.plural, meta["name"])
         await clear_retry(self, self.snapshot())
+        await self._passes(spec, trigger, resolved)
+
+    async def _passes(self, spec: ContactSyncSpec, trigger: RunTrigger, resolved: Resolved) -> None:
+        """The campaign-activity and abandoned-cart passes, when due: after a completed run,
+        and after a quiet poll (their intervals are their own; the last run completed)."""
+        meta = self.live_body["metadata"]
         # A campaign sent to the audience (its webhook says so) brings the next pass forward.
         sent = self.webhook is not None and bool(
             self.webhook.take_audience_events(meta["namespace"], meta["name"]).get("campaign")
@@ -391,6 +414,90 @@ class ContactSyncReconciler(LiveObject):
             record_index=self._load_index,
         )
         await abandoned_carts(self, self._event, spec, trigger, resolved)
+
+    async def _run_needed(
+        self, body: dict[str, Any], spec: ContactSyncSpec, decision: Decision, seen: Observed,
+        resolved: Resolved, renew_at: datetime | None,
+    ) -> datetime | Resolved:  # fmt: skip
+        """When to look again if the due run is not needed after all (a notification about
+        none of this sync's records, a quiet poll), else what the run needs."""
+        if await self._not_concerned(decision, seen.generation):
+            return datetime.now(UTC)
+        if decision.trigger == RunTrigger.POLL:
+            return await self._poll(body, spec, seen, resolved, renew_at)
+        return resolved
+
+    async def _poll(
+        self, body: dict[str, Any], spec: ContactSyncSpec, seen: Observed, resolved: Resolved,
+        renew_at: datetime | None,
+    ) -> datetime | Resolved:  # fmt: skip
+        """A due poll: when to look again if it was quiet (nothing written), else what the
+        run needs, resolved again with the credentials as they are now."""
+        now = datetime.now(UTC)
+        meta = body["metadata"]
+        if await self._quiet(body, spec, resolved):
+            self.quiet_polled = aligned_poll(now, parse_duration(spec.trigger.poll_interval))
+            await self._passes(spec, RunTrigger.POLL, resolved)
+            again = decide(spec, replace(seen, quiet_poll=self.quiet_polled), now)
+            later = now + timedelta(hours=1)
+            return min(again.next_check or later, renew_at or later)
+        try:
+            return await resolve_sync(
+                self.kube, meta["namespace"], spec, meta["name"], FOR_RUN_SECONDS
+            )
+        except NotReadyError as exc:
+            return await self._wait_for_connections(body, exc)
+
+    async def _quiet(self, body: dict[str, Any], spec: ContactSyncSpec, resolved: Resolved) -> bool:
+        """Whether a due poll finds nothing for this sync in the Connections' shared probes
+        (:mod:`crmsync.engine.quiet`); anything else runs as before."""
+        crm_conn, target_conn, settings = resolved
+        status = ContactSyncStatus.model_validate(body["status"])
+        conditions = (body.get("status") or {}).get("conditions")
+        state = SyncState(
+            checkpoint=status.checkpoint,
+            mapping_hash=settings.mapping_hash,
+            retrying=current_retry(body) is not None,
+            ready_and_synced=all(
+                condition_status(conditions, kind) == "True" for kind in ("Ready", "Synced")
+            ),
+            parents_edited=bool(self.parent_changed or self.edited_parents),
+            campaign_pending=self.signals.campaign_side,
+        )
+        needs = probe_needs(settings, target_conn.endpoint.provider)
+        try:
+            _budgeted_stats(body["metadata"]["namespace"], spec, crm_conn, target_conn)
+        except NotReadyError:
+            needs = None  # the run says so, as before
+        if needs is None or ineligible(state):
+            metrics.QUIET_POLLS.labels("ineligible").inc()
+            return False
+        verdict = await poll_verdict(
+            needs,
+            crm_conn.endpoint,
+            target_conn.endpoint,
+            spec.target.list_id or "",
+            status.checkpoint,
+            self.watermark,
+        )
+        if verdict.quiet:
+            return True
+        held = self.signals.held.ids
+        if verdict.changed is None or verdict.read_at is None or held is None:
+            metrics.QUIET_POLLS.labels("changed").inc()
+            return False
+        # Only CRM records changed: routed like a notification naming them.
+        try:
+            async with open_crm(crm_conn.endpoint, CallStats()) as crm:
+                connection = crm_conn.endpoint.connection
+                concerned = await read_and_route(crm, connection, settings, held, verdict.changed)
+        except (ProviderError, httpx.HTTPError, OSError):
+            concerned = True  # unknown: run as before
+        metrics.QUIET_POLLS.labels("changed" if concerned else "routed").inc()
+        if not concerned:
+            # Every change before the probes read is known not to concern this sync.
+            self.watermark = max(self.watermark or verdict.read_at, verdict.read_at)
+        return not concerned
 
     async def _first_pass(self) -> tuple[dict[str, Any], ContactSyncStatus]:
         """A run still marked Running was cut off (crash, restart, a move between shards)."""
@@ -533,6 +640,8 @@ class ContactSyncReconciler(LiveObject):
             saved=saved,
             view=view,
         )
+        if result is not None:
+            self.watermark = started
         return error if result is None else ""
 
     async def _request(
@@ -607,20 +716,17 @@ class ContactSyncReconciler(LiveObject):
         if self.signals.campaign_side or held is None:
             return True
         crm_conn, _, settings = resolved
-        fields = sorted({c.field for c in settings.criteria} | {settings.email_field})
         try:
             async with open_crm(crm_conn.endpoint, CallStats()) as crm:
                 children, parents_edited = await self._parent_edits(crm, settings.module)
                 ids |= children
                 if not ids:
                     return not parents_edited  # an Account without this module's records
-                records = await READS.records(
-                    crm, crm_conn.endpoint.connection, settings.module, sorted(ids), fields
-                )
+                connection = crm_conn.endpoint.connection
+                if await read_and_route(crm, connection, settings, held, ids):
+                    return True
         except (ProviderError, httpx.HTTPError, OSError):
             return True  # unknown: run as before
-        if concerns(settings, held, ids, records):
-            return True
         self.parent_changed -= children
         return False
 

@@ -70,6 +70,21 @@ def concerns(
     return False
 
 
+async def read_and_route(
+    crm: CrmSource,
+    connection: str,
+    settings: SyncSettings,
+    held: set[str],
+    ids: Iterable[str],
+) -> bool:
+    """Whether changes of the records ``ids`` concern this sync (:func:`concerns`), their
+    fields read once for every sync of the Connection asking meanwhile (:data:`READS`)."""
+    changed = sorted(set(ids))
+    fields = sorted({c.field for c in settings.criteria} | {settings.email_field})
+    records = await READS.records(crm, connection, settings.module, changed, fields)
+    return concerns(settings, held, changed, records)
+
+
 async def children_of_edited_parents(
     crm: CrmSource, module: str, parents: Mapping[str, Iterable[str]]
 ) -> set[str]:

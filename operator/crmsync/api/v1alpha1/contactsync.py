@@ -434,7 +434,9 @@ class ContactSyncStatus(CrdModel):
     """Where the skipped records of the last run are (B8)."""
     next_run_time: datetime | None = None
     """When the next run is due: the schedule's next time, or the next poll or full
-    comparison; absent for Manual syncs."""
+    comparison; absent for Manual syncs. A poll that finds nothing changed runs nothing and
+    writes nothing (issue 14), so for a quiet sync this is one pollInterval after its last
+    run and may lie in the past while the sync keeps polling."""
     retry: Retry | None = None
     """Set while failures repeat: the reason and when the loop tries again."""
     last_scheduled_time: datetime | None = None
