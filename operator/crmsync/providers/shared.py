@@ -32,9 +32,10 @@ V = TypeVar("V")
 KEEP_SECONDS = 60.0
 """How long a shared answer stands (a field or tag made elsewhere is seen after this)."""
 
-VIEW_GATHER_SECONDS = 0.5
-"""A full run's audience description waits this long for the runs on the same audience
-that end meanwhile (at a thousand syncs, several a second): they share one."""
+VIEW_GATHER_SECONDS = 0.0
+"""How long a full run's audience description waits for the runs on the same audience
+that end meanwhile, to share one read. None: the run's status is written after it, and
+a wait there leaves the members written while lastRun still says Running."""
 
 
 @dataclass
@@ -187,5 +188,5 @@ class ModuleShare:
     """A Zoho CRM account's module metadata as its syncs share it."""
 
     fields: Recent[str, tuple[CrmField, ...]] = field(default_factory=Recent)
-    counts: Recent[str, int] = field(default_factory=Recent)
-    """Records in the module: only a read-cost decision uses it, so a minute old is fine."""
+    """Not the module's record count: a count a minute old misses an import, and the
+    read-cost choice it makes (push the criteria down or read it all) goes wrong."""

@@ -98,7 +98,7 @@ class ZohoCrm:
     ) -> None:
         """``bulk_read_threshold``: full reads of more records use Bulk Read
         (:mod:`crmsync.providers.zoho_bulk_choice`); None lists pages always. ``shared``:
-        module fields and counts as every client of the Connection reads them
+        module fields as every client of the Connection reads them
         (:mod:`crmsync.providers.shared`)."""
         self._session = session
         self.shared = shared if shared is not None else ModuleShare()
@@ -157,9 +157,8 @@ class ZohoCrm:
         return list(await self.shared.fields.get(module, read))
 
     def forget(self, module: str) -> None:
-        """Read the module's fields and count afresh next time (a check failed)."""
+        """Read the module's fields afresh next time (a check failed)."""
         self.shared.fields.forget(module)
-        self.shared.counts.forget(module)
 
     # -- reading -------------------------------------------------------------------
 
@@ -317,14 +316,10 @@ class ZohoCrm:
         return await self._search_in(module, email_field, keys, fields)
 
     async def module_count(self, module: str) -> int:
-        """``GET /{module}/actions/count``, once a minute per account: read-cost choices
-        are all it decides."""
-
-        async def read() -> int:
-            response = await self._http.request("GET", f"{API}/{module}/actions/count")
-            return int(response.json().get("count", 0)) if response.status_code != 204 else 0
-
-        return await self.shared.counts.get(module, read)
+        """``GET /{module}/actions/count``: read each time, not shared (a count a minute
+        old misses an import, and a full run would read the whole module for it)."""
+        response = await self._http.request("GET", f"{API}/{module}/actions/count")
+        return int(response.json().get("count", 0)) if response.status_code != 204 else 0
 
     async def _search_in(
         self, module: str, field: str, values: Sequence[str], fields: Sequence[str]
