@@ -234,6 +234,7 @@ def test_sigkill_during_an_initial_load_resumes_to_the_same_audience(
 KILLS = 20
 
 
+@pytest.mark.timeout(600)  # 20 restarts and a 15,000-record load: more than the default 300 s
 def test_counts_stay_exact_through_twenty_kills_at_random_points(
     stack: Stack, crash_namespace: str, killable: KillableOperator
 ) -> None:
