@@ -180,7 +180,9 @@ def like(pattern: str, text: str) -> bool:
 
 
 SPECIAL = st.sampled_from(["ß", "ẞ", "ſ", "ﬁ", "ﬆ", "ς", "Σ", "İ", "K", "µ", "ŉ", "%", "_", "'"])
-TEXT = st.lists(st.one_of(st.characters(), SPECIAL), max_size=12).map("".join)
+# Lone surrogates cannot travel in UTF-8 JSON, so no CRM record or spec holds one.
+CHARACTERS = st.characters(exclude_categories=("Cs",))
+TEXT = st.lists(st.one_of(CHARACTERS, SPECIAL), max_size=12).map("".join)
 
 
 @given(value=TEXT, record=TEXT, padding=st.sampled_from(["", " ", "\t "]))

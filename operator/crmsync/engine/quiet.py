@@ -171,8 +171,3 @@ def aligned_poll(now: datetime, interval: timedelta) -> datetime:
         return now
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
     return epoch + ((now - epoch) // slot) * slot
-
-
-def fresh(read_at: float, now: float, in_flight: bool) -> bool:
-    """A probe answer (read at monotonic ``read_at``) may answer an asker at ``now``."""
-    return in_flight or now - read_at <= FRESH_SECONDS

@@ -9,14 +9,14 @@ answer (a single flight). The state lives with the Connection's other per-accoun
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable, Hashable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from crmsync.engine.quiet import fresh
+from crmsync.engine.quiet import FRESH_SECONDS
 from crmsync.providers.accounts import REGISTRY, AccountKey, fingerprint
+from crmsync.providers.shared import Recent
 
 T = TypeVar("T")
 
@@ -26,11 +26,11 @@ class ProbeError(Exception):
 
 
 class ChangeProbes:
-    """The answers of one Connection, by question."""
+    """The answers of one Connection, by question: a :class:`~crmsync.providers.shared.Recent`
+    kept :data:`~crmsync.engine.quiet.FRESH_SECONDS`, each answer with when its read began."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._answers: dict[Hashable, tuple[float, datetime, asyncio.Future[Any]]] = {}
-        self._clock = clock
+        self._answers: Recent[Hashable, tuple[Any, datetime]] = Recent(FRESH_SECONDS, clock)
         self.reads = 0
         """Answers read from the vendor (the rest were shared)."""
 
@@ -38,29 +38,22 @@ class ChangeProbes:
         """The answer to ``question`` and when its read started: a fresh one shared, else
         ``read()`` (by this asker, for everyone asking meanwhile). A failed read fails its
         followers with ProbeError and leaves no answer behind."""
-        now = self._clock()
-        known = self._answers.get(question)
-        if known is not None:
-            read_at, started, answer = known
-            failed = answer.done() and (answer.cancelled() or answer.exception() is not None)
-            if not failed and fresh(read_at, now, in_flight=not answer.done()):
-                return await asyncio.shield(answer), started
-        answer = asyncio.get_running_loop().create_future()
-        # Retrieved here: a failure nobody else awaited is not "never retrieved".
-        answer.add_done_callback(lambda f: f.cancelled() or f.exception())
-        started = datetime.now(UTC)
-        self._answers[question] = (now, started, answer)
-        self.reads += 1
+        leading = False
+
+        async def timed() -> tuple[Any, datetime]:
+            nonlocal leading
+            leading = True
+            self.reads += 1
+            started = datetime.now(UTC)
+            return await read(), started
+
         try:
-            value = await read()
-        except BaseException:
-            answer.set_exception(ProbeError(f"probe {question!r} failed"))
-            known = self._answers.get(question)
-            if known is not None and known[2] is answer:
-                del self._answers[question]
-            raise
-        answer.set_result(value)
-        return value, started
+            answer = await self._answers.get(question, timed)
+        except Exception as error:
+            if leading:
+                raise
+            raise ProbeError(f"probe {question!r} failed") from error
+        return cast(tuple[T, datetime], answer)
 
 
 def probes_of(connection: str, provider: str, *identity: str) -> ChangeProbes:

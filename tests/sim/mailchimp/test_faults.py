@@ -26,6 +26,19 @@ def test_injected_429_carries_retry_after(mailchimp: LocalMailchimp, api: httpx.
     assert mailchimp.admin("GET", "/_admin/faults").json()["rate_429"] == 0
 
 
+def test_first_429_refuses_exactly_that_many_requests(
+    mailchimp: LocalMailchimp, api: httpx.Client
+) -> None:
+    mailchimp.admin(
+        "PUT", "/_admin/faults", json={"first_429": 2, "retry_after_seconds": 0.5}
+    ).raise_for_status()
+    try:
+        statuses = [api.get("/ping").status_code for _ in range(4)]
+    finally:
+        mailchimp.admin("PUT", "/_admin/faults", json={}).raise_for_status()
+    assert statuses == [429, 429, 200, 200]
+
+
 def test_counters_count_by_route_template_and_status(
     mailchimp: LocalMailchimp, api: httpx.Client, list_id: str
 ) -> None:

@@ -44,6 +44,9 @@ class FaultConfig(BaseModel):
     timeout_seconds: float = Field(30.0, ge=0)
     latency_ms: float = Field(0.0, ge=0)
     """Extra latency added to every vendor request."""
+    first_429: int = Field(0, ge=0)
+    """The next this many vendor requests answer 429 before any drawn fault: a fault a
+    test can count on, however few calls the client makes."""
     seed: int | None = None
 
     @classmethod
@@ -64,10 +67,12 @@ class SimState:
     faults: FaultConfig = field(default_factory=FaultConfig)
     counters: Counter[tuple[str, str, int]] = field(default_factory=Counter)
     rng: random.Random = field(default_factory=random.Random)
+    forced_429_left: int = 0
 
     def set_faults(self, faults: FaultConfig) -> None:
         self.faults = faults
         self.rng = random.Random(faults.seed)
+        self.forced_429_left = faults.first_429
 
 
 STATE_KEY = web.AppKey("crmsync_sim_state", SimState)
@@ -83,7 +88,10 @@ def route_name(request: web.Request) -> str:
 def _fault_response(state: SimState) -> web.Response | str | None:
     """Pick the fault for this request, if any. ``"timeout"`` means: hold, then drop."""
     f, rng = state.faults, state.rng
-    if f.rate_429 and rng.random() < f.rate_429:
+    forced = state.forced_429_left > 0
+    if forced:
+        state.forced_429_left -= 1
+    if forced or (f.rate_429 and rng.random() < f.rate_429):
         return web.json_response(
             {"status": 429, "title": "Too Many Requests", "detail": "injected fault"},
             status=429,
