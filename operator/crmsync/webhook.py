@@ -27,6 +27,7 @@ Plain HTTP on ``--webhook-port``; TLS terminates at the Service or ingress in fr
 from __future__ import annotations
 
 import hmac
+import itertools
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
@@ -95,6 +96,10 @@ class Inbox:
 MAX_PENDING_IDS = 5000
 
 
+_VERSIONS = itertools.count(1)
+"""One sequence for every route: a route removed and made again never repeats a version."""
+
+
 @dataclass
 class ChannelRoute:
     """A Connection's channel for a module as this process receives it."""
@@ -104,6 +109,8 @@ class ChannelRoute:
     channel_id: str = ""
     members: set[str] = field(default_factory=set)
     """The names of the syncs (in the channel's namespace) receiving through it."""
+    version: int = 0
+    """Moves whenever its members or what they need change (a channel to reconcile)."""
 
 
 @dataclass
@@ -149,17 +156,28 @@ class NotificationServer:
         one it was on); what it received and not taken yet is kept."""
         key = (namespace, connection, module)
         current = self.inboxes.get((namespace, name))
+        route = self.channels.setdefault(key, ChannelRoute())
         if current is not None and current.signals is signals and current.channel == key:
-            current.needs = needs
+            if current.needs != needs:
+                current.needs = needs
+                route.version = next(_VERSIONS)
         else:
             self.unregister(namespace, name)
             self.inboxes[(namespace, name)] = Inbox(signals, key, needs)
-        self.channels.setdefault(key, ChannelRoute()).members.add(name)
+        if name not in route.members:
+            route.members.add(name)
+            route.version = next(_VERSIONS)
 
     def unregister(self, namespace: str, name: str) -> None:
         inbox = self.inboxes.pop((namespace, name), None)
         if inbox is not None and (route := self.channels.get(inbox.channel)) is not None:
             route.members.discard(name)
+            route.version = next(_VERSIONS)
+
+    def version(self, key: ChannelKey) -> int:
+        """Moves whenever the channel's members or their needs change."""
+        route = self.channels.get(key)
+        return route.version if route is not None else -1
 
     def needs(self, key: ChannelKey) -> list[tuple[str, ...]]:
         """What each sync on the channel needs it to carry."""

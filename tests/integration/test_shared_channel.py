@@ -36,10 +36,12 @@ STARTED_LONG_AGO = datetime.now(UTC) - timedelta(hours=1)
 class Secrets:
     def __init__(self) -> None:
         self.data: dict[tuple[str, str], dict[str, str]] = {}
+        self.reads = 0
 
     async def get(
         self, namespace: str, name: str, max_age: float = 0
     ) -> tuple[dict[str, str], str]:
+        self.reads += 1
         try:
             return dict(self.data[(namespace, name)]), "1"
         except KeyError:
@@ -233,6 +235,37 @@ async def test_nothing_is_removed_while_the_syncs_come_back_after_a_start(setup:
     assert list(await setup.ours_at_zoho()) == [channel.channel_id]
     settled = ChannelHub(started=STARTED_LONG_AGO)
     await settled.sweep(setup.kube, setup.webhook, setup.connection, setup.crm)  # type: ignore[arg-type]
+    assert await setup.ours_at_zoho() == {}
+
+
+async def test_a_pass_that_changes_nothing_reads_nothing_and_a_change_is_seen(
+    setup: Setup,
+) -> None:
+    """A delivery wakes every sync of the module; each pass finds the channel as it is
+    without the Connection's lock or a Secret read, until a sync's needs change."""
+    hub = ChannelHub(started=STARTED_LONG_AGO)
+    setup.join("a", OWN)
+    channel = await setup.reconcile(hub)
+    reads = setup.kube.secrets.reads
+    for _ in range(20):
+        assert await setup.reconcile(hub) is channel
+    assert setup.kube.secrets.reads == reads
+    setup.join("b", WITH_ACCOUNTS)
+    wider = await setup.reconcile(hub)
+    assert setup.kube.secrets.reads > reads
+    assert set(wider.events) > set(channel.events)
+
+
+async def test_a_channel_kept_through_the_start_goes_once_the_start_is_over(
+    setup: Setup,
+) -> None:
+    hub = ChannelHub()  # just started: syncs may still be coming back
+    setup.join("a", OWN)
+    assert await setup.reconcile(hub) is not None
+    setup.webhook.unregister(setup.namespace, "a")
+    assert await setup.reconcile(hub) is not None  # kept while starting
+    hub.started = STARTED_LONG_AGO
+    await hub.sweep(setup.kube, setup.webhook, setup.connection, setup.crm)  # type: ignore[arg-type]
     assert await setup.ours_at_zoho() == {}
 
 

@@ -76,6 +76,25 @@ async def test_full_listing_crosses_the_page_token_boundary(
     assert set(with_account.values["Account_Name"]) >= {"id", "name"}
 
 
+async def test_runs_of_one_connection_starting_together_list_the_module_once(
+    sim: SimServers, crm_endpoint: Endpoint
+) -> None:
+    """Twenty first runs of syncs on one Connection whose criteria the CRM cannot filter
+    by (issue 14): every page to each of them, from a few listings rather than twenty.
+    (A run whose count read ends after another's first page was answered starts anew.)"""
+    shared = replace(crm_endpoint, connection="bench/one-listing")
+    expected = live_count(sim, "Contacts")
+    sim.reset_counters("zoho_crm")
+    clients = [crm(shared) for _ in range(20)]
+    try:
+        results = await asyncio.gather(*(read_all(c, "Contacts") for c in clients))
+    finally:
+        await asyncio.gather(*(c.__aexit__() for c in clients))
+    assert all(len({r.id for r in found}) == expected for found in results)
+    pages = -(-expected // 200)
+    assert pages <= route_calls(sim, "zoho_crm", "GET", "/crm/v8/{module}") <= 3 * pages
+
+
 async def test_converted_leads_are_listed_and_flagged(
     sim: SimServers, crm_endpoint: Endpoint
 ) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Hashable
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
-from crmsync.engine.quiet import FRESH_SECONDS
+from crmsync.engine import quiet
 from crmsync.providers.accounts import REGISTRY, AccountKey, fingerprint
 from crmsync.providers.shared import Recent
 
@@ -30,7 +30,7 @@ class ChangeProbes:
     kept :data:`~crmsync.engine.quiet.FRESH_SECONDS`, each answer with when its read began."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._answers: Recent[Hashable, tuple[Any, datetime]] = Recent(FRESH_SECONDS, clock)
+        self._answers: Recent[Hashable, tuple[Any, datetime]] = Recent(quiet.FRESH_SECONDS, clock)
         self.reads = 0
         """Answers read from the vendor (the rest were shared)."""
 
@@ -38,6 +38,7 @@ class ChangeProbes:
         """The answer to ``question`` and when its read started: a fresh one shared, else
         ``read()`` (by this asker, for everyone asking meanwhile). A failed read fails its
         followers with ProbeError and leaves no answer behind."""
+        self._answers.keep = quiet.FRESH_SECONDS  # as it stands now (tests shorten it)
         leading = False
 
         async def timed() -> tuple[Any, datetime]:

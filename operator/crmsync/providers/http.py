@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+import weakref
 from collections import Counter
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -229,6 +230,13 @@ def default_retry_when(response: httpx.Response) -> bool:
     return response.status_code in RETRYABLE_STATUSES
 
 
+_POOLS: weakref.WeakKeyDictionary[
+    asyncio.Semaphore, dict[tuple[str, Limits], httpx.AsyncClient]
+] = weakref.WeakKeyDictionary()
+"""Connection pools by the Connection budget they serve (its in-flight semaphore, one per
+Connection, limits and event loop): a budget dropped (limits changed) drops its pools."""
+
+
 class HttpClient:
     """One vendor account's HTTP client. Use as an async context manager."""
 
@@ -263,9 +271,32 @@ class HttpClient:
             asyncio.Semaphore(self.limits.max_concurrency),
             TokenBucket(self.limits.requests_per_second),
         )
-        self._client = httpx.AsyncClient(
-            base_url=base_url,
-            auth=auth,
+        self._base_url = base_url
+        # Sent with each request, not set on the pool: pools are shared by host.
+        self._auth: Any = auth if auth is not None else httpx.USE_CLIENT_DEFAULT
+        self._transport = transport
+        self._pool_owner = shared[0] if shared is not None and transport is None else None
+        self._opened: httpx.AsyncClient | None = None
+
+    @property
+    def _client(self) -> httpx.AsyncClient:
+        """Opened on first use (a token client often has nothing to send). The clients of
+        one Connection's budget share one connection pool per host: no pool to build per
+        run, and kept-alive connections (no TLS handshake) from one run to the next."""
+        if self._opened is None:
+            if self._pool_owner is None:
+                self._opened = self._new_pool()
+            else:
+                pools = _POOLS.setdefault(self._pool_owner, {})
+                key = (self._base_url, self.limits)
+                if key not in pools:
+                    pools[key] = self._new_pool()
+                self._opened = pools[key]
+        return self._opened
+
+    def _new_pool(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            base_url=self._base_url,
             headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
             timeout=httpx.Timeout(
                 self.limits.read_timeout, connect=self.limits.connect_timeout, pool=None
@@ -274,13 +305,13 @@ class HttpClient:
                 max_connections=self.limits.max_concurrency,
                 max_keepalive_connections=self.limits.max_concurrency,
             ),
-            transport=transport,
+            transport=self._transport,
             verify=vendor_tls(),
             follow_redirects=False,
         )
 
     def __repr__(self) -> str:
-        return f"HttpClient(vendor={self.vendor!r}, base_url={str(self._client.base_url)!r})"
+        return f"HttpClient(vendor={self.vendor!r}, base_url={self._base_url!r})"
 
     async def __aenter__(self) -> HttpClient:
         return self
@@ -289,7 +320,9 @@ class HttpClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        """Closes the client's own pool; a Connection's shared pool stays open."""
+        if self._opened is not None and self._pool_owner is None:
+            await self._opened.aclose()
 
     def add_secrets(self, values: Iterable[str]) -> None:
         """Values that must never appear in an error message (keys, tokens, secrets)."""
@@ -434,14 +467,15 @@ class HttpClient:
         async with self._semaphore:
             if sink is None:
                 response = await self._client.request(
-                    method, path, params=params, json=json, data=data, headers=headers
-                )
+                    method, path, params=params, json=json, data=data, headers=headers,
+                    auth=self._auth,
+                )  # fmt: skip
                 await response.aread()
                 return response
             request = self._client.build_request(
                 method, path, params=params, json=json, data=data, headers=headers
             )
-            response = await self._client.send(request, stream=True)
+            response = await self._client.send(request, stream=True, auth=self._auth)
             try:
                 if not 200 <= response.status_code < 300:
                     await response.aread()

@@ -21,10 +21,11 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from crmsync.api.v1alpha1.status import AudienceView
-from crmsync.engine.records import CrmField
+from crmsync.engine.records import CrmField, CrmRecord
+from crmsync.providers.shared_listing import SharedListings
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -190,3 +191,7 @@ class ModuleShare:
     fields: Recent[str, tuple[CrmField, ...]] = field(default_factory=Recent)
     """Not the module's record count: a count a minute old misses an import, and the
     read-cost choice it makes (push the criteria down or read it all) goes wrong."""
+    listings: SharedListings[list[CrmRecord], tuple[dict[str, Any], int]] = field(
+        default_factory=SharedListings
+    )
+    """Whole listings under way, joined by the runs that start one together."""

@@ -11,7 +11,8 @@ with an OFFSET ceiling and cannot filter converted leads the same way.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -54,6 +55,10 @@ CONVERTED_MODULES = frozenset({"Leads"})
 """Modules with lead conversion: listed with ``converted=both`` so converted records are seen."""
 CAMPAIGNS = "Campaigns"
 DEALS = "Deals"
+
+ListingCursor = tuple[dict[str, Any], int]
+"""A listing page's query and its number."""
+ListingFetch = Callable[[ListingCursor], Awaitable[tuple[list[CrmRecord], ListingCursor | None]]]
 
 
 def crm_retry_when(response: httpx.Response) -> bool:
@@ -188,25 +193,45 @@ class ZohoCrm:
             "sort_by": MODIFIED_TIME,
             "sort_order": "asc",
         }
-        headers = {"If-Modified-Since": zoho_time(modified_since)} if modified_since else {}
-        page = 1
-        while True:
+        if modified_since is None:
+            # The same whole listing for every run that starts it together (one per page).
+            key = (module, params["fields"], params.get("converted"))
+            shared = self.shared.listings.pages(key, (params, 1), self._listing_page(module, {}))
+            async with aclosing(shared) as pages:
+                async for page in pages:
+                    if page:
+                        yield page
+            return
+        fetch = self._listing_page(module, {"If-Modified-Since": zoho_time(modified_since)})
+        cursor: ListingCursor | None = (params, 1)
+        while cursor is not None:
+            page, cursor = await fetch(cursor)
+            if page:
+                yield page
+
+    def _listing_page(self, module: str, headers: dict[str, str]) -> ListingFetch:
+        """Reads one listing page: its records and the next page's cursor (None: the last)."""
+
+        async def fetch(cursor: ListingCursor) -> tuple[list[CrmRecord], ListingCursor | None]:
+            params, number = cursor
             response = await self._http.request(
                 "GET", f"{API}/{module}", params=params, headers=headers
             )
             if response.status_code in (204, 304):
-                return
+                return [], None
             body = response.json()
-            yield [self._record(row) for row in body.get("data", [])]
+            page = [self._record(row) for row in body.get("data", [])]
             info = body.get("info") or {}
             if not info.get("more_records"):
-                return
-            params.pop("page", None)
+                return page, None
+            following = {k: v for k, v in params.items() if k != "page"}
             if info.get("next_page_token"):
-                params["page_token"] = info["next_page_token"]
+                following["page_token"] = info["next_page_token"]
             else:
-                page += 1
-                params["page"] = page
+                following["page"] = number + 1
+            return page, (following, number + 1)
+
+        return fetch
 
     async def _full_read(
         self, module: str, fields: list[str], criteria: CriteriaRead | None

@@ -39,7 +39,12 @@ from crmsync.engine.channels import (
     wants_channel,
 )
 from crmsync.engine.settings import SyncSettings
-from crmsync.engine.triggers import CHANNEL_LIFETIME, ChannelAction, channel_events
+from crmsync.engine.triggers import (
+    CHANNEL_LIFETIME,
+    CHANNEL_RENEW_BEFORE,
+    ChannelAction,
+    channel_events,
+)
 from crmsync.k8s.api import KubeApi, NotFoundError
 from crmsync.k8s.logs import Logger
 from crmsync.providers.factory import open_crm
@@ -97,6 +102,10 @@ class ChannelHub:
     _loaded: set[tuple[str, str]] = field(default_factory=set)
     _audited: set[tuple[str, str]] = field(default_factory=set)
     _locks: dict[tuple[str, str], asyncio.Lock] = field(default_factory=dict)
+    _settled: dict[ChannelKey, tuple[int, SharedChannel]] = field(default_factory=dict)
+    """The channel each key was last brought to, and the version of its syncs' needs then:
+    while neither moved, a sync's pass finds its channel as it is, without the lock (a
+    delivery wakes every sync of the module, a thousand passes at once)."""
 
     def _load(self, connection: dict[str, Any]) -> tuple[str, str]:
         meta = connection["metadata"]
@@ -126,6 +135,9 @@ class ChannelHub:
         now = now or datetime.now(UTC)
         conn = self._load(connection)
         key = (*conn, module)
+        version = webhook.version(key)
+        if (settled := self._unchanged(key, version, now)) is not None:
+            return settled
         async with self._locks.setdefault(conn, asyncio.Lock()):
             current = self._channels.get(key)
             starting = settling(self.started, now)
@@ -144,6 +156,8 @@ class ChannelHub:
                 events, current, now, channel_id=creds.channel_id, notify_url=url
             )
             if action == ChannelAction.KEEP:
+                if current is not None and not starting:  # kept while starting: not settled
+                    self._settled[key] = (version, current)
                 return current
             async with open_crm() as crm:
                 watched = await crm.watch(
@@ -163,7 +177,20 @@ class ChannelHub:
             )
             self._channels[key] = channel
             await self._save(kube, key)
+            if not starting:
+                self._settled[key] = (version, channel)
             return channel
+
+    def _unchanged(self, key: ChannelKey, version: int, now: datetime) -> SharedChannel | None:
+        """The channel as last settled, while its syncs' needs, the channel itself, the
+        start-up grace and its renewal time all leave it so; else None."""
+        settled = self._settled.get(key)
+        current = self._channels.get(key)
+        if settled is None or current is None or settled != (version, current):
+            return None
+        if settling(self.started, now) or current.expires_at - CHANNEL_RENEW_BEFORE <= now:
+            return None
+        return current
 
     async def _credentials(
         self, kube: KubeApi, connection: dict[str, Any], module: str

@@ -58,7 +58,7 @@ from crmsync.reconcile.channels import join_channel
 from crmsync.reconcile.fullruns import run_turn
 from crmsync.reconcile.handoff import take_over
 from crmsync.reconcile.indexstore import load_index, save_index
-from crmsync.reconcile.live import LiveObject
+from crmsync.reconcile.live import LiveObject, resource_version
 from crmsync.reconcile.notifications import sync_channel
 from crmsync.reconcile.ownership import claims_turn, list_owners
 from crmsync.reconcile.quietpoll import poll_verdict, probe_needs
@@ -147,6 +147,57 @@ def synced_generation(status: ContactSyncStatus) -> int:
     if status.synced_generation is not None:
         return status.synced_generation
     return status.observed_generation if status.last_run is not None else 0
+
+
+def _run_message(decision: Decision, counts: SyncCounts, result: RunResult) -> str:
+    message = (
+        f"{decision.trigger}: {counts.added} added, {counts.updated} updated, {counts.unsubscribed} unsubscribed, "
+        f"{counts.deleted} removed, {counts.skipped_duplicate + counts.skipped_ignored} skipped, {counts.failed} failed"
+    )
+    if result.reverse is not None or counts.crm_opted_out:
+        message += (
+            f"; CRM: {counts.crm_created} created, {counts.crm_updated} updated, "
+            f"{counts.crm_opted_out} opted out"
+        )
+    return message
+
+
+def _next_run_shown(
+    spec: ContactSyncSpec,
+    seen: Observed,
+    decision: Decision,
+    summary: RunSummary,
+    result: RunResult,
+    generation: int,
+) -> dict[str, Any]:
+    """``status.nextRunTime`` as the pass after this run will show it, written with the
+    run's own status patch rather than in one more (issue 14: a thousand syncs). Nothing
+    when that pass runs again at once: it writes its own."""
+    after = replace(
+        seen,
+        synced_generation=generation,
+        last_run=summary,
+        last_handled_sync_now=(
+            seen.sync_now if decision.trigger == RunTrigger.MANUAL else seen.last_handled_sync_now
+        ),
+        last_full_sync=result.checkpoint.last_full_sync_time or seen.last_full_sync,
+        last_scheduled_run=(
+            summary.start_time
+            if decision.trigger == RunTrigger.SCHEDULE
+            else seen.last_scheduled_run
+        ),
+        notified=False,
+        resume_pending=result.checkpoint.resume is not None,
+        retry_at=None,
+    )
+    assert summary.end_time is not None
+    try:
+        following = decide(spec, after, summary.end_time)
+    except SpecError:
+        return {}
+    if following.trigger is not None:
+        return {}
+    return {"nextRunTime": following.next_run.isoformat() if following.next_run else None}
 
 
 def _wire_or_none(checkpoint: Checkpoint) -> dict[str, Any] | None:
@@ -256,6 +307,7 @@ class ContactSyncReconciler(LiveObject):
         self.edited_parents: dict[str, set[str]] = {}
         """Parent edits notified but not yet resolved to their records (a failed read)."""
         self.quiet_polled: datetime | None = None
+        self.parsed: tuple[int, ContactSyncSpec, ContactSyncStatus] | None = None
         """The last poll that found nothing changed (no run, no status write): the next
         poll counts from it (:mod:`crmsync.engine.quiet`)."""
         self.watermark: datetime | None = None
@@ -289,10 +341,9 @@ class ContactSyncReconciler(LiveObject):
         generation = int(meta.get("generation", 0))
         now = datetime.now(UTC)
         try:
-            spec = ContactSyncSpec.model_validate(body["spec"])
+            spec, status = self._parsed(body)
         except ValidationError as exc:
             return await back_off(self, body, "InvalidSpec", validation_message(exc))
-        status = ContactSyncStatus.model_validate(body["status"])
         if self.first_pass:
             body, status = await self._first_pass()
         annotations = meta.get("annotations") or {}
@@ -383,6 +434,17 @@ class ContactSyncReconciler(LiveObject):
             )
         await self._after_run(spec, decision.trigger, resolved)
         return datetime.now(UTC)
+
+    def _parsed(self, body: dict[str, Any]) -> tuple[ContactSyncSpec, ContactSyncStatus]:
+        """Spec and status as models, validated once per resourceVersion: a delivery wakes
+        every sync of the module, and most find nothing to do (issue 14)."""
+        version = resource_version(body)
+        if self.parsed is not None and version and self.parsed[0] == version:
+            return self.parsed[1].model_copy(), self.parsed[2].model_copy()
+        spec = ContactSyncSpec.model_validate(body["spec"])
+        status = ContactSyncStatus.model_validate(body["status"])
+        self.parsed = (version, spec, status)
+        return spec.model_copy(), status.model_copy()
 
     async def _after_run(
         self,
@@ -631,6 +693,7 @@ class ContactSyncReconciler(LiveObject):
                 await self._save_index(body, index)
         await self._record(
             body,
+            spec=spec,
             decision=decision,
             seen=seen,
             summary=summary,
@@ -795,6 +858,7 @@ class ContactSyncReconciler(LiveObject):
         self,
         body: dict[str, Any],
         *,
+        spec: ContactSyncSpec,
         decision: Decision,
         seen: Observed,
         summary: RunSummary,
@@ -836,21 +900,14 @@ class ContactSyncReconciler(LiveObject):
             if result.members >= 0:  # -1: a campaign → CRM run that did not count them
                 patch["members"] = result.members
             reason = "RecordsRejected" if counts.failed else "Succeeded"
-            message = (
-                f"{decision.trigger}: {counts.added} added, {counts.updated} updated, {counts.unsubscribed} unsubscribed, "
-                f"{counts.deleted} removed, {counts.skipped_duplicate + counts.skipped_ignored} skipped, {counts.failed} failed"
-            )
-            if result.reverse is not None or counts.crm_opted_out:
-                message += (
-                    f"; CRM: {counts.crm_created} created, {counts.crm_updated} updated, "
-                    f"{counts.crm_opted_out} opted out"
-                )
+            message = _run_message(decision, counts, result)
             conditions = set_condition(
                 status.model_dump(by_alias=True, mode="json")["conditions"],
                 *READY,
                 generation,
             )
             conditions = set_condition(conditions, "Synced", True, reason, message, generation)
+            patch.update(_next_run_shown(spec, seen, decision, summary, result, generation))
             if result.tally.skipped_total:
                 export = await self._export_skipped(body, result.tally, summary.id)
                 if export is not None:
