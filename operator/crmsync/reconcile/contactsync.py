@@ -612,7 +612,10 @@ class ContactSyncReconciler(LiveObject):
         assert decision.trigger is not None
         crm_conn, target_conn, settings = resolved
         started = datetime.now(UTC)
-        run_id = f"{started.strftime('%Y%m%d%H%M%S')}-{decision.trigger.lower()}"
+        # To the millisecond: two runs in one second (a spec change, then a sync-now) still
+        # have their own ids, and a later run's id sorts after an earlier one's.
+        stamp = f"{started.strftime('%Y%m%d%H%M%S')}{started.microsecond // 1000:03d}"
+        run_id = f"{stamp}-{decision.trigger.lower()}"
         summary = RunSummary(
             id=run_id, trigger=decision.trigger, start_time=started, shard=Sharding.shard
         )

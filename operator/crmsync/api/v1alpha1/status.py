@@ -73,7 +73,9 @@ class RunSummary(CrdModel):
     """One run of a sync: why it ran, when, and what it did."""
 
     id: Annotated[str, Field(max_length=64)]
-    """A unique run id (also the SyncRun/ConfigMap suffix of its skipped-record export)."""
+    """A unique run id: its start in UTC to the millisecond, then its trigger, so a later
+    run's id sorts after an earlier one's (also the SyncRun/ConfigMap suffix of its
+    skipped-record export)."""
     trigger: RunTrigger
     """What started the run."""
     start_time: datetime
