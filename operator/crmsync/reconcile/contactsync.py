@@ -307,9 +307,10 @@ class ContactSyncReconciler(LiveObject):
         self.edited_parents: dict[str, set[str]] = {}
         """Parent edits notified but not yet resolved to their records (a failed read)."""
         self.quiet_polled: datetime | None = None
-        self.parsed: tuple[int, ContactSyncSpec, ContactSyncStatus] | None = None
         """The last poll that found nothing changed (no run, no status write): the next
         poll counts from it (:mod:`crmsync.engine.quiet`)."""
+        self.parsed: tuple[int, ContactSyncSpec, ContactSyncStatus] | None = None
+        """Spec and status as last validated, with the resourceVersion they came from."""
         self.watermark: datetime | None = None
         """The start of this sync's last run that completed in this process: everything
         changed before it was read by that run (:func:`crmsync.engine.quiet.is_quiet`)."""
