@@ -36,13 +36,16 @@ def main_run(
     from crmsync import metrics, sharding
     from crmsync.handlers.context import OperatorContext
     from crmsync.memtrim import trim_forever
+    from crmsync.reconcile.screening import DeliveryScreen
     from crmsync.webhook import NotificationServer
 
     # Object logs carry their [namespace/name]: several syncs share one log.
     kopf.configure(verbose=verbose, log_prefix=True)
     metrics.serve(metrics_port, metrics_address)
     logging.getLogger("httpx").setLevel(logging.DEBUG if verbose else logging.WARNING)
-    webhook = NotificationServer(port=webhook_port, public_url=webhook_url)
+    webhook = NotificationServer(
+        port=webhook_port, public_url=webhook_url, dispatcher=DeliveryScreen()
+    )
     OperatorContext.webhook = webhook
     sharding.Sharding.shard = sharding.validate(shard) if shard else ""
     # Replicas of one shard elect one leader; shards never pause each other.

@@ -5,8 +5,8 @@ CRM sends for the notification channel of a Connection and module, shared by eve
 sync there (``channel_id``, ``token``, ``module``, ``operation``, ``ids`` …). Zoho signs
 nothing: the channel's token, echoed in the body, is the only proof, so a body whose token
 is not the channel's is refused (401) and counted. The ids of an accepted delivery go to
-every sync on the channel, each of which runs only for the ids that concern it
-(:mod:`crmsync.reconcile.routing`).
+the syncs on the channel they may concern (:mod:`crmsync.reconcile.screening` decides which
+wake), each of which runs only for the ids that concern it (:mod:`crmsync.reconcile.routing`).
 
 ``GET|POST /notifications/mailchimp/{namespace}/{name}/{secret}`` receives a Mailchimp list
 webhook (form fields ``type``, ``fired_at``, ``data[...]``). Mailchimp signs nothing
@@ -30,8 +30,9 @@ import hmac
 import itertools
 import logging
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeGuard
 
 from aiohttp import web
 
@@ -96,6 +97,13 @@ class Inbox:
 MAX_PENDING_IDS = 5000
 
 
+class Dispatcher(Protocol):
+    """Decides which syncs on a channel a delivery of its own module's ids wakes
+    (:mod:`crmsync.reconcile.screening`); without one, every sync on it wakes."""
+
+    def dispatch(self, key: ChannelKey, inboxes: Sequence[Inbox], ids: Sequence[str]) -> None: ...
+
+
 _VERSIONS = itertools.count(1)
 """One sequence for every route: a route removed and made again never repeats a version."""
 
@@ -134,6 +142,7 @@ class NotificationServer:
     inboxes: dict[tuple[str, str], Inbox] = field(default_factory=dict)
     channels: dict[ChannelKey, ChannelRoute] = field(default_factory=dict)
     audience_hooks: dict[tuple[str, str], AudienceHook] = field(default_factory=dict)
+    dispatcher: Dispatcher | None = None
     counters: Counter[str] = field(default_factory=Counter)
     """``accepted`` / ``rejected_token`` / ``unknown_sync`` / ``bad_request``."""
     _runner: web.AppRunner | None = None
@@ -303,11 +312,18 @@ class NotificationServer:
             return self._bad_token(PROVIDER, key)
         self.counters["accepted"] += 1
         metrics.record_notification(PROVIDER)
-        module = body.get("module")
-        for name in sorted(route.members):
-            inbox = self.inboxes.get((key[0], name))
-            if inbox is not None and _receives(inbox, module):
-                _deliver(inbox, body.get("ids"), module)
+        module, ids = body.get("module"), body.get("ids")
+        inboxes = [
+            inbox
+            for name in sorted(route.members)
+            if (inbox := self.inboxes.get((key[0], name))) is not None and _receives(inbox, module)
+        ]
+        own_module = not isinstance(module, str) or module == key[2]
+        if self.dispatcher is not None and own_module and _named_ids(ids):
+            self.dispatcher.dispatch(key, inboxes, [str(i) for i in ids])
+        else:
+            for inbox in inboxes:
+                deliver(inbox, ids, module)
         return web.json_response({"accepted": True})
 
     def _malformed(self, provider: str, exc: MalformedRequestError) -> web.Response:
@@ -376,7 +392,11 @@ def _receives(inbox: Inbox, module: object) -> bool:
     return any(event.startswith(f"{module}.") for event in inbox.needs)
 
 
-def _deliver(inbox: Inbox, ids: object, module: object) -> None:
+def _named_ids(ids: object) -> TypeGuard[list[object]]:
+    return isinstance(ids, list) and bool(ids) and all(isinstance(i, (str, int)) for i in ids)
+
+
+def deliver(inbox: Inbox, ids: object, module: object) -> None:
     """Leave a delivery's ids for the sync's loop and wake it."""
     if not isinstance(ids, list) or not ids or inbox.pending() + len(ids) > MAX_PENDING_IDS:
         inbox.record_ids.add(UNKNOWN_IDS)  # the syncs it reached run, whatever changed

@@ -6,9 +6,11 @@ what a crash can leave behind is adopted or removed."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -20,11 +22,13 @@ from crmsync.providers.zoho_crm import ZohoCrm
 from crmsync.reconcile.channels import ChannelHub, channel_secret_name
 from crmsync.reconcile.contactsync import SyncSignals
 from crmsync.reconcile.notifications import retire_sync_channel
+from crmsync.reconcile.screening import DeliveryScreen, Screen, read_shared
 from crmsync.sharding import Sharding
 from crmsync.webhook import NotificationServer
 from tests.e2e.vendors import CrmReader
 from tests.integration.conftest import FAST_RETRIES, unique
 from tests.simfixture import SimServers
+from tests.unit.test_plan import settings
 
 pytestmark = pytest.mark.usefixtures("no_faults")
 
@@ -184,6 +188,56 @@ async def test_three_syncs_share_one_channel_until_the_last_leaves(
     assert await setup.ours_at_zoho() == {}
     assert setup.stored_status()["notificationChannels"] == {}
     assert secret not in setup.kube.secrets.data
+
+
+async def test_a_delivery_wakes_only_the_syncs_it_may_concern(
+    sim: SimServers, setup: Setup
+) -> None:
+    """The screen at the webhook reads the notified records once, from the local CRM, for
+    the syncs that hold none of them; the holder wakes without a read."""
+    reads: list[tuple[Any, ...]] = []
+
+    async def read(*asked: Any) -> Any:
+        reads.append(asked)
+        return await read_shared(*asked)
+
+    screen = DeliveryScreen(read=read)
+    setup.webhook.dispatcher = screen
+    hub = ChannelHub(started=STARTED_LONG_AGO)
+    names = ("holder", "matching", "elsewhere")
+    for name in names:
+        setup.join(name, OWN)
+    assert await setup.reconcile(hub) is not None
+    reader = CrmReader(sim)
+    email = f"{unique('r')}@example.com"
+    record_id = reader.create("Contacts", {"Last_Name": "Routed", "Email": email})
+    await _until(lambda: all(s.notified for s in setup.signals.values()), "the create")
+    for name in names:  # before anything is known, every sync wakes
+        setup.webhook.take_ids(setup.namespace, name)
+        setup.signals[name].notified = False
+
+    crm: Any = SimpleNamespace(endpoint=setup.endpoint)
+    criteria = {
+        "holder": "Elsewhere",  # holds the record: it may have left the criteria
+        "matching": "Routed",
+        "elsewhere": "Elsewhere",
+    }
+    for name, last_name in criteria.items():
+        signals = setup.signals[name]
+        signals.held.ids = {record_id} if name == "holder" else set()
+        wanted = settings(crm={"criteria": [{"field": "Last_Name", "operator": "in", "values": [last_name]}]})  # fmt: skip
+        signals.screen = Screen(1, time.monotonic(), crm, wanted)
+    reader.update("Contacts", record_id, {"First_Name": "Edited"})
+    await _until(lambda: setup.signals["matching"].notified, "the matching sync woken")
+    await screen.settle()
+    assert {n: setup.signals[n].notified for n in names} == {
+        "holder": True,
+        "matching": True,
+        "elsewhere": False,
+    }
+    assert setup.webhook.take_ids(setup.namespace, "elsewhere") == set()
+    assert setup.webhook.take_ids(setup.namespace, "matching") == {record_id}
+    assert len(reads) == 1 and reads[0][2] == [record_id]  # one read, for both screened
 
 
 async def test_a_subscription_whose_status_a_crash_lost_is_adopted(setup: Setup) -> None:

@@ -49,8 +49,11 @@ async def contactsync_loop(
 
 @kopf.on.update(GROUP, VERSION, "contactsyncs", labels=LABELS)
 async def contactsync_changed(memo: kopf.Memo, **_: Any) -> None:
-    """A spec, label or annotation change (e.g. crmsync.dev/sync-now): look again now."""
-    signals_of(memo).wake.set()
+    """A spec, label or annotation change (e.g. crmsync.dev/sync-now): look again now.
+    Deliveries wake the sync until it has resolved the new spec."""
+    signals = signals_of(memo)
+    signals.screen = None
+    signals.wake.set()
 
 
 @kopf.on.event(GROUP, VERSION, "contactsyncs", labels=LABELS)

@@ -77,6 +77,7 @@ from crmsync.reconcile.retry import (
     validation_message,
 )
 from crmsync.reconcile.routing import HeldRecords, children_of_edited_parents, read_and_route
+from crmsync.reconcile.screening import SCREEN_FOR_SECONDS, Screen
 from crmsync.reconcile.usage import LEDGER
 from crmsync.reconcile.waiting import stop_waiting, wait_for_connections
 from crmsync.runtime.counting import RunTally, add_counts
@@ -94,7 +95,7 @@ HISTORY_LENGTH = 10
 NOT_READY_RETRY = timedelta(seconds=20)
 PROGRESS_EVERY_SECONDS = 2.0
 FIELD_CHECK_SECONDS = 600.0
-RESOLVED_FOR_SECONDS = 300.0
+RESOLVED_FOR_SECONDS = SCREEN_FOR_SECONDS
 PARALLEL_BATCHES = 4
 """Vendor batches a run writes at once, within the target Connection's in-flight budget."""
 QUIET_TRIGGERS = frozenset({RunTrigger.POLL, RunTrigger.NOTIFICATION})
@@ -113,6 +114,9 @@ class SyncSignals:
     campaign_side: bool = False
     held: HeldRecords = field(default_factory=HeldRecords)
     """The records this sync holds members for (notification routing)."""
+    screen: Screen | None = None
+    """What a CRM delivery needs to decide for this sync without waking it (the last
+    resolution; dropped on a spec change)."""
 
     def wake_up(self) -> None:
         self.wake.set()
@@ -384,6 +388,7 @@ class ContactSyncReconciler(LiveObject):
         except NotReadyError as exc:
             return await self._wait_for_connections(body, exc)
         self.resolved_at = (generation, time.monotonic(), resolved)
+        self.signals.screen = Screen(generation, self.resolved_at[1], resolved[0], resolved[2])
         renew_at = await self._notifications(body, spec, resolved[0], resolved[2])
         await self._audience_hook(body, spec, resolved[1])
         if spec.suspend:

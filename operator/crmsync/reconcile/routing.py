@@ -80,6 +80,8 @@ async def read_and_route(
     """Whether changes of the records ``ids`` concern this sync (:func:`concerns`), their
     fields read once for every sync of the Connection asking meanwhile (:data:`READS`)."""
     changed = sorted(set(ids))
+    if not held.isdisjoint(changed):
+        return True  # no read needed
     fields = sorted({c.field for c in settings.criteria} | {settings.email_field})
     records = await READS.records(crm, connection, settings.module, changed, fields)
     return concerns(settings, held, changed, records)
