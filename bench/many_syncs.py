@@ -13,8 +13,10 @@ one Mailchimp Connection, 4 audiences shared by the syncs) and measures:
   own ``apiserver_request_total``: nothing else talks to it meanwhile);
 - notification channels the CRM holds once all are Synced (14.3: one per Connection and
   module, was one per sync);
-- one CRM edit: seconds until the member shows it in Mailchimp, how many notifications the
-  CRM delivered for it and how many syncs ran;
+- ten CRM edits: seconds until the member shows each in Mailchimp (p50, slowest), how many
+  notifications the CRM delivered for each and how many syncs ran;
+- five new CRM contacts, each in one sync's criteria: seconds until Mailchimp has each
+  (p50, slowest) and how many syncs ran;
 - the operator's RSS after the load and at its peak, and its CPU while loading.
 
 ``--tracemalloc DIR`` has the operator trace its allocations and dump a snapshot before the
@@ -64,6 +66,7 @@ AUDIENCES = 4
 PER_SYNC = 2
 IDLE_SECONDS = 60
 EDITS = 10
+CREATES = 5
 """Edits measured one after another (the slowest of ten stands for the p99)."""
 UNLIMITED_RATE = 200
 """The bench Connections' requestsPerSecond: neither Mailchimp nor Zoho CRM documents a
@@ -377,6 +380,38 @@ def edit(stage: Stage, out: dict[str, Any], edits: int = EDITS) -> None:
     out["runs_per_edit"] = round(runs / len(latencies), 2)
 
 
+def create(stage: Stage, out: dict[str, Any], creates: int = CREATES) -> None:
+    """New CRM contacts one after another, each in the criteria of one sync (no sync holds
+    it yet: the syncs on the channel must read it to know): until Mailchimp has each, and
+    how many syncs ran for them."""
+    before = last_runs(stage.kube)
+    latencies: list[float] = []
+    for n in range(min(creates, len(stage.people))):
+        marker = f"bench-{len(stage.people) - 1 - n}"
+        audience = stage.audiences[(len(stage.people) - 1 - n) % AUDIENCES]
+        email = f"{marker}.new@example.com"
+        subscriber = hashlib.md5(email.encode()).hexdigest()
+        created = time.monotonic()
+        row = {"Last_Name": f"New{n}", "First_Name": "New", "Email": email, "Description": marker}
+        stage.crm.post("/Contacts", json={"data": [row]})
+
+        def shown(audience: str = audience, subscriber: str = subscriber) -> bool:
+            member = stage.mc.get(f"/lists/{audience}/members/{subscriber}")
+            return member.status_code == 200 and member.json().get("status") == "subscribed"
+
+        wait_for(shown, timeout=300, what="the new contact in Mailchimp", every=0.05)
+        latencies.append(time.monotonic() - created)
+    time.sleep(10)
+    latencies.sort()
+    out["creates"] = len(latencies)
+    out["create_to_mailchimp_p50_s"] = latencies[len(latencies) // 2]
+    out["create_to_mailchimp_max_s"] = latencies[-1]
+    after = last_runs(stage.kube)
+    out["runs_per_create"] = round(
+        sum(1 for name, run in after.items() if before.get(name) != run) / len(latencies), 2
+    )
+
+
 def snapshot(pid: int, tracing: Path | None) -> None:
     """Have a tracing operator dump its allocations (crmsync.memprofile), and wait for it."""
     if tracing is None:
@@ -433,6 +468,7 @@ def bench(
                 idle(stage, operator.pid, out)
                 snapshot(operator.pid, tracing)
                 edit(stage, out)
+                create(stage, out)
                 out["operator_peak_rss_mib"] = rss_mib(operator.pid)
                 out["rss_per_sync_kib"] = round(1024 * out["rss_after_load_mib"] / syncs)
                 grown = out["rss_after_load_mib"] - out["rss_before_load_mib"]

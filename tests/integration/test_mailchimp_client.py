@@ -245,3 +245,31 @@ async def test_bad_api_key_is_an_auth_error_without_the_key(
     assert wrong_key not in str(caught.value)
     assert wrong_key not in repr(caught.value)
     assert wrong_key not in repr(client)
+
+
+async def test_tags_past_the_first_page_are_found_not_created_again(
+    sim: SimServers, mailchimp_endpoint: Endpoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An audience holding more tags than a page: a sync's claim tag on a later page is
+    found (and its deletion finds it too), never created a second time."""
+    monkeypatch.setattr("crmsync.providers.mailchimp.PAGE_SIZE", 2)
+    audience = new_audience(sim)
+    with mailchimp_admin(sim) as admin:
+        for n in range(5):
+            admin.post(
+                f"/lists/{audience}/segments", json={"name": f"tag-{n}", "static_segment": []}
+            ).raise_for_status()
+
+    def segments_named(name: str) -> int:
+        with mailchimp_admin(sim) as admin:
+            body = admin.get(f"/lists/{audience}/segments", params={"count": 1000}).json()
+        return sum(1 for s in body["segments"] if s["name"] == name)
+
+    async with target(mailchimp_endpoint, CallStats()) as client:
+        results = await client.upsert(audience, writes(2, "paged", tags=frozenset({"tag-4"})))
+        assert all(r.outcome is WriteOutcome.CREATED for r in results)
+        assert segments_named("tag-4") == 1
+        assert (await all_members(client, audience))["paged.0@example.com"].tags == {"tag-4"}
+        await client.drop_owner(audience, "tag-4")
+        assert segments_named("tag-4") == 0
+        assert segments_named("tag-3") == 1

@@ -345,15 +345,10 @@ class Mailchimp:
 
     async def drop_owner(self, audience: str, owner: str) -> None:
         """Deleting the tag takes it off every member in one call."""
-        response = await self._get_list_path(
-            audience,
-            "/segments",
-            {"type": "static", "count": PAGE_SIZE, "fields": "segments.id,segments.name"},
-        )
-        for segment in response.json().get("segments", []):
-            if segment.get("name") == owner:
+        for name, segment_id in await self._read_tag_ids(audience):
+            if name == owner:
                 await self._http.request(
-                    "DELETE", f"{API}/lists/{audience}/segments/{segment['id']}", accept=(404,)
+                    "DELETE", f"{API}/lists/{audience}/segments/{segment_id}", accept=(404,)
                 )
         self.shared.tags.forget(audience)  # its tag is gone: listed afresh next time
 
@@ -472,17 +467,25 @@ class Mailchimp:
 
     async def _tag_ids(self, audience: str) -> dict[str, int]:
         async def read() -> dict[str, int]:
-            response = await self._get_list_path(
-                audience,
-                "/segments",
-                {"type": "static", "count": PAGE_SIZE, "fields": "segments.id,segments.name"},
-            )
-            return {
-                str(segment["name"]): int(segment["id"])
-                for segment in response.json().get("segments", [])
-            }
+            return dict(await self._read_tag_ids(audience))
 
         return await self.shared.tags.get(audience, read)
+
+    async def _read_tag_ids(self, audience: str) -> list[tuple[str, int]]:
+        """Every tag of the audience (name, segment id), all pages: an audience may hold
+        thousands, and a claim tag missed on the first page would be created again."""
+        params = {"type": "static", "fields": "segments.id,segments.name,total_items"}
+        tags: list[tuple[str, int]] = []
+        try:
+            async for rows in self._pages(f"{API}/lists/{audience}/segments", "segments", params):
+                tags += [(str(row["name"]), int(row["id"])) for row in rows]
+        except ProviderError as exc:
+            if exc.status == 404:
+                raise self._http.error(
+                    ConfigError, f"audience {audience!r} does not exist", status=404
+                ) from None
+            raise
+        return tags
 
     async def audience_view(
         self, audience: str, max_tags: int = 50, after: float | None = None
