@@ -22,8 +22,9 @@ they are never removed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -476,15 +477,9 @@ class Mailchimp:
         thousands, and a claim tag missed on the first page would be created again."""
         params = {"type": "static", "fields": "segments.id,segments.name,total_items"}
         tags: list[tuple[str, int]] = []
-        try:
+        with self._missing(f"audience {audience!r}"):
             async for rows in self._pages(f"{API}/lists/{audience}/segments", "segments", params):
                 tags += [(str(row["name"]), int(row["id"])) for row in rows]
-        except ProviderError as exc:
-            if exc.status == 404:
-                raise self._http.error(
-                    ConfigError, f"audience {audience!r} does not exist", status=404
-                ) from None
-            raise
         return tags
 
     async def audience_view(
@@ -663,18 +658,12 @@ class Mailchimp:
         (``GET /ecommerce/stores/{id}/carts``); an unknown store is a configuration error."""
         fields = ",".join(f"carts.{name}" for name in CART_FIELDS)
         path = f"{API}/ecommerce/stores/{store_id}/carts"
-        try:
+        with self._missing(f"e-commerce store {store_id!r}"):
             return [
                 _cart(row)
                 async for rows in self._pages(path, "carts", {"fields": f"{fields},total_items"})
                 for row in rows
             ]
-        except ProviderError as exc:
-            if exc.status == 404:
-                raise self._http.error(
-                    ConfigError, f"e-commerce store {store_id!r} does not exist", status=404
-                ) from exc
-            raise
 
     async def _pages(
         self, path: str, key: str, params: Mapping[str, Any]
@@ -704,13 +693,17 @@ class Mailchimp:
     async def _get_list_path(
         self, audience: str, suffix: str, params: Mapping[str, Any]
     ) -> httpx.Response:
-        try:
+        with self._missing(f"audience {audience!r}"):
             return await self._http.request("GET", f"{API}/lists/{audience}{suffix}", params=params)
+
+    @contextlib.contextmanager
+    def _missing(self, what: str) -> Iterator[None]:
+        """A 404 here means the configured object is missing: a ConfigError naming it."""
+        try:
+            yield
         except ProviderError as exc:
             if exc.status == 404:
-                raise self._http.error(
-                    ConfigError, f"audience {audience!r} does not exist", status=404
-                ) from None
+                raise self._http.error(ConfigError, f"{what} does not exist", status=404) from None
             raise
 
 
