@@ -180,7 +180,8 @@ NOTIFICATIONS_REJECTED = Counter(
 )
 NOTIFICATIONS_NOT_ROUTED = Counter(
     "crmsync_notification_runs_skipped",
-    "Syncs a CRM notification woke whose records it did not concern: no run.",
+    "Syncs a CRM notification reached whose records it did not concern: left asleep, or woken "
+    "and no run.",
     registry=REGISTRY,
 )
 QUIET_POLLS = Counter(
