@@ -16,7 +16,14 @@ def test_only_the_keys_results_need_are_kept() -> None:
     body = {
         "new_members": [MEMBER],
         "updated_members": [{**MEMBER, "email_address": "b@example.com"}],
-        "errors": [{"email_address": "c@x", "error": "bad", "error_code": "ERROR_GENERIC", "field": "email_address"}],  # fmt: skip
+        "errors": [
+            {
+                "email_address": "c@x",
+                "error": "bad",
+                "error_code": "ERROR_GENERIC",
+                "field": "email_address",
+            }
+        ],
         "total_created": 1,
     }
     answer = _batch_answer(json.dumps(body).encode())
