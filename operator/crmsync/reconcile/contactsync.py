@@ -77,7 +77,7 @@ from crmsync.reconcile.retry import (
     validation_message,
 )
 from crmsync.reconcile.routing import HeldRecords, children_of_edited_parents, read_and_route
-from crmsync.reconcile.screening import SCREEN_FOR_SECONDS, Screen
+from crmsync.reconcile.screening import Screen
 from crmsync.reconcile.usage import LEDGER
 from crmsync.reconcile.waiting import stop_waiting, wait_for_connections
 from crmsync.runtime.counting import RunTally, add_counts
@@ -95,7 +95,6 @@ HISTORY_LENGTH = 10
 NOT_READY_RETRY = timedelta(seconds=20)
 PROGRESS_EVERY_SECONDS = 2.0
 FIELD_CHECK_SECONDS = 600.0
-RESOLVED_FOR_SECONDS = SCREEN_FOR_SECONDS
 PARALLEL_BATCHES = 4
 """Vendor batches a run writes at once, within the target Connection's in-flight budget."""
 QUIET_TRIGGERS = frozenset({RunTrigger.POLL, RunTrigger.NOTIFICATION})
@@ -296,10 +295,6 @@ class ContactSyncReconciler(LiveObject):
         self.logger = logger
         self.signals = signals
         self.written = None
-        self.resolved_at: (
-            tuple[int, float, tuple[ResolvedConnection, ResolvedConnection, SyncSettings]] | None
-        ) = None
-        """The last resolution (generation, when, what): notification routing reuses it."""
         self.fields_checked: tuple[tuple[Any, ...], float] | None = None
         """What the last field check covered and when: runs within FIELD_CHECK_SECONDS
         of it, with the same spec and mapping, read no field metadata."""
@@ -387,8 +382,8 @@ class ContactSyncReconciler(LiveObject):
             )
         except NotReadyError as exc:
             return await self._wait_for_connections(body, exc)
-        self.resolved_at = (generation, time.monotonic(), resolved)
-        self.signals.screen = Screen(generation, self.resolved_at[1], resolved[0], resolved[2])
+        # Notification routing reuses it: here, and at the webhook (crmsync.reconcile.screening).
+        self.signals.screen = Screen(generation, time.monotonic(), resolved[0], resolved[2])
         renew_at = await self._notifications(body, spec, resolved[0], resolved[2])
         await self._audience_hook(body, spec, resolved[1])
         if spec.suspend:
@@ -766,20 +761,18 @@ class ContactSyncReconciler(LiveObject):
         """A notification run is skipped before any other work when the changes concern
         none of this sync's records (with what was resolved moments ago: a delivery wakes
         every sync of the module at once, and each would read its Connections first)."""
-        recent = self.resolved_at
+        recent = self.signals.screen
         if decision.trigger != RunTrigger.NOTIFICATION or recent is None:
             return False
-        if recent[0] != generation or time.monotonic() - recent[1] > RESOLVED_FOR_SECONDS:
+        if recent.generation != generation or not recent.fresh():
             return False
-        if await self._concerned(recent[2]):
+        if await self._concerned(recent):
             return False
         self.signals.notified = False
         metrics.NOTIFICATIONS_NOT_ROUTED.inc()
         return True
 
-    async def _concerned(
-        self, resolved: tuple[ResolvedConnection, ResolvedConnection, SyncSettings]
-    ) -> bool:
+    async def _concerned(self, resolved: Screen) -> bool:
         """Whether the CRM changes notified since the last run concern this sync
         (:mod:`crmsync.reconcile.routing`); campaign-side deliveries always do."""
         meta = self.live_body["metadata"]
@@ -787,7 +780,7 @@ class ContactSyncReconciler(LiveObject):
         held = self.signals.held.ids
         if self.signals.campaign_side or held is None:
             return True
-        crm_conn, _, settings = resolved
+        crm_conn, settings = resolved.crm, resolved.settings
         try:
             async with open_crm(crm_conn.endpoint, CallStats()) as crm:
                 children, parents_edited = await self._parent_edits(crm, settings.module)

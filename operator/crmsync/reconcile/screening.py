@@ -39,7 +39,7 @@ from crmsync.webhook import ChannelKey, Inbox, deliver
 log = logging.getLogger("crmsync.webhook")
 
 SCREEN_FOR_SECONDS = 300.0
-"""How long a sync's last resolution decides for it (as its own routing reuses it)."""
+"""How long a sync's last resolution decides for it, here and in its own routing."""
 MAX_SCREENED_IDS = 200
 """Deliveries naming more records wake every sync, as before (two reads by id at most)."""
 
@@ -70,7 +70,7 @@ async def read_shared(
         return await READS.records(crm, endpoint.connection, module, ids, fields)
 
 
-def _screen_of(inbox: Inbox) -> tuple[Screen, set[str], HeldRecords] | None:
+def _screen_of(inbox: Inbox) -> tuple[Screen, HeldRecords] | None:
     """The sync's screen and holdings when a delivery may be decided without waking it."""
     signals = inbox.signals
     screen = getattr(signals, "screen", None)
@@ -79,7 +79,7 @@ def _screen_of(inbox: Inbox) -> tuple[Screen, set[str], HeldRecords] | None:
         return None
     if held.ids is None or signals.campaign_side or inbox.pending() or not screen.fresh():
         return None
-    return screen, held.ids, held
+    return screen, held
 
 
 @dataclass
@@ -99,10 +99,10 @@ class DeliveryScreen:
         undecided: list[tuple[Inbox, Screen, HeldRecords]] = []
         for inbox in inboxes:
             screened = _screen_of(inbox)
-            if screened is None or not screened[1].isdisjoint(ids):
+            if screened is None or not (screened[1].ids or set()).isdisjoint(ids):
                 deliver(inbox, list(ids), key[2])
             else:
-                undecided.append((inbox, screened[0], screened[2]))
+                undecided.append((inbox, *screened))
         if undecided:
             task = asyncio.create_task(self._decide(key, undecided, list(ids)))
             self._tasks.add(task)
