@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 
+from crmsync_testbed.sim.vendor import SeedOptions
+from crmsync_testbed.sim.zoho_crm import VENDOR
 from tests.sim.zoho_crm.conftest import SEEDED_CONTACTS
-from tests.sim.zoho_crm.server import CrmServer
+from tests.sim.zoho_crm.server import CrmServer, run_crm
 
 
 def _insert(api: httpx.Client, module: str, **values: object) -> str:
@@ -38,6 +42,40 @@ def test_page_stops_at_2000_and_page_token_goes_on(api: httpx.Client) -> None:
         params = {"fields": "Email", "per_page": 200, "page_token": body["info"]["next_page_token"]}
     assert len(seen) == len(set(seen)) >= SEEDED_CONTACTS
     assert seen == sorted(seen, key=int)
+
+
+def _walk(api: httpx.Client, **sort: str) -> list[tuple[str, str]]:
+    """Every (Modified_Time, id) of the Contacts listing, page by page through the token."""
+    base: dict[str, str | int] = {"fields": "Modified_Time", "per_page": 200, **sort}
+    params, seen = dict(base), []
+    while True:
+        body = api.get("/Contacts", params=params).json()
+        seen += [(r["Modified_Time"], r["id"]) for r in body["data"]]
+        if not body["info"]["more_records"]:
+            return seen
+        params = {**base, "page_token": body["info"]["next_page_token"]}
+
+
+def test_page_token_resumes_after_ties_in_the_sort_field(tmp_path: Path) -> None:
+    # Pages end inside runs of equal modification times: the token must resume after
+    # (time, id), neither repeating nor skipping a record, in either order.
+    VENDOR.seed(tmp_path, SeedOptions(contacts=700, leads=0, random_seed=3))
+    with sqlite3.connect(tmp_path / "crm.sqlite3") as db:
+        for second in range(7):
+            db.execute(
+                "UPDATE records SET modified_ms = ?, doc = json_set(doc, '$.Modified_Time', ?)"
+                " WHERE id % 7 = ?",
+                ((1_700_000_000 + second) * 1000, f"2023-11-14T22:13:2{second}+00:00", second),
+            )
+    with run_crm(tmp_path) as crm, crm.client() as api:
+        by_id = _walk(api)
+        for order in ("asc", "desc"):
+            walked = _walk(api, sort_by="Modified_Time", sort_order=order)
+            keys = [(stamp, int(record_id)) for stamp, record_id in walked]
+            assert sorted(walked) == sorted(by_id)
+            assert keys == sorted(keys, reverse=order == "desc")
+    assert len({stamp for stamp, _ in by_id}) == 7
+    assert len(by_id) >= 700
 
 
 def test_sort_by_modified_time_and_if_modified_since(api: httpx.Client) -> None:

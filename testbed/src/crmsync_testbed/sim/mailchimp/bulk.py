@@ -89,7 +89,7 @@ def _apply(
         if sync_tags and isinstance(item.get("tags"), list):
             _sync_tags(writer, row["hash"], [str(tag) for tag in item["tags"]])
         return False, row
-    return True, writer.add(item, item.get("status"), item.get("tags", ()))
+    return True, writer.add_over(existing, item, item.get("status"), item.get("tags", ()))
 
 
 def _sync_tags(writer: MemberWriter, hash_: str, wanted: list[str]) -> None:

@@ -10,7 +10,6 @@ unsubscribed themselves or was cleaned cannot be set back to ``subscribed`` thro
 
 from __future__ import annotations
 
-import secrets
 import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
@@ -110,11 +109,18 @@ class MemberWriter:
     def add(self, body: dict[str, Any], status: Any, tags: Any = ()) -> sqlite3.Row:
         """A new member, or an archived one brought back; never an existing active one."""
         email = check_email(body.get("email_address"))
+        existing = find_member(self.db, self.list_id, subscriber_hash(email))
+        return self.add_over(existing, body, status, tags)
+
+    def add_over(
+        self, existing: sqlite3.Row | None, body: dict[str, Any], status: Any, tags: Any = ()
+    ) -> sqlite3.Row:
+        """``add`` when the caller has already looked the address up (``existing``)."""
+        email = check_email(body.get("email_address"))
         rest.require_enum({"status": status}, "status", STATUSES)
         if status is None:
             raise errors.missing_fields("status")
         hash_ = subscriber_hash(email)
-        existing = find_member(self.db, self.list_id, hash_)
         if existing is not None and existing["status"] != "archived":
             raise errors.member_exists(email)
         if is_forgotten(self.db, self.list_id, hash_):
@@ -125,7 +131,7 @@ class MemberWriter:
         stamp = now_iso()
         opted_in = status == "subscribed"
         doc["source"] = "API - Generic"
-        doc["contact_id"] = secrets.token_hex(16)
+        doc["contact_id"] = new_hex_id(32)
         if status == "unsubscribed":
             doc["unsubscribe_reason"] = API_UNSUBSCRIBE_REASON
         row_values = {
@@ -233,7 +239,7 @@ class MemberWriter:
             status = body.get("status_if_new") or body.get("status")
             if status is None:
                 raise errors.missing_fields("status_if_new")
-            return self.add(body, status)
+            return self.add_over(row, body, status)
         return self.update(row, body, body.get("status"))
 
     def archive(self, row: sqlite3.Row) -> None:

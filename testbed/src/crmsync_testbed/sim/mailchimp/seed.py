@@ -8,7 +8,6 @@ of them have unsubscribed or bounced (cleaned), which a sync must never undo.
 
 from __future__ import annotations
 
-import secrets
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -72,7 +71,7 @@ def _member_row(person: Person, status: str, stamp: str) -> tuple[object, ...]:
             "COMPANY": person.company.name if person.company else "",
         },
         "source": "Import",
-        "contact_id": secrets.token_hex(16),
+        "contact_id": new_hex_id(32),
     }
     if status == "unsubscribed":
         doc["unsubscribe_reason"] = "I no longer want to receive these emails"

@@ -11,6 +11,7 @@ import asyncio
 import functools
 import hashlib
 import json
+import random
 import secrets
 import sqlite3
 from collections.abc import Callable
@@ -52,10 +53,12 @@ CREATE TABLE IF NOT EXISTS members (
     doc TEXT NOT NULL,
     UNIQUE (list_id, hash)
 );
-CREATE INDEX IF NOT EXISTS members_by_list ON members (list_id);
+-- Each member index costs every batch subscribe a write per member: only the ones a query
+-- uses (list_id alone is served by the UNIQUE index; web_id is never searched).
+DROP INDEX IF EXISTS members_by_list;
+DROP INDEX IF EXISTS members_by_web_id;
 CREATE INDEX IF NOT EXISTS members_by_status ON members (list_id, status);
 CREATE INDEX IF NOT EXISTS members_by_change ON members (list_id, last_changed);
-CREATE INDEX IF NOT EXISTS members_by_web_id ON members (list_id, web_id);
 CREATE INDEX IF NOT EXISTS members_by_unique_id ON members (unique_email_id);
 CREATE TABLE IF NOT EXISTS forgotten_emails (
     list_id TEXT NOT NULL,
@@ -171,13 +174,19 @@ def normalise_timestamp(text: str) -> str:
     return parsed.astimezone(UTC).replace(microsecond=0).isoformat()
 
 
-def new_hex_id() -> str:
-    """A 10-hex-digit id, the shape of Mailchimp list, campaign and webhook ids."""
-    return secrets.token_hex(5)
+_ids = random.Random(secrets.randbits(128))
+"""Ids are drawn from a seeded generator, not the OS: they only have to be unique-looking,
+and a system call per id was a tenth of a batch subscribe's time."""
+
+
+def new_hex_id(digits: int = 10) -> str:
+    """A random hex id; 10 digits is the shape of Mailchimp list, campaign, webhook and
+    ``unique_email_id`` ids, 32 that of a member's ``contact_id``."""
+    return f"{_ids.getrandbits(digits * 4):0{digits}x}"
 
 
 def new_web_id() -> int:
-    return secrets.randbelow(900_000_000) + 100_000_000
+    return _ids.randrange(100_000_000, 1_000_000_000)
 
 
 def subscriber_hash(email: str) -> str:
