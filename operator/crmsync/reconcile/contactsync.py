@@ -95,8 +95,9 @@ HISTORY_LENGTH = 10
 NOT_READY_RETRY = timedelta(seconds=20)
 PROGRESS_EVERY_SECONDS = 2.0
 FIELD_CHECK_SECONDS = 600.0
-PARALLEL_BATCHES = 4
-"""Vendor batches a run writes at once, within the target Connection's in-flight budget."""
+PARALLEL_BATCHES = 10
+"""Vendor batches a run writes at once: the target Connection's in-flight budget, up to
+Mailchimp's 10 simultaneous connections (a batch in flight holds ≈ 1 MiB of answer)."""
 QUIET_TRIGGERS = frozenset({RunTrigger.POLL, RunTrigger.NOTIFICATION})
 Resolved = tuple[ResolvedConnection, ResolvedConnection, SyncSettings]
 """What a run needs from the cluster (:func:`crmsync.reconcile.resolve.resolve_sync`)."""

@@ -6,11 +6,11 @@ its failure is reported in ``errors`` with the spec's ``error_code`` values.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from typing import Any
 
 from crmsync_testbed.sim.mailchimp import errors, rest, tagging
-from crmsync_testbed.sim.mailchimp.lookups import find_member
 from crmsync_testbed.sim.mailchimp.member_view import render_members
 from crmsync_testbed.sim.mailchimp.members import PATCH_STATUSES, MemberWriter
 from crmsync_testbed.sim.mailchimp.store import subscriber_hash
@@ -32,6 +32,7 @@ def batch_subscribe(call: rest.Call) -> rest.Reply:
     writer = MemberWriter.for_call(call, call.params["list_id"])
     update_existing = bool(body.get("update_existing", False))
     sync_tags = bool(body.get("sync_tags", False))
+    known = _members_named(call.db, writer.list_id, members)
     created: list[sqlite3.Row] = []
     updated: list[sqlite3.Row] = []
     failures: list[dict[str, Any]] = []
@@ -48,7 +49,7 @@ def batch_subscribe(call: rest.Call) -> rest.Reply:
             rest.require_enum(item, "status", PATCH_STATUSES)
             call.db.execute("SAVEPOINT member")
             try:
-                outcome = _apply(writer, item, hash_, update_existing, sync_tags)
+                outcome = _apply(writer, item, known.get(hash_), update_existing, sync_tags)
             except BaseException:
                 call.db.execute("ROLLBACK TO member")
                 raise
@@ -57,6 +58,7 @@ def batch_subscribe(call: rest.Call) -> rest.Reply:
         except errors.ApiError as exc:
             failures.append(_failure(email, exc))
             continue
+        known[hash_] = outcome[1]
         (created if outcome[0] else updated).append(outcome[1])
     context = writer.context
     return rest.Reply(
@@ -72,11 +74,30 @@ def batch_subscribe(call: rest.Call) -> rest.Reply:
     )
 
 
+def _members_named(
+    db: sqlite3.Connection, list_id: str, members: list[Any]
+) -> dict[str, sqlite3.Row]:
+    """The list's members the batch names, by hash, read in one query (not one per item)."""
+    hashes = [
+        subscriber_hash(str(item.get("email_address", "")))
+        for item in members
+        if isinstance(item, dict)
+    ]
+    rows = db.execute(
+        "SELECT * FROM members WHERE list_id = ? AND hash IN (SELECT value FROM json_each(?))",
+        (list_id, json.dumps(hashes)),
+    )
+    return {row["hash"]: row for row in rows}
+
+
 def _apply(
-    writer: MemberWriter, item: dict[str, Any], hash_: str, update_existing: bool, sync_tags: bool
+    writer: MemberWriter,
+    item: dict[str, Any],
+    existing: sqlite3.Row | None,
+    update_existing: bool,
+    sync_tags: bool,
 ) -> tuple[bool, sqlite3.Row]:
-    """``(created, row)`` for one batch item."""
-    existing = find_member(writer.db, writer.list_id, hash_)
+    """``(created, row)`` for one batch item, given its member as it stands (or None)."""
     if existing is not None and existing["status"] != "archived":
         if not update_existing:
             raise errors.ApiError(

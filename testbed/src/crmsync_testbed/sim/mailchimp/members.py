@@ -142,12 +142,13 @@ class MemberWriter:
             "last_changed": stamp,
             "doc": dump(doc),
         }
+        row: sqlite3.Row
         if existing is None:
-            self.db.execute(
+            row = self.db.execute(
                 "INSERT INTO members (list_id, hash, email, status, unique_email_id, web_id,"
                 " timestamp_signup, timestamp_opt, last_changed, compliance_locked, doc)"
                 " VALUES (:list_id, :hash, :email, :status, :unique_email_id, :web_id,"
-                " :timestamp_signup, :timestamp_opt, :last_changed, :locked, :doc)",
+                " :timestamp_signup, :timestamp_opt, :last_changed, :locked, :doc) RETURNING *",
                 {
                     **row_values,
                     "list_id": self.list_id,
@@ -156,12 +157,12 @@ class MemberWriter:
                     "web_id": new_web_id(),
                     "locked": int(status == "cleaned"),
                 },
-            )
+            ).fetchall()[0]
         else:
             self._store(hash_, row_values)
+            row = self._reload(hash_)
         if isinstance(tags, list) and tags:
             tagging.set_member_tags(self.db, self.list_id, hash_, map(str, tags), ())
-        row = self._reload(hash_)
         if opted_in:
             self._emit("subscribe", row)
         elif status in ("unsubscribed", "cleaned"):
