@@ -116,11 +116,17 @@ class RunResult:
 
 
 WRITE_KINDS = pending.WRITE_KINDS
+BATCHED_KINDS = frozenset({ActionKind.ADD, ActionKind.UPDATE})
+"""Member writes: sent in vendor batches, several at once."""
+FLUSHES_IN_FLIGHT = 2
+"""Flushes a run's CRM stream has out at once: the next one's batches go out as the last
+one's are answered (each batch waiting for a free slot of the Connection's budget), not
+once the slowest of them is; counts and checkpoint still move one flush after the other."""
 CRM_WRITES_PER_CALL = 100
+"""Zoho CRM updates at most 100 records a call."""
 MAX_UNLINKED_LOOKUPS = 1000
 """A full read narrowed by the criteria looks up the records of the audience's unlinked
 members by email afterwards; past this many it reads the whole module instead."""
-"""Zoho CRM updates at most 100 records a call."""
 NOTIFICATION_EXAMPLES = 5
 """Emails kept per kind of campaign-side change, for the notification events."""
 
@@ -152,11 +158,11 @@ async def read_ahead(pages: AsyncIterator[T]) -> AsyncIterator[T]:
                 await upcoming
 
 
-async def all_of(work: list[Coroutine[Any, Any, None]]) -> None:
+async def all_of(work: list[Coroutine[Any, Any, T]]) -> list[T]:
     """Run together; the first failure cancels the rest and is raised as it is."""
     tasks = [asyncio.ensure_future(w) for w in work]
     try:
-        await asyncio.gather(*tasks)
+        return list(await asyncio.gather(*tasks))
     except BaseException:
         for task in tasks:
             task.cancel()
@@ -211,6 +217,11 @@ class SyncRun:
         """Writes an interrupted run sent without recording the answer: counted once here."""
         self.after_stream: tuple[RunTally, dict[str, ActionKind]] | None = None
         """Once the CRM stream is written: its counts, and the writes sent since."""
+        self.sending: dict[str, ActionKind] = {}
+        """Writes of the stream's flushes that are out and not counted yet (saved as owed)."""
+        self._turn = asyncio.Lock()
+        """Held while a flush saves what it sends or records what came back: the counts
+        and checkpoint saved are always those of whole flushes, in order."""
 
     @property
     def batch_size(self) -> int:
@@ -312,14 +323,14 @@ class SyncRun:
         started: datetime,
     ) -> None:
         """Plan the CRM pages and write what they need. Pages are read and planned while
-        the writes before them go out: one flush at a time (writes, counts and checkpoint
-        stay in order), and reading waits only when the next batches are ready before the
-        last ones are written."""
-        held: PendingPages[PageMark] = PendingPages(
-            self.batch_size * max(1, self.request.parallel_batches)
-        )
+        the writes before them go out: up to FLUSHES_IN_FLIGHT flushes (counts and
+        checkpoint move in order), and reading waits only when the next batches are ready
+        before the oldest flush out is written."""
+        # The flushes out together write parallel_batches batches at once.
+        batches = -(-max(1, self.request.parallel_batches) // FLUSHES_IN_FLIGHT)
+        held: PendingPages[PageMark] = PendingPages(self.batch_size * batches)
         read_since = checkpoint.modified_since
-        writing: asyncio.Future[None] | None = None
+        writing: list[asyncio.Future[None]] = []
         try:
             async for page in read_ahead(pages):
                 for number, record in enumerate(await self._with_related(page), 1):
@@ -341,25 +352,36 @@ class SyncRun:
                     elif not self.request.dry_run:
                         mark = PageMark(resume_after=(record.modified_time, record.id))
                     held.add(self._plan_page(planner, [record], resume), mark)
-                if writing is not None:
-                    if not writing.done() and not held.writes_ready():
-                        continue
-                    await writing
-                    writing = None
-                actions, confirmed = held.ready()
-                if actions:
-                    writing = asyncio.ensure_future(self._flush(actions, confirmed, checkpoint))
-                else:
-                    await self._flush(actions, confirmed, checkpoint)
-            if writing is not None:
-                await writing
-                writing = None
+                await self._hand_over(held, writing, checkpoint)
+            while writing:
+                await writing.pop(0)
         finally:
-            if writing is not None and not writing.done():
-                writing.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await writing
+            for out in writing:
+                out.cancel()
+            await asyncio.gather(*writing, return_exceptions=True)
         await self._flush(*held.rest(), checkpoint)
+
+    async def _hand_over(
+        self,
+        held: PendingPages[PageMark],
+        writing: list[asyncio.Future[None]],
+        checkpoint: Checkpoint,
+    ) -> None:
+        """Start a flush of what fills whole batches, if any, once a flush slot is free
+        (``writing``: the flushes out, oldest first, updated here)."""
+        while writing and writing[0].done():
+            await writing.pop(0)  # raises what failed it
+        if writing and not held.writes_ready():
+            return
+        if len(writing) >= FLUSHES_IN_FLIGHT:
+            await writing.pop(0)
+        actions, confirmed = held.ready()
+        if actions:
+            after = writing[-1] if writing else None
+            flush = self._flush(actions, confirmed, checkpoint, after=after)
+            writing.append(asyncio.ensure_future(flush))
+        elif not writing:
+            await self._flush(actions, confirmed, checkpoint)
 
     async def _observe_run(
         self, source: AsyncIterator[list[CrmRecord]], modified_since: datetime | None
@@ -459,11 +481,71 @@ class SyncRun:
         )
 
     async def _flush(
-        self, actions: list[Action], mark: PageMark | None, checkpoint: Checkpoint
+        self,
+        actions: list[Action],
+        mark: PageMark | None,
+        checkpoint: Checkpoint,
+        *,
+        after: asyncio.Future[None] | None = None,
     ) -> None:
         """Write what is ready; the checkpoint then moves to the last record written:
-        everything up to it is confirmed (B5)."""
-        await self._sent_then_apply(actions, checkpoint)
+        everything up to it is confirmed (B5).
+
+        The member batches go out as soon as what they send is saved as owed; with the
+        flush ``after`` still out, their answers wait for it to be recorded, so counts
+        and checkpoint move flush by flush, in order."""
+        batched, rest = [], actions
+        if not self.request.dry_run:  # a dry run plans them all, in order
+            batched = [a for a in actions if a.kind in BATCHED_KINDS]
+            rest = [a for a in actions if a.kind not in BATCHED_KINDS]
+        async with self._turn:
+            writes = await self._save_owed(actions, checkpoint)
+            self.sending.update(writes)
+        answered = await self._send(batched)
+        if after is not None:
+            await after
+        async with self._turn:
+            for chunk, results in answered:
+                self._count(chunk, results)
+            await self._apply(rest)
+            for key in writes:
+                self.sending.pop(key, None)
+            self._move(checkpoint, mark)
+            await self._report(checkpoint)
+
+    async def _save_owed(
+        self, actions: list[Action], checkpoint: Checkpoint
+    ) -> dict[str, ActionKind]:
+        """Save the writes among ``actions`` as owed, beside those still out, with the
+        counts and checkpoint true right now, before they are sent: a crash in between is
+        counted right (:mod:`.pending`). The writes are returned."""
+        writes = pending.writes_of(actions, self.recovering)
+        if writes and not self.request.dry_run and self.on_progress is not None:
+            tally, owed = self.tally, {**self.sending, **writes}
+            if self.after_stream is not None:
+                # After the stream the checkpoint stays where the stream left it: the counts
+                # saved are the stream's, and every write since is owed.
+                tally, owed = self.after_stream
+                owed.update(writes)
+            saved = pending.encode({**self.recovering, **owed})
+            await self.on_progress(tally, checkpoint.model_copy(update={"pending_writes": saved}))
+        return writes
+
+    async def _send(
+        self, batched: list[Action]
+    ) -> list[tuple[Sequence[Action], list[WriteResult]]]:
+        """Member writes in vendor batches, all at once (the Connection's budget paces
+        them); each batch with its answer, counted by the caller."""
+        audience = self.request.audience
+
+        async def write(chunk: Sequence[Action]) -> tuple[Sequence[Action], list[WriteResult]]:
+            writes = [a.write for a in chunk if a.write is not None]
+            return chunk, list(await self.target.upsert(audience, writes))
+
+        return await all_of([write(chunk) for chunk in _chunks(batched, self.batch_size)])
+
+    def _move(self, checkpoint: Checkpoint, mark: PageMark | None) -> None:
+        """The checkpoint once everything up to ``mark`` is recorded."""
         if mark is not None:
             if mark.modified_since is not None:
                 checkpoint.modified_since = mark.modified_since
@@ -476,23 +558,11 @@ class SyncRun:
                     after_record_id=mark.resume_after[1],
                     resumed=resume.resumed if resume else 0,
                 )
-        checkpoint.pending_writes = pending.encode(self.recovering)
-        await self._report(checkpoint)
+        checkpoint.pending_writes = pending.encode({**self.recovering, **self.sending})
 
     async def _sent_then_apply(self, actions: list[Action], checkpoint: Checkpoint) -> None:
-        """Save what is about to be written (with counts and checkpoint true right now)
-        before writing it, so a crash in between is counted right (:mod:`.pending`)."""
-        writes = pending.writes_of(actions, self.recovering)
-        if writes and not self.request.dry_run and self.on_progress is not None:
-            tally = self.tally
-            if self.after_stream is not None:
-                # After the stream the checkpoint stays where the stream left it: the counts
-                # saved are the stream's, and every write since is owed.
-                tally, sent = self.after_stream
-                sent.update(writes)
-                writes = sent
-            owed = pending.encode({**self.recovering, **writes})
-            await self.on_progress(tally, checkpoint.model_copy(update={"pending_writes": owed}))
+        """Save what is about to be written, then write it (:meth:`_save_owed`)."""
+        await self._save_owed(actions, checkpoint)
         await self._apply(actions)
 
     def _plan_page(
